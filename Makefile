@@ -1,0 +1,38 @@
+# Everything a newcomer needs, from a machine with only python3 and make.
+# `make test` builds .venv on first use (and again when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint typecheck pytest bench demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests bench
+	$(BIN)/ruff format --check harness tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy harness
+
+pytest: $(STAMP)
+	$(BIN)/pytest --cov --cov-report=term
+
+# The one command CI and developers run: lint, types, tests with coverage.
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/normalize.py
+
+demo: $(STAMP)
+	$(BIN)/harness normalize --provider anthropic docs/examples/anthropic-text.sse
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
