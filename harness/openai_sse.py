@@ -1,0 +1,344 @@
+"""Render normalized stream events as OpenAI Chat Completions SSE.
+
+The output is what ``POST /v1/chat/completions`` with ``stream: true`` sends, so that
+any OpenAI client can read a normalized Anthropic or Gemini stream::
+
+    data: {"id":...,"object":"chat.completion.chunk","created":...,"model":...,
+           "choices":[{"index":0,"delta":{...},"logprobs":null,"finish_reason":null}]}
+
+    : keep-alive
+
+    data: {..., "choices":[], "usage":{"prompt_tokens":...}}     (the usage chunk)
+
+    data: [DONE]
+
+or, for a broken stream, everything valid up to the break and then one error chunk
+and no ``[DONE]``::
+
+    data: {"error":{"type":"stream_error","code":"overloaded_error",
+           "message":"Overloaded","provider":"anthropic"}}
+
+The top-level ``error`` key is what makes the openai SDK raise ``APIError`` instead
+of yielding a broken chunk, and the missing ``[DONE]`` marks the stream incomplete.
+
+Usage. When the provider reported usage, the usage chunk carries it. When it did not,
+the usage is estimated so that clients and golden files still see one, and the same
+stream always gives the same numbers: ``completion_tokens`` is the number of
+characters (code points) the stream produced (text, reasoning, refusal, tool names
+and tool arguments) divided by four and rounded up, OpenAI's rule of thumb for
+English; ``prompt_tokens`` is what the caller passes (for example counted from the
+request), else 0. A real tokenizer can be plugged in as ``token_counter``: it is
+called on each fragment and the counts are summed, so memory stays flat however long
+the stream runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
+
+from harness.events import (
+    Delta,
+    Done,
+    KeepAlive,
+    Metadata,
+    StreamEvent,
+    ToolCallDelta,
+    Usage,
+)
+from harness.sse import KEEPALIVE, format_sse_chunk, format_sse_done
+
+__all__ = [
+    "ChunkChoice",
+    "ChunkDelta",
+    "ChunkToolCall",
+    "OpenAIRenderer",
+    "StreamChunk",
+    "StreamMetadata",
+    "StreamState",
+    "TokenCounter",
+    "UsageDict",
+    "estimate_tokens",
+    "usage_to_dict",
+]
+
+#: Counts the tokens in a fragment of text.
+TokenCounter = Callable[[str], int]
+
+DEFAULT_ID = "chatcmpl-harness"
+DEFAULT_MODEL = "unknown"
+
+
+# --- The wire types: what one chunk of an OpenAI stream looks like. ----------------
+
+
+class ChunkFunction(TypedDict, total=False):
+    name: str
+    arguments: str
+
+
+class ChunkToolCall(TypedDict, total=False):
+    index: int
+    id: str
+    type: Literal["function"]
+    function: ChunkFunction
+
+
+class ChunkDelta(TypedDict, total=False):
+    role: str
+    content: str
+    reasoning_content: str
+    refusal: str
+    tool_calls: list[ChunkToolCall]
+
+
+class ChunkChoice(TypedDict):
+    index: int
+    delta: ChunkDelta
+    logprobs: None
+    finish_reason: str | None
+
+
+class UsageDict(TypedDict, total=False):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: dict[str, int]
+    completion_tokens_details: dict[str, int]
+
+
+class StreamChunk(TypedDict, total=False):
+    """One ``chat.completion.chunk``."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: UsageDict
+
+
+# --- State kept across the stream. -------------------------------------------------
+
+
+class StreamMetadata:
+    """The id, model and creation time every output chunk carries.
+
+    The first non-empty value a provider reports for each wins, so that every chunk
+    of one stream carries the same ones (Azure's first chunk has an empty id and
+    model; those are skipped). Once a chunk has been rendered with a fallback value,
+    that value stays.
+    """
+
+    __slots__ = ("created", "id", "model")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.model: str | None = None
+        self.created: int | None = None
+
+    def update(self, meta: Metadata) -> None:
+        """Take the values in ``meta`` that are non-empty and not known yet."""
+        if self.id is None and meta.id:
+            self.id = meta.id
+        if self.model is None and meta.model:
+            self.model = meta.model
+        if self.created is None and meta.created:
+            self.created = meta.created
+
+
+class StreamState:
+    """What the stream has produced so far, for the usage fallback.
+
+    It keeps counts, not text, so memory stays flat on an endless stream.
+    """
+
+    __slots__ = ("chars", "counted_tokens", "deltas", "token_counter")
+
+    def __init__(self, token_counter: TokenCounter | None = None) -> None:
+        self.token_counter = token_counter
+        #: Code points of text, reasoning, refusal, tool names and arguments.
+        self.chars = 0
+        #: Sum of ``token_counter`` over every fragment, when one is plugged in.
+        self.counted_tokens = 0
+        #: Deltas rendered so far.
+        self.deltas = 0
+
+    def add(self, delta: Delta) -> None:
+        """Account for one delta."""
+        self.deltas += 1
+        for fragment in (delta.content, delta.reasoning_content, delta.refusal):
+            if fragment:
+                self._count(fragment)
+        for call in delta.tool_calls:
+            if call.name:
+                self._count(call.name)
+            if call.arguments:
+                self._count(call.arguments)
+
+    def _count(self, fragment: str) -> None:
+        self.chars += len(fragment)
+        if self.token_counter is not None:
+            self.counted_tokens += self.token_counter(fragment)
+
+    def completion_tokens(self) -> int:
+        """The completion token count: the plugged-in counter's sum, or the estimate."""
+        if self.token_counter is not None:
+            return self.counted_tokens
+        return estimate_tokens(self.chars)
+
+
+def estimate_tokens(chars: int) -> int:
+    """Deterministic token estimate for ``chars`` code points: ``ceil(chars / 4)``."""
+    return -(-chars // 4)
+
+
+# --- The renderer. -------------------------------------------------------------------
+
+
+class OpenAIRenderer:
+    """Turns normalized stream events into OpenAI SSE frames, one frame per event.
+
+    After a :class:`~harness.events.Done` or :class:`~harness.events.StreamError` it
+    is :attr:`closed` and renders nothing more.
+
+    Args:
+        prompt_tokens: the prompt size to report when the provider reports no usage.
+        model: the model to report if the provider names none.
+        response_id: the id to report if the provider gives none.
+        created: the creation time to report if the provider gives none (the pure
+            core reads no clock; a server passes the current time).
+        include_usage: send the usage chunk before ``[DONE]``.
+        token_counter: a tokenizer for the usage fallback (see the module docstring).
+    """
+
+    __slots__ = (
+        "_fallback",
+        "_prefix",
+        "closed",
+        "include_usage",
+        "metadata",
+        "prompt_tokens",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        prompt_tokens: int | None = None,
+        model: str | None = None,
+        response_id: str | None = None,
+        created: int = 0,
+        include_usage: bool = True,
+        token_counter: TokenCounter | None = None,
+    ) -> None:
+        self.metadata = StreamMetadata()
+        self.state = StreamState(token_counter)
+        self.prompt_tokens = prompt_tokens
+        self.include_usage = include_usage
+        self.closed = False
+        self._fallback = (response_id or DEFAULT_ID, model or DEFAULT_MODEL, created)
+        self._prefix: dict[str, Any] | None = None
+
+    def render(self, event: StreamEvent) -> list[bytes]:
+        """The SSE frames for ``event`` (possibly none)."""
+        if self.closed:
+            return []
+        if isinstance(event, Delta):
+            self.state.add(event)
+            return [format_sse_chunk(self._chunk([_choice(event)]))]
+        if isinstance(event, Metadata):
+            if self._prefix is None:
+                self.metadata.update(event)
+            return []
+        if isinstance(event, KeepAlive):
+            return [KEEPALIVE]
+        self.closed = True
+        if isinstance(event, Done):
+            frames = []
+            if self.include_usage:
+                chunk = self._chunk([])
+                chunk["usage"] = usage_to_dict(event.usage or self._estimated_usage())
+                frames.append(format_sse_chunk(chunk))
+            frames.append(format_sse_done())
+            return frames
+        error = {
+            "type": "stream_error",
+            "code": event.code,
+            "message": event.message,
+            "provider": event.provider,
+        }
+        return [format_sse_chunk({"error": error})]
+
+    def _chunk(self, choices: list[ChunkChoice]) -> StreamChunk:
+        prefix = self._prefix
+        if prefix is None:
+            # Freeze the identity at the first chunk; later metadata cannot change it.
+            meta = self.metadata
+            fid, fmodel, fcreated = self._fallback
+            meta.id = meta.id or fid
+            meta.model = meta.model or fmodel
+            meta.created = meta.created or fcreated
+            prefix = self._prefix = {
+                "id": meta.id,
+                "object": "chat.completion.chunk",
+                "created": meta.created,
+                "model": meta.model,
+            }
+        chunk: StreamChunk = prefix.copy()  # type: ignore[assignment]
+        chunk["choices"] = choices
+        return chunk
+
+    def _estimated_usage(self) -> Usage:
+        prompt = self.prompt_tokens or 0
+        completion = self.state.completion_tokens()
+        return Usage(prompt, completion, prompt + completion)
+
+
+def _choice(delta: Delta) -> ChunkChoice:
+    body: ChunkDelta = {}
+    if delta.role is not None:
+        body["role"] = delta.role
+    if delta.content is not None:
+        body["content"] = delta.content
+    if delta.reasoning_content is not None:
+        body["reasoning_content"] = delta.reasoning_content
+    if delta.refusal is not None:
+        body["refusal"] = delta.refusal
+    if delta.tool_calls:
+        body["tool_calls"] = [_tool_call(call) for call in delta.tool_calls]
+    return {
+        "index": delta.index,
+        "delta": body,
+        "logprobs": None,
+        "finish_reason": delta.finish_reason,
+    }
+
+
+def _tool_call(call: ToolCallDelta) -> ChunkToolCall:
+    out: ChunkToolCall = {"index": call.index}
+    if call.id is not None:
+        out["id"] = call.id
+    if call.type is not None:
+        out["type"] = call.type
+    function: ChunkFunction = {}
+    if call.name is not None:
+        function["name"] = call.name
+    if call.arguments is not None:
+        function["arguments"] = call.arguments
+    out["function"] = function
+    return out
+
+
+def usage_to_dict(usage: Usage) -> UsageDict:
+    """``usage`` as OpenAI's usage object (details only when known)."""
+    out: UsageDict = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if usage.prompt_tokens_details:
+        out["prompt_tokens_details"] = dict(usage.prompt_tokens_details)
+    if usage.completion_tokens_details:
+        out["completion_tokens_details"] = dict(usage.completion_tokens_details)
+    return out
