@@ -1,0 +1,216 @@
+"""Builders for provider streams in their documented wire shapes (test data we write).
+
+Shapes follow the providers' streaming documentation: OpenAI Chat Completions chunks,
+Anthropic Messages events, Gemini ``streamGenerateContent?alt=sse`` responses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.sse import ServerSentEvent, SSEDecoder
+
+
+def sse(data: Any, event: str | None = None, *, eol: str = "\n") -> bytes:
+    """One SSE message; a non-string ``data`` is written as compact JSON."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}{eol}" if event else ""
+    return f"{head}data: {text}{eol}{eol}".encode()
+
+
+# --- OpenAI ------------------------------------------------------------------------
+
+
+def oa_chunk(
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    *,
+    choices: list[dict[str, Any]] | None = None,
+    usage: dict[str, Any] | None = None,
+    id: str = "chatcmpl-abc123",
+    model: str = "gpt-4o-mini-2024-07-18",
+    created: int = 1731000000,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` with one choice (or the given ``choices``)."""
+    if choices is None:
+        choices = [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+    chunk: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_0ba0d124f1",
+        "choices": choices,
+    }
+    if usage is not None:
+        chunk["usage"] = usage
+    chunk.update(extra)
+    return chunk
+
+
+def openai_stream(*chunks: dict[str, Any], done: bool = True) -> bytes:
+    """``data:`` events for the chunks, then ``data: [DONE]``."""
+    body = b"".join(sse(c) for c in chunks)
+    return body + (sse("[DONE]") if done else b"")
+
+
+def openai_text(*pieces: str, usage: dict[str, Any] | None = None) -> bytes:
+    """A plain text answer split into ``pieces``, with an optional usage-only chunk."""
+    chunks = [oa_chunk({"role": "assistant", "content": "", "refusal": None})]
+    chunks += [oa_chunk({"content": p}) for p in pieces]
+    chunks.append(oa_chunk({}, "stop"))
+    if usage is not None:
+        chunks.append(oa_chunk(choices=[], usage=usage))
+    return openai_stream(*chunks)
+
+
+# --- Anthropic ---------------------------------------------------------------------
+
+
+def an_event(kind: str, **fields: Any) -> bytes:
+    return sse({"type": kind, **fields}, kind)
+
+
+def an_start(input_tokens: int = 25, **usage: int) -> bytes:
+    return an_event(
+        "message_start",
+        message={
+            "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1, **usage},
+        },
+    )
+
+
+def an_text_block(index: int, *pieces: str) -> bytes:
+    return (
+        an_event("content_block_start", index=index, content_block={"type": "text", "text": ""})
+        + b"".join(
+            an_event("content_block_delta", index=index, delta={"type": "text_delta", "text": p})
+            for p in pieces
+        )
+        + an_event("content_block_stop", index=index)
+    )
+
+
+def an_tool_block(index: int, id: str, name: str, *fragments: str) -> bytes:
+    start = {"type": "tool_use", "id": id, "name": name, "input": {}}
+    return (
+        an_event("content_block_start", index=index, content_block=start)
+        + b"".join(
+            an_event(
+                "content_block_delta",
+                index=index,
+                delta={"type": "input_json_delta", "partial_json": f},
+            )
+            for f in fragments
+        )
+        + an_event("content_block_stop", index=index)
+    )
+
+
+def an_thinking_block(index: int, *pieces: str) -> bytes:
+    start = {"type": "thinking", "thinking": "", "signature": ""}
+    deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces]
+    deltas.append({"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"})
+    return (
+        an_event("content_block_start", index=index, content_block=start)
+        + b"".join(an_event("content_block_delta", index=index, delta=d) for d in deltas)
+        + an_event("content_block_stop", index=index)
+    )
+
+
+def an_end(stop_reason: str = "end_turn", output_tokens: int = 15) -> bytes:
+    return an_event(
+        "message_delta",
+        delta={"stop_reason": stop_reason, "stop_sequence": None},
+        usage={"output_tokens": output_tokens},
+    ) + an_event("message_stop")
+
+
+def anthropic_text(*pieces: str) -> bytes:
+    return an_start() + an_text_block(0, *pieces) + an_end()
+
+
+# --- Gemini ------------------------------------------------------------------------
+
+
+def gm_chunk(
+    *parts: dict[str, Any],
+    finish: str | None = None,
+    usage: dict[str, Any] | None = None,
+    index: int = 0,
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": list(parts)}, "index": index}
+    if finish is not None:
+        candidate["finishReason"] = finish
+    chunk: dict[str, Any] = {
+        "candidates": [candidate],
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "mJ4aZ9yZLsOg1MkP-YmCuQ4",
+    }
+    if usage is not None:
+        chunk["usageMetadata"] = usage
+    return chunk
+
+
+def gemini_stream(*chunks: dict[str, Any]) -> bytes:
+    # Gemini's SSE uses CRLF line ends.
+    return b"".join(sse(c, eol="\r\n") for c in chunks)
+
+
+GM_USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 4, "totalTokenCount": 12}
+
+
+# --- Reading normalized output -------------------------------------------------------
+
+
+def events_of(stream: bytes) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    return decoder.feed(stream) + decoder.flush()
+
+
+def chunks_of(stream: bytes) -> list[Any]:
+    """The JSON data of every event of a normalized stream, ``"[DONE]"`` kept as text."""
+    return [e.data if e.data == "[DONE]" else json.loads(e.data) for e in events_of(stream)]
+
+
+def collect(stream: bytes) -> dict[str, Any]:
+    """What an OpenAI client would assemble from a normalized stream."""
+    text, reasoning, finish, usage, error, done = "", "", None, None, None, False
+    calls: dict[int, dict[str, str]] = {}
+    for chunk in chunks_of(stream):
+        if chunk == "[DONE]":
+            done = True
+            continue
+        if "error" in chunk:
+            error = chunk["error"]
+            continue
+        usage = chunk.get("usage") or usage
+        for choice in chunk["choices"]:
+            delta = choice["delta"]
+            text += delta.get("content") or ""
+            reasoning += delta.get("reasoning_content") or ""
+            for call in delta.get("tool_calls", []):
+                slot = calls.setdefault(call["index"], {"id": "", "name": "", "arguments": ""})
+                slot["id"] += call.get("id") or ""
+                fn = call.get("function", {})
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+            finish = choice["finish_reason"] or finish
+    return {
+        "text": text,
+        "reasoning": reasoning,
+        "tool_calls": [calls[i] for i in sorted(calls)],
+        "finish_reason": finish,
+        "usage": usage,
+        "error": error,
+        "done": done,
+    }
