@@ -1,0 +1,134 @@
+"""Properties of the pipeline that must hold for every input, checked with Hypothesis."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import normalize
+from tests.streams import (
+    GM_USAGE,
+    an_end,
+    an_event,
+    an_start,
+    an_text_block,
+    an_thinking_block,
+    an_tool_block,
+    events_of,
+    gemini_stream,
+    gm_chunk,
+    openai_text,
+    sse,
+)
+
+SAMPLES: list[tuple[str, bytes]] = [
+    ("openai", openai_text("Hé", "llo 🙂", usage={"prompt_tokens": 1, "completion_tokens": 2})),
+    ("openai", b": ping\r\n\r\n" + openai_text("crlf").replace(b"\n", b"\r\n")),
+    (
+        "anthropic",
+        an_start()
+        + an_thinking_block(0, "why")
+        + an_event("ping")
+        + an_tool_block(1, "toolu_1", "f", '{"k":', ' "日本"}')
+        + an_end("tool_use"),
+    ),
+    ("anthropic", (an_start() + an_text_block(0, "cut here")).replace(b"\n", b"\r")),
+    (
+        "gemini",
+        gemini_stream(
+            gm_chunk({"text": "ça"}), gm_chunk({"text": "!"}, finish="STOP", usage=GM_USAGE)
+        ),
+    ),
+]
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    edges = [0, *points, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(sample=st.sampled_from(SAMPLES), cuts=st.lists(st.integers(min_value=0), max_size=40))
+def test_any_split_gives_the_same_output(sample: tuple[str, bytes], cuts: list[int]) -> None:
+    """Where the upstream bytes are split (inside UTF-8, between CR and LF) never matters."""
+    provider, stream = sample
+    whole = b"".join(normalize(provider, [stream]))
+    assert b"".join(normalize(provider, _split(stream, cuts))) == whole
+
+
+def _assert_one_terminal(out: bytes) -> None:
+    datas = [e.data for e in events_of(out)]
+    assert datas, "the output is never empty: at least a terminal frame"
+    terminals = [d for d in datas if d == "[DONE]" or "error" in json.loads(d)]
+    assert len(terminals) == 1, terminals
+    assert terminals[0] == datas[-1]
+    for data in datas:
+        if data != "[DONE]":
+            json.loads(data)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+# Plausible-looking events: the right field names with arbitrary values, so the
+# adapters' shape checks are exercised, not just their JSON parsing.
+ANTHROPIC_TYPES = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+    "unknown",
+]
+FIELDS = [
+    "message",
+    "index",
+    "delta",
+    "content_block",
+    "usage",
+    "error",
+    "choices",
+    "candidates",
+    "usageMetadata",
+    "id",
+    "model",
+    "created",
+    "promptFeedback",
+]
+
+
+@st.composite
+def provider_event(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(ANTHROPIC_TYPES))
+    body: dict[str, Any] = {"type": kind}
+    for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
+        body[name] = draw(json_values)
+    choice = draw(st.integers(0, 4))
+    if choice == 0:
+        return sse("[DONE]")
+    if choice == 1:
+        return draw(st.binary(max_size=20)) + b"\n\n"
+    return sse(body, draw(st.sampled_from([None, kind])))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    provider=st.sampled_from(["openai", "anthropic", "gemini"]),
+    events=st.lists(provider_event(), max_size=12),
+)
+def test_arbitrary_events_never_raise_and_end_once(provider: str, events: list[bytes]) -> None:
+    """Whatever the events, normalize does not raise and ends in exactly one terminal frame."""
+    _assert_one_terminal(b"".join(normalize(provider, events)))
