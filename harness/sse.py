@@ -178,37 +178,47 @@ class SSEDecoder:
             self._bom_checked = True
             if buf.startswith(_BOM):
                 buf = buf[3:]
-        # bytes.splitlines splits on exactly CR, LF and CRLF (unlike str.splitlines).
-        lines = buf.splitlines(keepends=True)
-        if not lines:
-            self._partial = b""
-            return []
-        last = lines[-1]
-        if last[-1] == 0x0D:
+        # bytes.splitlines splits on exactly CR, LF and CRLF (unlike str.splitlines),
+        # and the last byte says whether the last line is complete.
+        lines = buf.splitlines()
+        end = buf[-1] if buf else 0
+        if end == 0x0D:
             # Ends in CR: a complete line, but an LF at the start of the next chunk
             # belongs to it.
             self._skip_lf = True
             self._partial = b""
-        elif last[-1] == 0x0A:
+        elif end == 0x0A:
             self._partial = b""
         else:
-            self._partial = last
-            lines.pop()
+            self._partial = lines.pop() if lines else b""
         out: list[ServerSentEvent | Comment] = []
+        block = self._data  # the data lines of the current block
         for raw in lines:
-            self._line(raw, out)
+            if not raw:
+                # A blank line dispatches the block (inlined: this is the hot path).
+                if block:
+                    # Joining the data lines by LF equals appending each value and an
+                    # LF, then removing the final LF.
+                    out.append(
+                        ServerSentEvent(
+                            block[0] if len(block) == 1 else "\n".join(block),
+                            self._event or "message",
+                            self._last_id,
+                            self._retry,
+                        )
+                    )
+                    block = self._data = []
+                self._event = ""
+                self._retry = None
+            elif raw.startswith(b"data:"):
+                # Fast path for the commonest field; the first colon is at index 4.
+                value = raw[6:] if raw.startswith(b"data: ") else raw[5:]
+                block.append(value.decode("utf-8", "replace"))
+            else:
+                self._field(_decode(raw), out)
         return out
 
-    def _line(self, raw: bytes, out: list[ServerSentEvent | Comment]) -> None:
-        # Strip the terminator: CRLF, LF or CR.
-        if raw.endswith(b"\r\n"):
-            raw = raw[:-2]
-        else:
-            raw = raw[:-1]
-        if not raw:
-            self._dispatch(out)
-            return
-        line = _decode(raw)
+    def _field(self, line: str, out: list[ServerSentEvent | Comment]) -> None:
         colon = line.find(":")
         if colon == 0:
             out.append(Comment(line[2:] if line.startswith(": ") else line[1:]))
@@ -230,23 +240,6 @@ class SSEDecoder:
         elif field == "retry" and value and value.isascii() and value.isdigit():
             self._retry = self.retry = int(value)
         # Any other field is ignored (WHATWG 9.2.6, "Otherwise").
-
-    def _dispatch(self, out: list[ServerSentEvent | Comment]) -> None:
-        data = self._data
-        if data:
-            # Joining the data lines by LF is the same as appending each value and an
-            # LF, then removing the final LF.
-            out.append(
-                ServerSentEvent(
-                    data=data[0] if len(data) == 1 else "\n".join(data),
-                    event=self._event or "message",
-                    id=self._last_id,
-                    retry=self._retry,
-                )
-            )
-            self._data = []
-        self._event = ""
-        self._retry = None
 
 
 def _decode(raw: bytes) -> str:

@@ -89,9 +89,10 @@ class AnthropicAdapter:
         kind = event.event
         if kind == "ping":
             return [KeepAlive()]
-        if not event.data.strip():
+        data = event.data
+        if not data or data.isspace():
             return ()
-        body = load_json(event.data)
+        body = load_json(data)
         # The ``type`` inside the data is authoritative; the SSE event name mirrors it
         # (and is "message" when a proxy dropped the event lines).
         kind = get_str(body, "type", "") or kind

@@ -32,6 +32,7 @@ from harness.sse import ServerSentEvent
 __all__ = [
     "JSONObject",
     "ProviderAdapter",
+    "as_obj",
     "closed_early",
     "get_int",
     "get_list",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 JSONObject = dict[str, Any]
+
+_decode_json = json.JSONDecoder().decode
 
 
 class ProviderAdapter(Protocol):
@@ -66,7 +69,7 @@ class ProviderAdapter(Protocol):
 def load_json(data: str) -> JSONObject:
     """Parse an event's data, which must be a JSON object."""
     try:
-        value = json.loads(data)
+        value = _decode_json(data)
     except ValueError as exc:
         raise ProviderDataError(f"data is not valid JSON ({exc}): {_clip(data)}") from None
     if type(value) is not dict:

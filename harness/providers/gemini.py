@@ -85,9 +85,10 @@ class GeminiAdapter:
         self._tool_calls: dict[int, int] = {}  # candidate index -> tool calls so far
 
     def feed(self, event: ServerSentEvent) -> Iterable[StreamEvent]:
-        if not event.data.strip():
+        data = event.data
+        if not data or data.isspace():
             return ()
-        body = load_json(event.data)
+        body = load_json(data)
         if body.get("error") is not None:
             return [self._error(body["error"])]
         out: list[StreamEvent] = []

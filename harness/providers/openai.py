@@ -66,10 +66,12 @@ class OpenAIAdapter:
 
     def feed(self, event: ServerSentEvent) -> Iterable[StreamEvent]:
         data = event.data
-        if data.startswith("[DONE]") or data.strip() == "[DONE]":
-            return [Done(self._usage)]
-        if not data.strip():
-            return ()  # an empty data line carries nothing (seen as a keep-alive)
+        if not data.startswith("{"):
+            stripped = data.strip()
+            if stripped.startswith("[DONE]"):
+                return [Done(self._usage)]
+            if not stripped:
+                return ()  # an empty data line carries nothing (seen as a keep-alive)
         chunk = load_json(data)
         out: list[StreamEvent] = []
         if "error" in chunk and chunk["error"] is not None:
