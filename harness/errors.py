@@ -5,7 +5,10 @@ wrong", so that a caller can tell whose fault a failure is::
 
     HarnessError
     ├── UsageError                 the caller asked for something that cannot be done
-    │   └── UnknownProviderError   a provider name that no adapter is registered for
+    │   ├── UnknownProviderError   a provider name that no adapter is registered for
+    │   ├── ScenarioError          a scenario file is wrong (file, line, field, what was expected)
+    │   │   └── ScenarioSetError   several scenario files are wrong (all reported at once)
+    │   └── FaultSpecError         a fault overlay (header or scenario) cannot be applied
     └── ProviderDataError          a provider event has the wrong shape (upstream's fault)
 
 A malformed *stream* is not an exception: the normalization pipeline turns it into a
@@ -19,7 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["HarnessError", "ProviderDataError", "UnknownProviderError", "UsageError"]
+__all__ = [
+    "FaultSpecError",
+    "HarnessError",
+    "ProviderDataError",
+    "ScenarioError",
+    "ScenarioSetError",
+    "UnknownProviderError",
+    "UsageError",
+]
 
 
 class HarnessError(Exception):
@@ -37,6 +48,49 @@ class UnknownProviderError(UsageError, LookupError):
         self.name = name
         self.known = tuple(sorted(known))
         super().__init__(f"unknown provider {name!r}; known providers: {', '.join(self.known)}")
+
+
+class ScenarioError(UsageError):
+    """A scenario file is wrong. The message says where: ``file:line: field: problem``.
+
+    Attributes:
+        path: the file (``None`` for a scenario built in memory).
+        line: the 1-based line of the offending node, when known.
+        field: the dotted path of the offending field (``events[3].data``), or ``""``.
+        problem: what is wrong and what was expected.
+    """
+
+    def __init__(
+        self, problem: str, *, path: str | None = None, line: int | None = None, field: str = ""
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = path or "<scenario>"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+class ScenarioSetError(ScenarioError):
+    """Several scenario problems at once; :attr:`errors` holds one error per problem.
+
+    Loading a folder reports every broken file in one go, so a user fixes them all in
+    one pass instead of one per run.
+    """
+
+    def __init__(self, errors: Iterable[ScenarioError]) -> None:
+        self.errors = tuple(errors)
+        count = len(self.errors)
+        listing = "\n".join(f"  {error}" for error in self.errors)
+        problem = f"{count} problem{'s' if count != 1 else ''} in scenarios:\n{listing}"
+        self.path, self.line, self.field, self.problem = None, None, "", problem
+        Exception.__init__(self, problem)
+
+
+class FaultSpecError(UsageError):
+    """A fault overlay cannot be parsed or cannot apply to this stream."""
 
 
 class ProviderDataError(HarnessError):

@@ -1,0 +1,641 @@
+"""Scenario files: the YAML format (``version: 1``), its schema, and the loader.
+
+A scenario is one recorded (or hand-written) provider answer: the stream as steps,
+its timing, and what a correct client concludes from it. ``docs/scenarios.md`` is the
+reference for every field; the pydantic models below are the single source of truth
+for what is accepted, and every model forbids unknown fields, so a typo is an error
+instead of a silently ignored setting.
+
+Loading never trusts the file: YAML is parsed with the safe loader, duplicate keys
+are errors, and every problem is reported as ``file:line: field: what was expected``.
+Loading a folder reports every broken file at once (:class:`ScenarioSetError`).
+
+Scenario *names* are identifiers, never paths: a name is checked against
+:data:`NAME_PATTERN` (no ``..``, no leading ``/``), and the server only looks names
+up in the set loaded at start, so no request can make it read a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import fnmatch
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import ScenarioError, ScenarioSetError
+
+__all__ = [
+    "NAME_PATTERN",
+    "Expect",
+    "ExpectError",
+    "ExpectToolCall",
+    "ExpectUsage",
+    "Faults",
+    "Match",
+    "Response",
+    "Scenario",
+    "ScenarioSet",
+    "Step",
+    "builtin_scenarios_dir",
+    "load_scenario",
+    "load_scenarios",
+    "parse_scenario",
+]
+
+Provider = Literal["openai", "anthropic", "gemini"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "anthropic", "gemini")
+
+#: What a scenario name may look like: path-like segments of letters, digits, ``_``,
+#: ``.`` and ``-``, none starting with a dot (so never ``..``), joined by ``/``.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
+
+#: The keep-alive styles a fault overlay can insert (see ``docs/scenarios.md``).
+KeepaliveStyle = Literal["comment", "ping", "openrouter", "bare", "anthropic"]
+#: How a fault overlay re-chunks the bytes on the wire.
+Chunking = Literal["event", "byte", "random", "utf8", "crlf"]
+
+
+class _Model(BaseModel):
+    # strict: YAML already types its scalars; "200" is not a status code.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Step(_Model):
+    """One step of a stream. Exactly one of the kinds below is set.
+
+    * ``data`` (with optional ``event``, ``id``, ``retry``): one SSE event; a string is
+      sent verbatim, a mapping or list as compact JSON.
+    * ``comment``: an SSE comment line (``: text``).
+    * ``sleep_ms``: a pause before the next write (scaled by the speed factor).
+    * ``raw`` / ``raw_b64``: exact bytes in one write (text, or base64 for bytes that
+      are not UTF-8, such as half a multi-byte character).
+    * ``disconnect: true``: close the connection abruptly; must be the last step.
+    """
+
+    data: str | dict[str, Any] | list[Any] | None = None
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = Field(default=None, ge=0)
+    comment: str | None = None
+    sleep_ms: float | None = Field(default=None, ge=0)
+    raw: str | None = None
+    raw_b64: str | None = None
+    disconnect: Literal[True] | None = None
+
+    @property
+    def kind(self) -> str:
+        """The one kind of this step: data, comment, sleep_ms, raw, raw_b64 or disconnect."""
+        for kind in _STEP_KINDS:
+            if getattr(self, kind) is not None:
+                return kind
+        raise AssertionError("unreachable: a validated step has a kind")  # pragma: no cover
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [kind for kind in _STEP_KINDS if getattr(self, kind) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            raise ValueError(
+                f"a step needs exactly one of {', '.join(_STEP_KINDS)} (found: {found})"
+            )
+        if kinds[0] != "data":
+            extra = [f for f in ("event", "id", "retry") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} can only go with data, not {kinds[0]}")
+        for name in ("event", "id"):
+            value = getattr(self, name)
+            if value is not None and ("\r" in value or "\n" in value):
+                raise ValueError(f"{name} cannot contain a line break (CR or LF)")
+        if self.id is not None and "\0" in self.id:
+            raise ValueError("id cannot contain NUL (clients ignore such an id)")
+        if self.raw_b64 is not None:
+            try:
+                base64.b64decode(self.raw_b64, validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"raw_b64 is not valid base64: {exc}") from None
+        return self
+
+
+_STEP_KINDS = ("data", "comment", "sleep_ms", "raw", "raw_b64", "disconnect")
+
+
+class Faults(_Model):
+    """A fault overlay: changes applied on top of any scenario's answer.
+
+    Event counts (``disconnect_after``, ``error_after``, ``stall_after``) count the
+    events written so far (data, raw and raw_b64 steps; comments and pauses do not
+    count): ``disconnect_after: 3`` writes three events and then cuts the connection.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    disconnect_after: int | None = Field(default=None, ge=0)
+    disconnect_after_bytes: int | None = Field(default=None, ge=0)
+    error_after: int | None = Field(default=None, ge=0)
+    error_type: str | None = None
+    error_message: str | None = None
+    stall_after: int | None = Field(default=None, ge=0)
+    stall_ms: float | None = Field(default=None, ge=0)
+    keepalive_every: int | None = Field(default=None, ge=1)
+    keepalive_style: KeepaliveStyle = "comment"
+    drop_usage: bool = False
+    chunking: Chunking = "event"
+    seed: int = 0
+    max_chunk: int = Field(default=16, ge=1)
+    http_error: int | None = Field(default=None, ge=400, le=599)
+    retry_after: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Faults:
+        if (self.stall_after is None) != (self.stall_ms is None):
+            raise ValueError("stall_after and stall_ms go together (stall T ms after N events)")
+        if self.retry_after is not None and self.http_error is None:
+            raise ValueError("retry_after needs http_error (the status it comes with)")
+        return self
+
+    def merged(self, other: Faults | None) -> Faults:
+        """These faults with the fields that ``other`` sets explicitly taking precedence."""
+        if other is None:
+            return self
+        return self.model_copy(update=other.model_dump(exclude_unset=True))
+
+    @property
+    def active(self) -> bool:
+        """Whether any fault is set (the defaults change nothing)."""
+        return bool(self.model_dump(exclude_defaults=True))
+
+
+class Match(_Model):
+    """Request matchers; all that are given must hold. Globs use ``fnmatch`` syntax."""
+
+    path: str | None = None
+    model: str | None = None
+    stream: bool | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+
+    def matches(
+        self, *, path: str, model: str | None, stream: bool, body: Any, headers: Mapping[str, str]
+    ) -> bool:
+        """Whether a request with these properties matches (header names are case-blind)."""
+        if self.path is not None and not fnmatch.fnmatchcase(path, self.path):
+            return False
+        if self.model is not None and (model is None or not fnmatch.fnmatchcase(model, self.model)):
+            return False
+        if self.stream is not None and self.stream != stream:
+            return False
+        if self.body is not None and not _subset(self.body, body):
+            return False
+        if self.headers is not None:
+            lowered = {k.lower(): v for k, v in headers.items()}
+            if any(lowered.get(k.lower()) != v for k, v in self.headers.items()):
+                return False
+        return True
+
+
+def _subset(want: Any, got: Any) -> bool:
+    """``want`` is contained in ``got``: mappings by key, lists item by item, scalars equal."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(
+            k in got and _subset(v, got[k]) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(want) == len(got)
+            and all(_subset(w, g) for w, g in zip(want, got, strict=True))
+        )
+    return bool(want == got and type(want) is type(got))
+
+
+class Response(_Model):
+    """One answer: a stream (``events``) or a whole body (``body``), with status and headers."""
+
+    status: int = Field(default=200, ge=100, le=599)
+    headers: dict[str, str] = Field(default_factory=dict)
+    delay_ms: float = Field(default=0, ge=0)
+    newline: Literal["lf", "crlf", "cr"] = "lf"
+    events: list[Step] | None = None
+    body: str | dict[str, Any] | list[Any] | None = None
+    faults: Faults | None = None
+
+    @model_validator(mode="after")
+    def _events_or_body(self) -> Response:
+        if self.events is not None and self.body is not None:
+            raise ValueError("give events (a stream) or body (a whole answer), not both")
+        if self.events is not None:
+            for index, step in enumerate(self.events[:-1]):
+                if step.disconnect:
+                    raise ValueError(f"events[{index}]: disconnect must be the last step")
+        return self
+
+    @property
+    def streaming(self) -> bool:
+        """Whether this answer is a stream."""
+        return self.events is not None
+
+
+class ExpectToolCall(_Model):
+    """A tool call a correct client assembles: its name and parsed arguments."""
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExpectUsage(_Model):
+    """Token counts a correct client reports; fields left out are not checked."""
+
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    total_tokens: int | None = Field(default=None, ge=0)
+
+
+class ExpectError(_Model):
+    """The failure a correct client reports.
+
+    ``status`` for an HTTP error; ``code`` for an error inside the stream (the
+    provider's error type, or ``connection_closed`` for a stream cut before its end).
+    """
+
+    status: int | None = Field(default=None, ge=400, le=599)
+    code: str | None = None
+
+
+class Expect(_Model):
+    """What a correct client concludes from the (last) answer of the scenario."""
+
+    text: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ExpectToolCall] | None = None
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
+    usage: ExpectUsage | None = None
+    error: ExpectError | None = None
+
+
+class Scenario(_Model):
+    """A scenario file. Either one answer (the fields of :class:`Response` at the top
+    level) or ``responses``, a sequence served in turn (the last one repeats)."""
+
+    version: int
+    name: str
+    description: str = ""
+    provider: Provider
+    source: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    match: Match | None = None
+    status: int = Field(default=200, ge=100, le=599)
+    headers: dict[str, str] = Field(default_factory=dict)
+    delay_ms: float = Field(default=0, ge=0)
+    newline: Literal["lf", "crlf", "cr"] = "lf"
+    events: list[Step] | None = None
+    body: str | dict[str, Any] | list[Any] | None = None
+    faults: Faults | None = None
+    responses: list[Response] | None = Field(default=None, min_length=1)
+    expect: Expect | None = None
+
+    _path: Path | None = PrivateAttr(default=None)
+    _answers: tuple[Response, ...] = PrivateAttr(default=())
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(f"unsupported version {value}; this harness reads version 1")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid scenario name: use letters, digits, '_', '.', '-' "
+                "in segments joined by '/', none starting with '.'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Scenario:
+        single = {"status", "headers", "delay_ms", "newline", "events", "body", "faults"}
+        if self.responses is not None:
+            clash = sorted(single & self.model_fields_set)
+            if clash:
+                raise ValueError(
+                    f"with responses, put {', '.join(clash)} inside each response, "
+                    "not at the top level"
+                )
+            self._answers = tuple(self.responses)
+        else:
+            self._answers = (
+                Response.model_validate(
+                    {k: getattr(self, k) for k in single if k in self.model_fields_set}
+                ),
+            )
+        return self
+
+    @property
+    def answers(self) -> tuple[Response, ...]:
+        """The answers in the order they are served (one for a single-answer scenario)."""
+        return self._answers
+
+    @property
+    def path(self) -> Path | None:
+        """The file this scenario was loaded from, if any."""
+        return self._path
+
+    @property
+    def streaming(self) -> bool:
+        """Whether any answer is a stream."""
+        return any(answer.streaming for answer in self._answers)
+
+
+# --- loading --------------------------------------------------------------------
+
+
+def builtin_scenarios_dir() -> Path:
+    """The folder of the built-in scenario library.
+
+    An installed wheel carries it as ``harness/_scenarios``; a source checkout (and an
+    editable install) uses the repository's top-level ``scenarios/`` folder.
+    """
+    packaged = Path(__file__).resolve().parent / "_scenarios"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def parse_scenario(
+    text: str, *, path: str | Path | None = None, name: str | None = None
+) -> Scenario:
+    """Parse and validate one scenario from YAML text.
+
+    Args:
+        text: the YAML document.
+        path: where it came from, for error messages.
+        name: the name to use when the file has no ``name`` field.
+
+    Raises:
+        ScenarioError: naming the file, line and field of the first problem, or
+            :class:`ScenarioSetError` when there are several.
+    """
+    where = str(path) if path is not None else None
+    try:
+        # One parse gives both the node tree (for line numbers) and the data.
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = f"not valid YAML: {exc.problem or exc}"
+        raise ScenarioError(problem, path=where, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"not valid YAML: {exc}", path=where) from None
+    if node is None or not isinstance(raw, dict):
+        kind = "empty" if node is None else f"a {type(raw).__name__}"
+        raise ScenarioError(
+            f"a scenario must be a mapping, this file is {kind}", path=where, line=1
+        )
+    duplicate = _find_duplicate_key(node)
+    if duplicate is not None:
+        key, line, field = duplicate
+        raise ScenarioError(f"duplicate key {key!r}", path=where, line=line, field=field)
+    if "name" not in raw and name is not None:
+        raw["name"] = name
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        errors = _translate(exc, node, where)
+        raise errors[0] if len(errors) == 1 else ScenarioSetError(errors) from None
+    if path is not None:
+        scenario._path = Path(path)
+    return scenario
+
+
+def load_scenario(path: str | Path, *, root: str | Path | None = None) -> Scenario:
+    """Load one scenario file; its default name is its path under ``root`` without ``.yaml``.
+
+    Raises:
+        ScenarioError: the file cannot be read or is not a valid scenario.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read scenario file: {exc}", path=str(path)) from None
+    default = path.with_suffix("").name
+    if root is not None:
+        default = path.relative_to(root).with_suffix("").as_posix()
+    return parse_scenario(text, path=path, name=default)
+
+
+def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
+    """Load every ``*.yaml`` / ``*.yml`` under ``directory`` (the built-ins by default).
+
+    Raises:
+        ScenarioError: the folder does not exist.
+        ScenarioSetError: listing every broken file and every duplicate name.
+    """
+    root = Path(directory) if directory is not None else builtin_scenarios_dir()
+    if not root.is_dir():
+        raise ScenarioError("no such scenarios folder", path=str(root))
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    scenarios: list[Scenario] = []
+    errors: list[ScenarioError] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        try:
+            scenario = load_scenario(file, root=root)
+        except ScenarioSetError as exc:
+            errors.extend(exc.errors)
+            continue
+        except ScenarioError as exc:
+            errors.append(exc)
+            continue
+        if scenario.name in seen:
+            errors.append(
+                ScenarioError(
+                    f"duplicate scenario name {scenario.name!r} (also in {seen[scenario.name]})",
+                    path=str(file),
+                    field="name",
+                )
+            )
+            continue
+        seen[scenario.name] = file
+        scenarios.append(scenario)
+    if errors:
+        raise ScenarioSetError(errors)
+    return ScenarioSet(scenarios)
+
+
+class ScenarioSet(Sequence[Scenario]):
+    """Scenarios by name, in load order."""
+
+    def __init__(self, scenarios: Sequence[Scenario] = ()) -> None:
+        self._by_name: dict[str, Scenario] = {}
+        for scenario in scenarios:
+            if scenario.name in self._by_name:
+                raise ScenarioError(f"duplicate scenario name {scenario.name!r}", field="name")
+            self._by_name[scenario.name] = scenario
+        self._order = list(self._by_name.values())
+
+    def __getitem__(self, index: int) -> Scenario:  # type: ignore[override]
+        return self._order[index]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[Scenario]:
+        return iter(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def get(self, name: str) -> Scenario | None:
+        """The scenario called ``name``, or ``None``."""
+        return self._by_name.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        """All names, in load order."""
+        return list(self._by_name)
+
+    def closest(self, name: str, n: int = 3) -> list[str]:
+        """Up to ``n`` names that look like ``name`` (for "did you mean" messages)."""
+        close = difflib.get_close_matches(name, self._by_name, n=n, cutoff=0.4)
+        if close:
+            return close
+        tail = name.rsplit("/", 1)[-1]
+        return [known for known in self._by_name if tail and tail in known][:n]
+
+
+# --- error translation ----------------------------------------------------------------
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for model in (Scenario, Response, Step, Faults, Match, Expect, ExpectToolCall, ExpectUsage):
+        names.update(model.model_fields)
+    return names
+
+
+_FIELD_NAMES = _all_field_names()
+
+
+def _translate(exc: ValidationError, node: yaml.Node, where: str | None) -> list[ScenarioError]:
+    """One :class:`ScenarioError` per distinct field, with its line and a plain message."""
+    grouped: dict[tuple[str | int, ...], tuple[int, list[str]]] = {}
+    for error in exc.errors(include_url=False):
+        clean, found = _locate(node, tuple(error["loc"]))
+        _, messages = grouped.setdefault(clean, (found.start_mark.line + 1, []))
+        message = _message(error, clean)
+        if message not in messages:
+            messages.append(message)
+    out = [
+        ScenarioError(_join(messages), path=where, line=line, field=_dotted(clean))
+        for clean, (line, messages) in grouped.items()
+    ]
+    return sorted(out, key=lambda error: error.line or 0)
+
+
+def _join(messages: list[str]) -> str:
+    """Merge the per-member messages of a union into one "expected a, b or c"."""
+    kinds = [m.removeprefix("input should be a valid ") for m in messages]
+    if len(messages) > 1 and all(m.startswith("input should be a valid ") for m in messages):
+        named = [_KIND_NAMES.get(k, k) for k in kinds]
+        return "expected " + ", ".join(named[:-1]) + " or " + named[-1]
+    return "; ".join(messages)
+
+
+_KIND_NAMES = {"string": "a string", "dictionary": "a mapping", "list": "a list"}
+
+
+def _message(error: Any, clean: tuple[str | int, ...]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(clean[-1]) if clean else "?"
+        hint = difflib.get_close_matches(key, _FIELD_NAMES, n=1)
+        return f"unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = message.replace("Input should be", "expected")
+    return message[:1].lower() + message[1:]
+
+
+def _locate(node: yaml.Node, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...], yaml.Node]:
+    """Follow ``loc`` into the YAML node tree, skipping pydantic's union-member tags.
+
+    Returns the cleaned location (real keys and indexes only) and the deepest node
+    found, whose line is where the error is reported: a missing field is reported
+    at the line of the mapping that lacks it.
+    """
+    clean: list[str | int] = []
+    current = node
+    for part in loc:
+        if isinstance(current, yaml.MappingNode) and isinstance(part, str):
+            for key_node, value_node in current.value:
+                if key_node.value == part:
+                    clean.append(part)
+                    current = value_node
+                    break
+            else:
+                if part not in _UNION_TAGS:
+                    clean.append(part)
+                    return tuple(clean), current
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(current.value):
+                break
+            clean.append(part)
+            current = current.value[part]
+        # anything else is a union-member tag such as 'str' or 'list[any]': skip it
+    return tuple(clean), current
+
+
+_UNION_TAGS = {"str", "dict[str,any]", "list[any]", "bool", "int", "float", "none"}
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _find_duplicate_key(
+    node: yaml.Node, loc: tuple[str | int, ...] = ()
+) -> tuple[str, int, str] | None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                return str(key), key_node.start_mark.line + 1, _dotted(loc)
+            seen.add(key)
+            found = _find_duplicate_key(value_node, (*loc, str(key)))
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found = _find_duplicate_key(item, (*loc, index))
+            if found:
+                return found
+    return None
