@@ -1,0 +1,259 @@
+"""Benchmark of ``harness.normalize``: throughput against a JSON round-trip baseline.
+
+What is measured (all inputs are synthetic SSE streams built below from the documented
+shapes, fed in 64 KiB slices, as ``harness normalize`` reads a file):
+
+* ``anthropic``: message_start, content_block_start, N ``text_delta`` events,
+  content_block_stop, message_delta, message_stop (N + 5 events).
+* ``openai``: N Chat Completions chunks (the first with ``role``), a ``finish_reason``
+  chunk, a usage-only chunk and ``[DONE]`` (N + 3 events).
+
+1. In-process: wall time to consume ``normalize(provider, chunks)`` (the run fails
+   unless the output ends in ``[DONE]``), against a baseline that does the least any
+   normalizer must do over the same bytes: split the whole input on ``b"\\n\\n"``,
+   split each event into lines, find the ``data: `` line and, unless it is ``[DONE]``,
+   ``json.dumps(json.loads(payload))`` (nothing is encoded or kept).
+2. Whole process: ``python -m harness normalize --provider P FILE > /dev/null`` against
+   ``python -c BASELINE_SCRIPT FILE > /dev/null``, a script that reads FILE in 64 KiB
+   reads, splits events, round-trips each payload through JSON and writes it as an SSE
+   frame to stdout. Interpreter start-up is included in both.
+3. Memory, Anthropic stream at several sizes: the tracemalloc peak of ``normalize``
+   over input generated lazily in 64 KiB chunks (never held whole), and the peak RSS
+   (VmHWM, Linux /proc) of one whole-process run each of harness and baseline.
+
+Target: harness time <= 2.5x baseline time for each case (1 and 2); memory "flat"
+means the largest tracemalloc peak is < 2x the smallest (VmHWM is shown, not judged).
+
+Reading the output: times are the best of R repeats (R=5; --quick: R=2, N=20,000,
+smaller memory sizes). ``ev/s`` is input events per second. ``ratio`` is
+harness/baseline: lower is better, and PASS/FAIL is against the target. The exit
+status is 0 unless something errored: a FAIL is a finding, not a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from harness import normalize
+
+CHUNK = 65536
+TARGET = 2.5
+
+BASELINE_SCRIPT = """\
+import json, sys
+out = sys.stdout.buffer
+buf = b""
+with open(sys.argv[1], "rb") as f:
+    while block := f.read(65536):
+        buf += block
+        *events, buf = buf.split(b"\\n\\n")
+        for event in events:
+            for line in event.split(b"\\n"):
+                if line.startswith(b"data: ") and line != b"data: [DONE]":
+                    text = json.dumps(json.loads(line[6:]))
+                    out.write(b"data: " + text.encode() + b"\\n\\n")
+"""
+
+HARNESS_SCRIPT = """\
+import sys
+from harness.cli import main
+if main(["normalize", "--provider", "anthropic", sys.argv[1]]):
+    raise SystemExit(1)
+"""
+
+RSS_WRAPPER = """\
+import re, sys
+code, sys.argv = sys.argv[1], sys.argv[1:]
+exec(compile(code, "<bench>", "exec"), {"__name__": "__main__"})
+sys.stdout.flush()
+status = open("/proc/self/status").read()
+print(re.search(r"VmHWM:\\s+(\\d+)", status)[1], file=sys.stderr)
+"""
+
+
+def _sse(event: str | None, data: object) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    body = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"{head}data: {body}\n\n".encode()
+
+
+def anthropic_events(n: int) -> Iterator[bytes]:
+    """The events of an Anthropic text stream with ``n`` deltas, one by one."""
+    message = {"id": "msg_bench", "type": "message", "role": "assistant"}
+    message |= {"model": "claude-bench", "content": [], "stop_reason": None}
+    message["usage"] = {"input_tokens": 10, "output_tokens": 1}
+    yield _sse("message_start", {"type": "message_start", "message": message})
+    block = {"type": "text", "text": ""}
+    yield _sse(
+        "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    )
+    for i in range(n):
+        delta = {"type": "text_delta", "text": f"tok{i} "}
+        yield _sse(
+            "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+        )
+    yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    stop = {"stop_reason": "end_turn", "stop_sequence": None}
+    yield _sse(
+        "message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": n}}
+    )
+    yield _sse("message_stop", {"type": "message_stop"})
+
+
+def openai_events(n: int) -> Iterator[bytes]:
+    """The events of an OpenAI Chat Completions stream with ``n`` content chunks."""
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000}
+    base["model"] = "gpt-bench"
+    for i in range(n):
+        delta = {"role": "assistant", "content": f"tok{i} "} if i == 0 else {"content": f"tok{i} "}
+        yield _sse(None, base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    yield _sse(None, base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    usage = {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n}
+    yield _sse(None, base | {"choices": [], "usage": usage})
+    yield _sse(None, "[DONE]")
+
+
+STREAMS: dict[str, Callable[[int], Iterator[bytes]]] = {
+    "anthropic": anthropic_events,
+    "openai": openai_events,
+}
+
+
+def lazy_chunks(events: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-slice a stream of events into 64 KiB chunks without ever holding it whole."""
+    buf = bytearray()
+    for event in events:
+        buf += event
+        if len(buf) >= CHUNK:
+            yield bytes(buf[:CHUNK])
+            del buf[:CHUNK]
+    if buf:
+        yield bytes(buf)
+
+
+def slices(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+def baseline(data: bytes) -> None:
+    """The in-process baseline: split events and lines, JSON round-trip each payload."""
+    loads, dumps = json.loads, json.dumps
+    for event in data.split(b"\n\n"):
+        for line in event.split(b"\n"):
+            if line.startswith(b"data: ") and line != b"data: [DONE]":
+                dumps(loads(line[6:]))
+
+
+def drain(provider: str, chunks: Iterable[bytes]) -> None:
+    """Consume ``normalize``'s output; fail unless the stream ended cleanly in [DONE]."""
+    tail = deque(normalize(provider, chunks), maxlen=1)  # consumes all, keeps the last
+    last = tail[0] if tail else b""
+    if last != b"data: [DONE]\n\n":
+        raise SystemExit(f"bench: {provider} stream did not end in [DONE]: {last[:200]!r}")
+
+
+def best_of(repeats: int, run: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_process(cmd: list[str]) -> float:
+    """Run ``cmd`` with stdout to /dev/null; its wall time in seconds."""
+    start = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def peak_rss(code: str, path: Path) -> int:
+    """VmHWM (KiB) of a ``python -c code path`` child, stdout to /dev/null.
+
+    Read in the child from /proc/self/status: ``os.wait4``'s ``ru_maxrss`` would also
+    count this (large) process, whose high-water mark a forked child inherits on Linux.
+    """
+    cmd = [sys.executable, "-c", RSS_WRAPPER, code, str(path)]
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    return int(proc.stderr.split()[-1])
+
+
+def row(case: str, events: int, harness: float, base: float) -> None:
+    ratio = harness / base
+    verdict = "PASS" if ratio <= TARGET else "FAIL"
+    print(
+        f"{case:<24} {harness:8.3f} s {events / harness:>11,.0f} "
+        f"{base:8.3f} s {events / base:>11,.0f} {ratio:6.2f}x  <={TARGET}x {verdict}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N=20,000, 2 repeats")
+    args = parser.parse_args()
+    n, repeats = (20_000, 2) if args.quick else (100_000, 5)
+    mem_sizes = [10_000, 50_000] if args.quick else [10_000, 100_000, 300_000]
+    began = time.perf_counter()
+    inputs = {name: b"".join(make(n)) for name, make in STREAMS.items()}
+    counts = {name: sum(1 for _ in make(n)) for name, make in STREAMS.items()}
+
+    python = sys.version.split()[0]
+    print(f"N={n:,} deltas, best of {repeats}, {CHUNK // 1024} KiB chunks, Python {python}")
+    columns = ("harness", "ev/s", "baseline", "ev/s")
+    header = f"{'case':<24} " + "{:>10} {:>11} {:>10} {:>11}".format(*columns) + "   ratio  target"
+    print(header)
+    print("-" * len(header))
+    for name, data in inputs.items():
+        chunks = slices(data)
+
+        harness = best_of(repeats, lambda name=name, chunks=chunks: drain(name, chunks))
+        base = best_of(repeats, lambda data=data: baseline(data))
+        row(f"{name} in-process", counts[name], harness, base)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in inputs.items():
+            path = Path(tmp) / f"{name}.sse"
+            path.write_bytes(data)
+            harness_cmd = [sys.executable, "-m", "harness", "normalize", "--provider", name]
+            base_cmd = [sys.executable, "-c", BASELINE_SCRIPT, str(path)]
+            harness = best_of(repeats, lambda cmd=[*harness_cmd, str(path)]: run_process(cmd))
+            base = best_of(repeats, lambda cmd=base_cmd: run_process(cmd))
+            row(f"{name} whole-process", counts[name], harness, base)
+
+        print("\nmemory, anthropic stream:")
+        print("   deltas  tracemalloc peak  harness VmHWM  baseline VmHWM")
+        peaks = []
+        for size in mem_sizes:
+            # In-process: input generated lazily, never held whole.
+            tracemalloc.start()
+            drain("anthropic", lazy_chunks(anthropic_events(size)))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            # Whole process: one run each, on a file written chunk by chunk.
+            path = Path(tmp) / f"mem-{size}.sse"
+            with path.open("wb") as f:
+                f.writelines(lazy_chunks(anthropic_events(size)))
+            h_rss, b_rss = peak_rss(HARNESS_SCRIPT, path), peak_rss(BASELINE_SCRIPT, path)
+            path.unlink()
+            print(
+                f"{size:>9,}  {peaks[-1] / 1024:>12,.1f} KiB  {h_rss / 1024:>9,.1f} MiB"
+                f"  {b_rss / 1024:>10,.1f} MiB"
+            )
+    verdict = "flat" if max(peaks) < 2 * min(peaks) else "NOT flat"
+    print(f"tracemalloc peak largest/smallest {max(peaks) / min(peaks):.2f}x: {verdict} (< 2x)")
+    print(f"total {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
