@@ -1,0 +1,489 @@
+"""Aggregate a whole recorded stream into the provider's non-streaming answer.
+
+A scenario may hold only a streamed recording, yet a client may ask the mock server
+for a non-streaming answer (``stream: false``, Anthropic without ``stream``, Gemini
+``generateContent``). The functions here fold the stream into the body the provider
+would have sent instead, and return ``(http_status, json_body)``. They are pure: bytes
+in, data out, no I/O, and total: any input gives an answer, never an exception.
+
+Rules, per function:
+
+:func:`openai_completion` reads a *normalized* OpenAI Chat Completions stream (what
+:func:`harness.normalize` outputs) and builds a ``chat.completion``:
+
+* ``id``, ``created``, ``model`` (and ``system_fingerprint``, only if a chunk has
+  one): the first value the chunks carry.
+* One choice per choice index (index 0 always present): ``message.content`` is the
+  concatenated ``content`` fragments, ``None`` when there is no text; ``refusal``
+  likewise; ``tool_calls`` (only if any) ordered by tool index, each with the first
+  ``id`` seen and the concatenated ``name`` and ``arguments`` fragments;
+  ``reasoning_content`` only if any. ``finish_reason`` is the last one reported
+  (``"stop"`` if a complete stream reported none); ``logprobs`` is ``None``.
+* ``usage`` from the last chunk that has one, left out if none has.
+* Errors: a chunk with a top-level ``error`` (harness's ``stream_error``) answers
+  with an OpenAI error body whose ``type`` is the error's ``code`` and whose status
+  follows the code (rate limit 429, ``overloaded_error`` 529, unavailable 503,
+  ``connection_closed`` and ``parse_error`` 502, a numeric code as itself, else 500).
+  A stream without ``[DONE]`` is cut: 502 ``connection_closed``. Data that is not a
+  JSON object: 502 ``parse_error`` naming the event number.
+
+:func:`anthropic_message` reads a raw Anthropic Messages stream and builds the
+``Message``: ``message_start.message``, with ``content`` rebuilt from the content
+blocks by index (text: the ``text_delta`` texts joined; ``tool_use`` and other blocks
+fed ``input_json_delta``: ``input`` = the parsed concatenated ``partial_json``, ``{}``
+when empty; thinking: ``thinking_delta`` joined, ``signature`` from
+``signature_delta``; ``citations_delta`` appended to ``citations``; any other block as
+its ``content_block_start`` value). Each ``message_delta`` sets its ``delta`` fields
+(``stop_reason``, ``stop_sequence``) and overrides the ``message_start`` usage fields
+it reports (non-null values only, as the anthropic SDK does). Events after
+``message_stop`` are ignored. Errors: an ``error`` event answers with its data object
+as the body and the status whose ``ANTHROPIC_TYPES`` entry is its ``error.type``
+(the lowest such status; unknown types 500); no ``message_stop`` (or no
+``message_start``) is 502; bad JSON (in a data line, or a tool input) is 502 naming
+where it was.
+
+:func:`gemini_response` reads a raw Gemini ``streamGenerateContent?alt=sse`` stream
+and builds one ``GenerateContentResponse``: per candidate index, the parts in order,
+consecutive text parts with the same ``thought`` flag merged into one (texts joined;
+other fields such as ``thoughtSignature`` kept unless two parts disagree on one, which
+keeps them apart), other parts (``functionCall``...) as they are; other candidate
+fields (``finishReason``, ``safetyRatings``...) and top-level fields
+(``usageMetadata``, ``modelVersion``, ``responseId``, ``promptFeedback``...) last
+value wins. Errors: an in-band ``{"error": {...}}`` chunk answers with that object
+and its ``code`` as status (500 unless an int in 400..599); a stream whose last chunk
+for some candidate has no ``finishReason`` (or with no candidate, unless
+``promptFeedback.blockReason`` blocked the prompt) is cut: 502; bad JSON is 502
+naming the event number.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.errors import ProviderDataError
+from harness.openai_sse import DEFAULT_ID, DEFAULT_MODEL
+from harness.provider_errors import ANTHROPIC_TYPES, Family, error_body
+from harness.providers.base import load_json
+from harness.sse import ServerSentEvent, SSEDecoder
+
+__all__ = ["Answer", "anthropic_message", "gemini_response", "openai_completion"]
+
+#: ``(http_status, json_body)``.
+Answer = tuple[int, dict[str, Any]]
+
+#: HTTP status of an OpenAI-stream error, by its code.
+_OPENAI_STATUS = {
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "RESOURCE_EXHAUSTED": 429,
+    "overloaded_error": 529,
+    "UNAVAILABLE": 503,
+    "service_unavailable": 503,
+    "connection_closed": 502,
+    "parse_error": 502,
+}
+
+#: HTTP status per Anthropic error type: ``ANTHROPIC_TYPES`` inverted. Walking the
+#: statuses from high to low lets the lowest status of a shared type win
+#: (``api_error`` -> 500, not 502 or 503).
+_ANTHROPIC_STATUS = {kind: status for status, kind in sorted(ANTHROPIC_TYPES.items(), reverse=True)}
+
+
+class _Malformed(Exception):
+    """The stream cannot be aggregated; the message says where (answered as a 502)."""
+
+
+# --- OpenAI ----------------------------------------------------------------------------
+
+
+def openai_completion(stream: bytes) -> Answer:
+    """The ``chat.completion`` (or error) a normalized OpenAI SSE stream adds up to.
+
+    Args:
+        stream: a whole stream as :func:`harness.normalize` outputs it.
+
+    Returns:
+        ``(200, completion)``, or ``(status, OpenAI error body)`` for a stream that
+        ended in an error chunk, was cut before ``[DONE]`` or holds bad data (see the
+        module docstring for the statuses).
+    """
+    try:
+        return _openai(stream)
+    except _Malformed as exc:
+        return 502, error_body("openai", 502, str(exc), type="parse_error")
+
+
+class _Choice:
+    """What one choice index has accumulated."""
+
+    __slots__ = ("content", "finish_reason", "reasoning", "refusal", "role", "tools")
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.tools: dict[int, _ToolCall] = {}
+        self.finish_reason: str | None = None
+
+    def add(self, choice: dict[str, Any]) -> None:
+        delta = _obj(choice.get("delta"))
+        role = delta.get("role")
+        if isinstance(role, str) and role:
+            self.role = role
+        for key, parts in (
+            ("content", self.content),
+            ("reasoning_content", self.reasoning),
+            ("refusal", self.refusal),
+        ):
+            fragment = delta.get(key)
+            if isinstance(fragment, str):
+                parts.append(fragment)
+        for raw in _list(delta.get("tool_calls")):
+            call = _obj(raw)
+            index = _int(call.get("index"))
+            tool = self.tools.get(index)
+            if tool is None:
+                tool = self.tools[index] = _ToolCall()
+            tool.add(call)
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str) and finish:
+            self.finish_reason = finish
+
+    def render(self, index: int) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": self.role,
+            "content": "".join(self.content) or None,
+            "refusal": "".join(self.refusal) or None,
+        }
+        if self.tools:
+            message["tool_calls"] = [self.tools[i].render(i) for i in sorted(self.tools)]
+        reasoning = "".join(self.reasoning)
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        return {
+            "index": index,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": self.finish_reason or "stop",
+        }
+
+
+class _ToolCall:
+    """One tool call's fragments."""
+
+    __slots__ = ("arguments", "id", "name")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: list[str] = []
+        self.arguments: list[str] = []
+
+    def add(self, call: dict[str, Any]) -> None:
+        call_id = call.get("id")
+        if self.id is None and isinstance(call_id, str) and call_id:
+            self.id = call_id
+        function = _obj(call.get("function"))
+        name, arguments = function.get("name"), function.get("arguments")
+        if isinstance(name, str):
+            self.name.append(name)
+        if isinstance(arguments, str):
+            self.arguments.append(arguments)
+
+    def render(self, index: int) -> dict[str, Any]:
+        return {
+            "id": self.id or f"call_{index}",
+            "type": "function",
+            "function": {"name": "".join(self.name), "arguments": "".join(self.arguments) or "{}"},
+        }
+
+
+def _openai(stream: bytes) -> Answer:
+    head: dict[str, Any] = {}
+    choices: dict[int, _Choice] = {}
+    usage: dict[str, Any] | None = None
+    for number, event in enumerate(_events(stream), 1):
+        if event.data == "[DONE]":
+            break
+        if not event.data.strip():
+            continue
+        chunk = _load(event, number)
+        error = chunk.get("error")
+        if error is not None:
+            return _openai_error(_obj(error))
+        for key in ("id", "created", "model", "system_fingerprint"):
+            value = chunk.get(key)
+            if key not in head and value is not None and value != "":
+                head[key] = value
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+        for raw in _list(chunk.get("choices")):
+            choice = _obj(raw)
+            index = _int(choice.get("index"))
+            state = choices.get(index)
+            if state is None:
+                state = choices[index] = _Choice()
+            state.add(choice)
+    else:
+        return _openai_error(
+            {
+                "code": "connection_closed",
+                "message": "the stream ended before [DONE]: the response is incomplete",
+            }
+        )
+    choices.setdefault(0, _Choice())
+    body: dict[str, Any] = {
+        "id": head.get("id", DEFAULT_ID),
+        "object": "chat.completion",
+        "created": head.get("created", 0),
+        "model": head.get("model", DEFAULT_MODEL),
+    }
+    if "system_fingerprint" in head:
+        body["system_fingerprint"] = head["system_fingerprint"]
+    body["choices"] = [choices[i].render(i) for i in sorted(choices)]
+    if usage is not None:
+        body["usage"] = usage
+    return 200, body
+
+
+def _openai_error(error: dict[str, Any]) -> Answer:
+    code = error.get("code")
+    if not isinstance(code, str) or not code:
+        # A raw OpenAI error chunk has its kind in ``type`` and often a null ``code``.
+        kind = error.get("type")
+        code = kind if isinstance(kind, str) and kind else "server_error"
+    status = _OPENAI_STATUS.get(code, 500)
+    if code.isascii() and code.isdigit() and 400 <= int(code) <= 599:
+        status = int(code)  # a Gemini error without a status reaches us as "503"
+    message = error.get("message")
+    text = message if isinstance(message, str) and message else None
+    return status, error_body("openai", status, text, type=code)
+
+
+# --- Anthropic -------------------------------------------------------------------------
+
+
+def anthropic_message(stream: bytes) -> Answer:
+    """The ``Message`` (or error) a raw Anthropic Messages SSE stream adds up to.
+
+    Args:
+        stream: a whole ``POST /v1/messages`` stream, as the provider sent it.
+
+    Returns:
+        ``(200, message)``; ``(status, error event data)`` for an in-band ``error``
+        event; ``(502, Anthropic api_error body)`` for a stream cut before
+        ``message_stop`` or holding bad JSON.
+    """
+    try:
+        return _anthropic(stream)
+    except _Malformed as exc:
+        return _incomplete("anthropic", str(exc))
+
+
+def _anthropic(stream: bytes) -> Answer:
+    message: dict[str, Any] | None = None
+    blocks: dict[int, dict[str, Any]] = {}
+    json_parts: dict[int, list[str]] = {}
+    stop_fields: dict[str, Any] = {}
+    usage: dict[str, Any] = {}
+    for number, event in enumerate(_events(stream), 1):
+        if not event.data.strip():
+            continue
+        body = _load(event, number)
+        kind = body.get("type")
+        if not isinstance(kind, str) or not kind:
+            kind = event.event
+        if kind == "message_start":
+            message = dict(_obj(body.get("message")))
+        elif kind == "content_block_start":
+            blocks[_int(body.get("index"))] = dict(_obj(body.get("content_block")))
+        elif kind == "content_block_delta":
+            _block_delta(body, blocks, json_parts)
+        elif kind == "message_delta":
+            stop_fields.update(_obj(body.get("delta")))
+            usage.update((k, v) for k, v in _obj(body.get("usage")).items() if v is not None)
+        elif kind == "error" or (kind == "message" and "error" in body):
+            error_type = _obj(body.get("error")).get("type")
+            status = _ANTHROPIC_STATUS.get(error_type, 500) if isinstance(error_type, str) else 500
+            return status, body
+        elif kind == "message_stop":
+            break
+    else:
+        raise _Malformed("the stream ended before message_stop: the response is incomplete")
+    if message is None:
+        raise _Malformed("the stream has no message_start: the response is incomplete")
+    for index, parts in json_parts.items():
+        text = "".join(parts)
+        try:
+            blocks[index]["input"] = json.loads(text) if text else {}
+        except ValueError as exc:
+            raise _Malformed(
+                f"content block {index}: the tool input is not valid JSON ({exc})"
+            ) from None
+    if blocks:
+        message["content"] = [blocks[i] for i in sorted(blocks)]
+    message.update(stop_fields)
+    message["usage"] = {**_obj(message.get("usage")), **usage}
+    return 200, message
+
+
+def _block_delta(
+    body: dict[str, Any], blocks: dict[int, dict[str, Any]], json_parts: dict[int, list[str]]
+) -> None:
+    index = _int(body.get("index"))
+    block = blocks.get(index)
+    if block is None:
+        return  # a delta for a block that never started: nothing to attach it to
+    delta = _obj(body.get("delta"))
+    kind = delta.get("type")
+    if kind == "text_delta":
+        block["text"] = _str(block.get("text")) + _str(delta.get("text"))
+    elif kind == "input_json_delta":
+        json_parts.setdefault(index, []).append(_str(delta.get("partial_json")))
+    elif kind == "thinking_delta":
+        block["thinking"] = _str(block.get("thinking")) + _str(delta.get("thinking"))
+    elif kind == "signature_delta":
+        block["signature"] = _str(delta.get("signature"))
+    elif kind == "citations_delta":
+        citations = block.get("citations")
+        if not isinstance(citations, list):
+            citations = block["citations"] = []
+        citations.append(delta.get("citation"))
+
+
+# --- Gemini ----------------------------------------------------------------------------
+
+
+def gemini_response(stream: bytes) -> Answer:
+    """The ``GenerateContentResponse`` (or error) a raw Gemini SSE stream adds up to.
+
+    Args:
+        stream: a whole ``streamGenerateContent?alt=sse`` stream, as the provider
+            sent it.
+
+    Returns:
+        ``(200, response)``; ``(code, error chunk)`` for an in-band error;
+        ``(502, Gemini error body)`` for a stream cut before a ``finishReason`` or
+        holding bad JSON.
+    """
+    try:
+        return _gemini(stream)
+    except _Malformed as exc:
+        return _incomplete("gemini", str(exc))
+
+
+class _Candidate:
+    """One candidate index: its fields (last value wins) and its merged parts."""
+
+    __slots__ = ("fields", "finished", "parts", "role")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {"content": None}  # content first, as Gemini does
+        self.parts: list[dict[str, Any]] = []
+        self.role = "model"
+        self.finished = False
+
+    def add(self, candidate: dict[str, Any], index: int) -> None:
+        for key, value in candidate.items():
+            if key != "content":
+                self.fields[key] = value
+        self.fields["index"] = index
+        self.finished = candidate.get("finishReason") is not None
+        content = _obj(candidate.get("content"))
+        role = content.get("role")
+        if isinstance(role, str) and role:
+            self.role = role
+        for raw in _list(content.get("parts")):
+            self._add_part(_obj(raw))
+
+    def _add_part(self, part: dict[str, Any]) -> None:
+        last = self.parts[-1] if self.parts else None
+        if last is not None and _mergeable(last, part):
+            last["text"] += part["text"]
+            last.update((k, v) for k, v in part.items() if k not in last)
+        else:
+            self.parts.append(dict(part))
+
+    def render(self) -> dict[str, Any]:
+        out = dict(self.fields)
+        out["content"] = {"parts": self.parts, "role": self.role}
+        return out
+
+
+def _mergeable(last: dict[str, Any], part: dict[str, Any]) -> bool:
+    """Whether text ``part`` continues text ``last``: same ``thought`` flag, no conflict."""
+    if not (isinstance(last.get("text"), str) and isinstance(part.get("text"), str)):
+        return False
+    if bool(last.get("thought")) != bool(part.get("thought")):
+        return False
+    return all(last.get(k, v) == v for k, v in part.items() if k not in ("text", "thought"))
+
+
+def _gemini(stream: bytes) -> Answer:
+    candidates: dict[int, _Candidate] = {}
+    top: dict[str, Any] = {}
+    for number, event in enumerate(_events(stream), 1):
+        if not event.data.strip():
+            continue
+        chunk = _load(event, number)
+        error = chunk.get("error")
+        if error is not None:
+            code = _obj(error).get("code")
+            if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+                return code, chunk
+            return 500, chunk
+        top.update((key, value) for key, value in chunk.items() if key != "candidates")
+        for position, raw in enumerate(_list(chunk.get("candidates"))):
+            candidate = _obj(raw)
+            index = candidate.get("index", position)
+            index = index if type(index) is int else position
+            state = candidates.get(index)
+            if state is None:
+                state = candidates[index] = _Candidate()
+            state.add(candidate, index)
+    blocked = bool(_obj(top.get("promptFeedback")).get("blockReason"))
+    finished = bool(candidates) and all(c.finished for c in candidates.values())
+    if not (finished or blocked):
+        raise _Malformed("the stream ended before a finishReason: the response is incomplete")
+    body: dict[str, Any] = {}
+    if candidates:
+        body["candidates"] = [candidates[i].render() for i in sorted(candidates)]
+    body.update(top)
+    return 200, body
+
+
+# --- Shared ----------------------------------------------------------------------------
+
+
+def _events(stream: bytes) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    return decoder.feed(stream) + decoder.flush()
+
+
+def _load(event: ServerSentEvent, number: int) -> dict[str, Any]:
+    try:
+        return load_json(event.data)
+    except ProviderDataError as exc:
+        raise _Malformed(f"event {number}: {exc}") from None
+
+
+def _incomplete(family: Family, message: str) -> Answer:
+    kind = "api_error" if family == "anthropic" else None
+    return 502, error_body(family, 502, message, type=kind)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
