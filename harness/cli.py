@@ -15,7 +15,10 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from harness.scenario import ScenarioSet
 
 __all__ = ["main"]
 
@@ -75,7 +78,157 @@ def _parser() -> argparse.ArgumentParser:
         "--no-usage", action="store_true", help="do not emit the usage chunk before [DONE]"
     )
     norm.set_defaults(run=_normalize)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the mock provider on the scenarios (the built-in library by default)",
+        description=(
+            "Serve the scenarios over the OpenAI, Anthropic and Gemini APIs. Select a "
+            "scenario with the path prefix /s/NAME/ in a client's base URL, or the "
+            "x-harness-scenario header. Ctrl-C stops it."
+        ),
+    )
+    _scenarios_option(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--speed",
+        type=_non_negative,
+        default=1.0,
+        help="pause factor: 1 = recorded timing (default), 0 = no pauses, 0.5 = twice as fast",
+    )
+    serve.set_defaults(run=_serve)
+
+    listing = sub.add_parser("list", help="list the scenarios: name, provider, description")
+    _scenarios_option(listing)
+    listing.set_defaults(run=_list)
+
+    show = sub.add_parser("show", help="show one scenario's answers, events and timing")
+    _scenarios_option(show)
+    show.add_argument("name", help="the scenario name, as `harness list` prints it")
+    show.set_defaults(run=_show)
     return parser
+
+
+def _scenarios_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenarios",
+        metavar="DIR",
+        default=None,
+        help="folder of scenario YAML files (default: the built-in library)",
+    )
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _load(args: argparse.Namespace) -> ScenarioSet | None:
+    from harness.errors import ScenarioError
+    from harness.scenario import load_scenarios
+
+    try:
+        return load_scenarios(args.scenarios)
+    except ScenarioError as exc:
+        print(f"harness {args.command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.errors import UsageError
+    from harness.serve import serve_forever
+
+    scenarios = _load(args)
+    if scenarios is None:
+        return 1
+
+    def ready(url: str) -> None:
+        print(f"harness: serving {len(scenarios)} scenarios on {url}", flush=True)
+        print(f"  OpenAI:    base_url={url}/s/openai/text/v1", flush=True)
+        print(f"  Anthropic: base_url={url}/s/anthropic/text", flush=True)
+        print(f"  Gemini:    base_url={url}/s/gemini/text", flush=True)
+        print("  Ctrl-C to stop.", flush=True)
+
+    try:
+        serve_forever(
+            scenarios,
+            host=args.host,
+            port=args.port,
+            speed=args.speed,
+            on_ready=ready,
+        )
+    except UsageError as exc:
+        print(f"harness serve: {exc}", file=sys.stderr)
+        return 2
+    print("harness: stopped", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    scenarios = _load(args)
+    if scenarios is None:
+        return 1
+    width = max((len(s.name) for s in scenarios), default=4)
+    for scenario in scenarios:
+        print(f"{scenario.name:<{width}}  {scenario.provider:<9}  {scenario.description}")
+    return 0
+
+
+def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.replay import encode_step
+
+    scenarios = _load(args)
+    if scenarios is None:
+        return 1
+    scenario = scenarios.get(args.name)
+    if scenario is None:
+        close = scenarios.closest(args.name)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        print(f"harness show: no scenario named {args.name!r}{hint}", file=sys.stderr)
+        return 2
+    print(f"{scenario.name}  ({scenario.provider})")
+    if scenario.description:
+        print(f"  {scenario.description}")
+    if scenario.path is not None:
+        print(f"  file: {scenario.path}")
+    for number, answer in enumerate(scenario.answers, 1):
+        if len(scenario.answers) > 1:
+            print(f"answer {number} of {len(scenario.answers)}:")
+        print(
+            f"  HTTP {answer.status}" + (f"  headers: {answer.headers}" if answer.headers else "")
+        )
+        if answer.faults is not None and answer.faults.active:
+            print(f"  faults: {answer.faults.model_dump(exclude_defaults=True)}")
+        if answer.events is None:
+            print(f"  body: {answer.body!r}"[:400])
+            continue
+        clock = 0.0
+        first = True
+        for step in answer.events:
+            if step.kind == "sleep_ms":
+                clock += step.sleep_ms or 0
+                continue
+            if not first:
+                clock += answer.delay_ms
+            first = False
+            if step.kind == "disconnect":
+                print(f"  {clock:>9.0f} ms  -- disconnect (no terminating chunk)")
+                break
+            wire = encode_step(step, answer.newline)
+            text = wire.decode("utf-8", "backslashreplace").rstrip("\r\n")
+            text = text.replace("\r", "\\r").replace("\n", " | ")
+            print(f"  {clock:>9.0f} ms  {text}"[:200])
+    if scenario.expect is not None:
+        print(f"expect: {scenario.expect.model_dump(exclude_none=True)}")
+    return 0
 
 
 def _normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -1,0 +1,514 @@
+"""The replay plan: one scenario answer, with its faults, as timed writes. Pure.
+
+The server asks for a :class:`Plan` and then only sleeps and writes; everything that
+decides *what* goes on the wire happens here, without sockets or clocks, so the same
+seed always gives the same bytes and the same writes, and tests can check a plan
+without a server.
+
+The stages, in order::
+
+    answer steps ─► content faults (error_after, drop_usage)      provider format
+                 ─► encode: one unit per step, pauses attached
+                 ─► normalize (OpenAI route, or when asked)        OpenAI SSE
+                 ─► wire faults (keep-alives, stall, disconnect)   what the client sees
+                 ─► chunking (per event, per byte, seeded random, inside UTF-8, CR|LF)
+
+Content faults act on the provider's stream, so an injected error is the provider's
+own error event and, on the OpenAI route, comes out of the normalization pipeline as
+the client of a gateway would see it. Wire faults act on the bytes the client reads.
+
+Timing: the pause before a unit is the answer's ``delay_ms`` (not before the first
+unit) plus every ``sleep_ms`` step since the previous unit; pauses scale with the
+server's speed factor. A fault's stall is kept whatever the speed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from harness.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.errors import FaultSpecError, UsageError
+from harness.pipeline import NormalizeOptions, Normalizer
+from harness.provider_errors import Family, error_body, stream_error_event
+from harness.scenario import Faults, Response, Scenario, Step
+
+__all__ = ["Plan", "ReplayError", "Write", "build_plan", "encode_step", "parse_faults"]
+
+Newline = Literal["lf", "crlf", "cr"]
+_NEWLINES: dict[str, str] = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
+
+#: The keep-alive frame of each style a fault can insert.
+KEEPALIVES: dict[str, str] = {
+    "comment": ": keep-alive",
+    "ping": ": ping",
+    "openrouter": ": OPENROUTER PROCESSING",
+    "bare": ":",
+    "anthropic": 'event: ping\ndata: {"type": "ping"}',
+}
+
+_STREAM_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+class ReplayError(UsageError):
+    """The request asks for a replay that cannot be made (answered with HTTP 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write on the wire, after a pause.
+
+    Attributes:
+        data: the bytes (may be empty: a pause before closing).
+        delay: seconds to wait first, at recorded speed (the server scales it).
+        stall: seconds to wait first whatever the speed (a fault's stall).
+    """
+
+    data: bytes
+    delay: float = 0.0
+    stall: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the server sends for one request.
+
+    Attributes:
+        status: HTTP status.
+        headers: response headers, in order.
+        writes: the body, one element per write.
+        abort: cut the connection after the writes, without ending the body
+            (no terminating chunk): an abrupt disconnect.
+        streaming: whether the body is an event stream.
+        faults: a short description of the faults applied, for the journal.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    writes: tuple[Write, ...]
+    abort: bool = False
+    streaming: bool = False
+    faults: str = ""
+
+
+@dataclass(slots=True)
+class _Unit:
+    data: bytes
+    delay: float = 0.0
+    stall: float = 0.0
+    is_event: bool = True
+
+
+@dataclass(slots=True)
+class _Stream:
+    units: list[_Unit] = field(default_factory=list)
+    abort: bool = False
+    tail_delay: float = 0.0  # pauses after the last unit, before the end
+
+
+def parse_faults(header: str) -> Faults:
+    """Parse a fault overlay from a request header.
+
+    Two forms: a JSON object (``{"disconnect_after": 3}``) or ``key=value`` pairs
+    separated by ``,`` or ``;`` (``disconnect_after=3; chunking=random; seed=7``).
+
+    Raises:
+        FaultSpecError: naming the bad key or value and what was expected.
+    """
+    text = header.strip()
+    values: dict[str, Any]
+    if text.startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FaultSpecError(f"fault header is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise FaultSpecError("fault header JSON must be an object")
+        values = loaded
+    else:
+        values = {}
+        for part in text.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise FaultSpecError(f"fault {part.strip()!r}: expected key=value")
+            values[key.strip()] = _scalar(value.strip())
+    try:
+        return Faults.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'faults'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise FaultSpecError(f"bad fault overlay: {problems}") from None
+
+
+def _scalar(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def encode_step(step: Step, newline: Newline = "lf") -> bytes:
+    """The bytes of one step (``b""`` for a pause or a disconnect)."""
+    end = _NEWLINES[newline]
+    if step.data is not None:
+        lines = []
+        if step.event is not None:
+            lines.append(f"event: {step.event}")
+        if step.id is not None:
+            lines.append(f"id: {step.id}")
+        if step.retry is not None:
+            lines.append(f"retry: {step.retry}")
+        data = step.data if isinstance(step.data, str) else _compact(step.data)
+        lines.extend(f"data: {line}" for line in _split_lines(data))
+        return (end.join(lines) + end + end).encode()
+    if step.comment is not None:
+        lines = [f": {line}" if line else ":" for line in _split_lines(step.comment)]
+        return (end.join(lines) + end + end).encode()
+    if step.raw is not None:
+        return step.raw.encode()
+    if step.raw_b64 is not None:
+        return base64.b64decode(step.raw_b64)
+    return b""
+
+
+def _split_lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def build_plan(
+    scenario: Scenario,
+    answer: Response,
+    *,
+    target: Family,
+    stream: bool,
+    normalize: bool = False,
+    faults: Faults | None = None,
+    options: NormalizeOptions | None = None,
+) -> Plan:
+    """Plan the answer to one request.
+
+    Args:
+        scenario: the scenario being replayed (its provider is the input format).
+        answer: which of its answers (see :attr:`Scenario.answers`).
+        target: the API family of the route, which decides the output format.
+        stream: whether the client asked for a stream.
+        normalize: on the OpenAI route, send an OpenAI scenario through the
+            normalization pipeline too (other scenarios always go through it there).
+        faults: the overlay: the scenario's own faults merged with the request's.
+        options: passed to the normalization pipeline.
+
+    Raises:
+        ReplayError: the combination cannot be served (answered with HTTP 400).
+        FaultSpecError: a fault cannot apply to this stream.
+    """
+    faults = faults or Faults()
+    source: Family = scenario.provider
+    if source != target and target != "openai":
+        raise ReplayError(
+            f"scenario {scenario.name!r} is a {source} stream; the {target} route can only "
+            f"replay {target} scenarios (the OpenAI route normalizes any provider)"
+        )
+    if normalize and target != "openai":
+        raise ReplayError("only the OpenAI route can send the normalized form")
+    through_pipeline = target == "openai" and (source != "openai" or normalize)
+    if faults.http_error is not None:
+        return _http_error_plan(target, faults)
+    if answer.body is not None or answer.events is None:
+        return _body_plan(scenario, answer, target)
+    steps = _content_faults(list(answer.events), source, faults)
+    raw = _encode(steps, answer)
+    if through_pipeline:
+        raw = _normalize(raw, source, options or {})
+    if not stream:
+        return _aggregate_plan(scenario, answer, raw, target, through_pipeline)
+    newline: Newline = "lf" if through_pipeline else answer.newline
+    _wire_faults(raw, faults, target, newline)
+    writes = _chunk(raw, faults)
+    headers = {"content-type": _STREAM_CONTENT_TYPE, "cache-control": "no-cache"}
+    headers.update({k.lower(): v for k, v in answer.headers.items()})
+    return Plan(
+        status=answer.status,
+        headers=tuple(headers.items()),
+        writes=writes,
+        abort=raw.abort,
+        streaming=True,
+        faults=_describe(faults),
+    )
+
+
+def _describe(faults: Faults) -> str:
+    return ", ".join(f"{k}={v}" for k, v in faults.model_dump(exclude_defaults=True).items())
+
+
+def _http_error_plan(target: Family, faults: Faults) -> Plan:
+    status = faults.http_error or 500
+    body = error_body(target, status, faults.error_message, type=faults.error_type)
+    headers = [("content-type", "application/json")]
+    if faults.retry_after is not None:
+        seconds = faults.retry_after
+        headers.append(
+            ("retry-after", str(int(seconds)) if seconds == int(seconds) else str(seconds))
+        )
+    return Plan(status, tuple(headers), (Write(_compact(body).encode()),), faults=_describe(faults))
+
+
+def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
+    headers = {"content-type": "application/json"}
+    body = answer.body
+    if scenario.provider != target:
+        if answer.status < 400:
+            raise ReplayError(
+                f"scenario {scenario.name!r} answers with a whole {scenario.provider} body; "
+                f"the {target} route cannot translate it (only streams are normalized)"
+            )
+        # A gateway answers an upstream error in its own shape, with the same status.
+        body = error_body(target, answer.status, _error_message(body))
+    headers.update({k.lower(): v for k, v in answer.headers.items()})
+    data = (
+        body.encode()
+        if isinstance(body, str)
+        else _compact(body).encode()
+        if body is not None
+        else b""
+    )
+    return Plan(answer.status, tuple(headers.items()), (Write(data),) if data else ())
+
+
+def _error_message(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+        return message if isinstance(message, str) else None
+    return None
+
+
+def _content_faults(steps: list[Step], source: Family, faults: Faults) -> list[Step]:
+    if faults.drop_usage:
+        steps = [s for s in (_drop_usage(step, source) for step in steps) if s is not None]
+    if faults.error_after is not None:
+        out: list[Step] = []
+        events = 0
+        for step in steps:
+            if events == faults.error_after and step.kind in ("data", "raw", "raw_b64"):
+                break
+            if step.kind == "disconnect":
+                break
+            out.append(step)
+            if step.kind in ("data", "raw", "raw_b64"):
+                events += 1
+        name, data = stream_error_event(
+            source, type=faults.error_type, message=faults.error_message
+        )
+        out.append(Step(event=name, data=data))
+        steps = out
+    return steps
+
+
+def _drop_usage(step: Step, source: Family) -> Step | None:
+    if not isinstance(step.data, dict):
+        return step
+    data: dict[str, Any] = json.loads(json.dumps(step.data))  # a deep copy
+    if source == "openai":
+        if data.get("choices") == [] and "usage" in data:
+            return None  # the usage-only chunk
+        data.pop("usage", None)
+        for choice in data.get("choices") or []:
+            if isinstance(choice, dict):
+                choice.pop("usage", None)
+    elif source == "anthropic":
+        data.pop("usage", None)
+        message = data.get("message")
+        if isinstance(message, dict):
+            message.pop("usage", None)
+    else:
+        data.pop("usageMetadata", None)
+    return step.model_copy(update={"data": data})
+
+
+def _encode(steps: list[Step], answer: Response) -> _Stream:
+    out = _Stream()
+    pending = 0.0
+    default = answer.delay_ms / 1000
+    for step in steps:
+        kind = step.kind
+        if kind == "sleep_ms":
+            pending += (step.sleep_ms or 0) / 1000
+        elif kind == "disconnect":
+            out.abort = True
+            break
+        else:
+            delay = pending + (default if out.units else 0.0)
+            out.units.append(
+                _Unit(encode_step(step, answer.newline), delay, is_event=kind != "comment")
+            )
+            pending = 0.0
+    out.tail_delay = pending
+    return out
+
+
+def _normalize(raw: _Stream, source: Family, options: NormalizeOptions) -> _Stream:
+    normalizer = Normalizer(source, **options)
+    out = _Stream(tail_delay=raw.tail_delay)
+    carried = 0.0
+    for unit in raw.units:
+        carried += unit.delay
+        for frame in normalizer.feed(unit.data):
+            out.units.append(_Unit(frame, carried, is_event=not frame.startswith(b":")))
+            carried = 0.0
+    for frame in normalizer.finish():
+        out.units.append(_Unit(frame, carried, is_event=not frame.startswith(b":")))
+        carried = 0.0
+    out.tail_delay += carried
+    # The pipeline turns an upstream cut into a stream_error chunk and a clean end:
+    # that is what a gateway's client sees. A cut on the OpenAI route is a wire fault.
+    return out
+
+
+def _aggregate_plan(
+    scenario: Scenario, answer: Response, raw: _Stream, target: Family, normalized: bool
+) -> Plan:
+    if target == "openai" and not normalized:
+        raw = _normalize(raw, "openai", {})
+    stream = b"".join(unit.data for unit in raw.units)
+    # A whole answer takes as long as the stream it stands for.
+    took = sum(unit.delay for unit in raw.units) + raw.tail_delay
+    if target == "openai":
+        status, body = openai_completion(stream)
+    elif target == "anthropic":
+        status, body = anthropic_message(stream)
+    else:
+        status, body = gemini_response(stream)
+    headers = {"content-type": "application/json"}
+    if status < 400:
+        headers.update({k.lower(): v for k, v in answer.headers.items()})
+    return Plan(status, tuple(headers.items()), (Write(_compact(body).encode(), took),))
+
+
+def _wire_faults(raw: _Stream, faults: Faults, target: Family, newline: Newline) -> None:
+    """Apply keep-alives, stall and disconnects to the units, in place."""
+    if faults.keepalive_every is not None:
+        style = faults.keepalive_style
+        if target == "gemini":
+            raise FaultSpecError(
+                "keep-alive faults cannot apply to a Gemini stream: Gemini sends none and "
+                "google-genai accepts only data: lines"
+            )
+        if style == "anthropic" and target != "anthropic":
+            raise FaultSpecError(
+                "keepalive_style 'anthropic' (an event: ping) needs the Anthropic route"
+            )
+        end = _NEWLINES[newline]
+        frame = (KEEPALIVES[style].replace("\n", end) + end + end).encode()
+        units: list[_Unit] = []
+        events = 0
+        for index, unit in enumerate(raw.units):
+            units.append(unit)
+            if unit.is_event:
+                events += 1
+                if events % faults.keepalive_every == 0 and index < len(raw.units) - 1:
+                    units.append(_Unit(frame, is_event=False))
+        raw.units = units
+    if faults.stall_after is not None:
+        stall = (faults.stall_ms or 0) / 1000
+        position = _after_events(raw.units, faults.stall_after)
+        if position < len(raw.units):
+            raw.units[position].stall += stall
+        else:
+            raw.units.append(_Unit(b"", stall=stall, is_event=False))
+    if faults.disconnect_after is not None:
+        raw.units = raw.units[: _after_events(raw.units, faults.disconnect_after)]
+        raw.abort = True
+        raw.tail_delay = 0.0
+    if faults.disconnect_after_bytes is not None:
+        budget = faults.disconnect_after_bytes
+        kept: list[_Unit] = []
+        for unit in raw.units:
+            if budget <= 0:
+                break
+            kept.append(replace(unit, data=unit.data[:budget]) if len(unit.data) > budget else unit)
+            budget -= len(unit.data)
+        raw.units = kept
+        raw.abort = True
+        raw.tail_delay = 0.0
+
+
+def _after_events(units: list[_Unit], count: int) -> int:
+    """The index just after the ``count``-th event unit (0 for ``count == 0``)."""
+    if count == 0:
+        return 0
+    seen = 0
+    for index, unit in enumerate(units):
+        if unit.is_event:
+            seen += 1
+            if seen == count:
+                return index + 1
+    return len(units)
+
+
+def _chunk(raw: _Stream, faults: Faults) -> tuple[Write, ...]:
+    """The writes: one per unit, or the bytes re-cut as the chunking fault says."""
+    mode = faults.chunking
+    tail = (Write(b"", raw.tail_delay),) if raw.tail_delay else ()
+    if mode == "event":
+        return (*(Write(u.data, u.delay, u.stall) for u in raw.units), *tail)
+    stream = b"".join(u.data for u in raw.units)
+    # A unit with a pause starts a write, so recorded timing survives re-chunking.
+    timed: dict[int, tuple[float, float]] = {}
+    cuts: set[int] = set()
+    offset = 0
+    for unit in raw.units:
+        if unit.delay or unit.stall:
+            delay, stall = timed.get(offset, (0.0, 0.0))
+            timed[offset] = (delay + unit.delay, stall + unit.stall)
+            cuts.add(offset)
+        if mode in ("utf8", "crlf"):
+            cuts.add(offset)  # these modes add cuts to the per-event ones
+        offset += len(unit.data)
+    if mode == "byte":
+        cuts.update(range(len(stream)))
+    elif mode == "random":
+        rng = random.Random(faults.seed)
+        position = 0
+        while position < len(stream):
+            cuts.add(position)
+            position += rng.randint(1, faults.max_chunk)
+    elif mode == "utf8":
+        # Cut after the lead byte of every multi-byte character.
+        for index, byte in enumerate(stream):
+            if byte >= 0xC0:
+                cuts.add(index + 1)
+    else:  # crlf: cut between every CR and the LF after it
+        start = 0
+        while (found := stream.find(b"\r\n", start)) >= 0:
+            cuts.add(found + 1)
+            start = found + 2
+    points = sorted(c for c in cuts if 0 <= c < len(stream)) or [0]
+    if points[0] != 0:
+        points.insert(0, 0)
+    writes = []
+    for begin, end in zip(points, [*points[1:], len(stream)], strict=True):
+        delay, stall = timed.get(begin, (0.0, 0.0))
+        writes.append(Write(stream[begin:end], delay, stall))
+    if not stream and timed:
+        delay, stall = timed.get(0, (0.0, 0.0))
+        writes = [Write(b"", delay, stall)]
+    return (*writes, *tail)

@@ -1,0 +1,179 @@
+"""Running the mock provider on Hypercorn: in the foreground, or in a background thread.
+
+:func:`serve_forever` is what ``harness serve`` runs: it binds (127.0.0.1 by
+default), reports the base URL once the socket listens, and stops cleanly on
+SIGINT/SIGTERM. :class:`ServerThread` runs the same server on its own event loop in a
+thread, on port 0 by default, for tests and for users' own tooling
+(:func:`harness.testing.run_server` wraps it).
+
+The socket is bound and listening *before* Hypercorn starts, so the URL is known and
+connectable the moment it is reported (no sleep-and-retry in callers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from harness.errors import UsageError
+from harness.scenario import ScenarioSet
+from harness.server import DEFAULT_MAX_BODY, Journal, Sleep, create_app
+
+__all__ = ["ServerThread", "bind", "serve_forever"]
+
+log = logging.getLogger("harness.serve")
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    Raises:
+        UsageError: the address cannot be bound (in use, or not an address here).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        hint = " (pass --port 0 for any free port)" if port else ""
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    return sock
+
+
+def _config(sock: socket.socket) -> Config:
+    config = Config()
+    # Hypercorn adopts the socket's file descriptor; our socket object lets go of it.
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = None
+    config.errorlog = log
+    config.graceful_timeout = 1.0
+    config.keep_alive_timeout = 75.0
+    config.include_server_header = False
+    return config
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _serve(
+    app: Any, sock: socket.socket, stop: asyncio.Event, ready: Callable[[], None]
+) -> None:
+    config = _config(sock)
+    ready()
+    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+
+
+def serve_forever(
+    scenarios: ScenarioSet,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    speed: float = 1.0,
+    max_body: int = DEFAULT_MAX_BODY,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
+
+    Raises:
+        UsageError: the address cannot be bound.
+    """
+    sock = bind(host, port)
+    url = _url(host, sock.getsockname()[1])
+    app = create_app(scenarios, speed=speed, max_body=max_body)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await _serve(app, sock, stop, lambda: on_ready(url) if on_ready else None)
+
+    asyncio.run(main())
+
+
+class ServerThread:
+    """The mock provider on its own event loop in a daemon thread.
+
+    >>> from harness.scenario import load_scenarios
+    >>> with ServerThread(load_scenarios()) as server:  # doctest: +SKIP
+    ...     print(server.url)
+    http://127.0.0.1:54321
+    """
+
+    def __init__(
+        self,
+        scenarios: ScenarioSet,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float = 0.0,
+        max_body: int = DEFAULT_MAX_BODY,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.journal = Journal()
+        self.app = create_app(
+            scenarios, speed=speed, max_body=max_body, journal=self.journal, sleep=sleep
+        )
+        self._host = host
+        self._port = port
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        """Bind, start serving, and return the base URL (connectable on return)."""
+        sock = bind(self._host, self._port)
+        self.url = _url(self._host, sock.getsockname()[1])
+        started = threading.Event()
+
+        def run() -> None:
+            async def main() -> None:
+                self._loop = asyncio.get_running_loop()
+                self._stop = asyncio.Event()
+                await _serve(self.app, sock, self._stop, started.set)
+
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # reported by stop()
+                self._error = exc
+                started.set()
+
+        self._thread = threading.Thread(target=run, name=f"harness {self.url}", daemon=True)
+        self._thread.start()
+        started.wait()
+        if self._error is not None:
+            raise self._error
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+        self._thread = None
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> ServerThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,507 @@
+"""The mock provider: a Quart app that answers each provider's API from scenarios.
+
+:func:`create_app` builds the app from a :class:`~harness.scenario.ScenarioSet`; it
+keeps no module globals, so several apps (one per test, say) live side by side.
+:mod:`harness.serve` runs it on Hypercorn.
+
+Request handling, in order:
+
+1. The scenario prefix: ``/s/{scenario}/`` in front of any route selects a scenario,
+   so an unmodified SDK selects one through its ``base_url``. An ASGI layer strips the
+   prefix before routing (the name is the longest run of path segments that names a
+   loaded scenario; it is looked up, never used as a path).
+2. The route decides the output family: ``/v1/chat/completions`` OpenAI,
+   ``/v1/messages`` Anthropic, ``/v1beta/models/{model}:streamGenerateContent`` and
+   ``:generateContent`` Gemini.
+3. The body must be a JSON object of at most ``max_body`` bytes; anything else gets
+   the family's own error shape (400, 413, 415), never a traceback.
+4. Scenario selection, first that applies: the prefix, the ``x-harness-scenario``
+   header, the ``match`` rules of the scenarios the route can serve (load order).
+   Nothing: a provider-shaped 404 naming the closest scenarios.
+5. The answer: for a scenario with ``responses``, the next one in the sequence of
+   this test id (the last repeats). Faults: the scenario's, overridden field by field
+   by the ``x-harness-faults`` header. Speed: the app's, or ``x-harness-speed``.
+6. :func:`harness.replay.build_plan` decides every byte; this module only sleeps and
+   writes, one write per plan element, flushed as its own chunk.
+
+Every request is journaled under its ``x-harness-test-id`` (see :class:`Journal`),
+with secrets masked. A client that hangs up mid-stream cancels the writer task:
+nothing is left running and the journal records ``client_disconnected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import Quart, Request, request
+from quart.wrappers import Response as QuartResponse
+from werkzeug.exceptions import HTTPException
+
+from harness.errors import FaultSpecError
+from harness.provider_errors import Family, error_body
+from harness.replay import Plan, ReplayError, build_plan, parse_faults
+from harness.scenario import Faults, Scenario, ScenarioSet
+
+__all__ = ["DEFAULT_MAX_BODY", "HEADER_PREFIX", "Journal", "create_app"]
+
+#: The largest request body accepted (bytes); larger gets the provider's 413.
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+#: Control headers harness reads (all optional).
+HEADER_PREFIX = "x-harness-"
+SCENARIO_HEADER = "x-harness-scenario"
+FAULTS_HEADER = "x-harness-faults"
+SPEED_HEADER = "x-harness-speed"
+NORMALIZE_HEADER = "x-harness-normalize"
+TEST_ID_HEADER = "x-harness-test-id"
+
+#: Headers whose values are secrets: the journal masks them.
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "set-cookie",
+        "openai-organization",
+        "openai-project",
+    }
+)
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class _Abort(Exception):
+    """Raised at the end of a plan that cuts the connection (caught by the ASGI layer)."""
+
+
+@dataclass
+class Journal:
+    """What each client sent and how each answer ended, per test id.
+
+    Entries and ``responses`` sequence positions are kept per test id (the
+    ``x-harness-test-id`` header, ``""`` without one), so parallel test workers
+    sharing one server never see each other's requests or advance each other's
+    sequences.
+    """
+
+    entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    positions: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, test_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Record ``entry`` under ``test_id`` and return it (it is updated in place)."""
+        self.entries.setdefault(test_id, []).append(entry)
+        return entry
+
+    def next_answer(self, test_id: str, scenario: Scenario) -> int:
+        """The index of the answer this test id gets next from ``scenario``."""
+        key = (test_id, scenario.name)
+        position = self.positions.get(key, 0)
+        self.positions[key] = position + 1
+        return min(position, len(scenario.answers) - 1)
+
+    def reset(self, test_id: str | None) -> None:
+        """Forget one test id's entries and sequences (all of them for ``None``)."""
+        if test_id is None:
+            self.entries.clear()
+            self.positions.clear()
+            return
+        self.entries.pop(test_id, None)
+        for key in [key for key in self.positions if key[0] == test_id]:
+            del self.positions[key]
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names lower-cased, secret values masked (the scheme of a credential kept)."""
+    out = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in SECRET_HEADERS:
+            scheme, sep, _ = value.partition(" ")
+            value = f"{scheme} ***" if sep and scheme.lower() in ("bearer", "basic") else "***"
+        out[lowered] = value
+    return out
+
+
+def _mask_query(query: Mapping[str, str]) -> dict[str, str]:
+    return {k: ("***" if k.lower() in ("key", "api_key") else v) for k, v in query.items()}
+
+
+def _family_of(path: str) -> Family:
+    """The API family a path belongs to, for error shapes."""
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if (
+        path.startswith(("/v1beta/", "/v1alpha/"))
+        or ":generateContent" in path
+        or (":streamGenerateContent" in path)
+    ):
+        return "gemini"
+    return "openai"
+
+
+def _error(family: Family, status: int, message: str, **headers: str) -> QuartResponse:
+    body = json.dumps(error_body(family, status, message), separators=(",", ":"))
+    response = QuartResponse(body, status=status, content_type="application/json")
+    for name, value in headers.items():
+        response.headers[name.replace("_", "-")] = value
+    return response
+
+
+class _PrefixAndAbort:
+    """ASGI layer: strips ``/s/{scenario}/`` and turns :class:`_Abort` into a cut.
+
+    An ASGI app that returns without finishing its response makes Hypercorn close
+    the connection without the terminating chunk: exactly an abrupt disconnect.
+    """
+
+    def __init__(self, app: Any, scenarios: ScenarioSet) -> None:
+        self.app = app
+        self.scenarios = scenarios
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/s/"):
+            name, rest = self._split(scope["path"][3:])
+            scope = dict(scope)
+            scope["path"] = rest
+            scope["raw_path"] = rest.encode()
+            scope["harness.scenario"] = name
+        try:
+            await self.app(scope, receive, send)
+        except _Abort:
+            return
+        except BaseExceptionGroup as group:  # quart may wrap task errors
+            rest_group = group.subgroup(lambda exc: not isinstance(exc, _Abort))
+            if rest_group is not None:
+                raise rest_group from None
+
+    def _split(self, tail: str) -> tuple[str, str]:
+        segments = tail.split("/")
+        for cut in range(len(segments), 0, -1):
+            name = "/".join(segments[:cut])
+            if self.scenarios.get(name) is not None:
+                return name, "/" + "/".join(segments[cut:])
+        # Unknown name: it ends before the API version segment (or is the first one).
+        for cut, segment in enumerate(segments):
+            if segment in ("v1", "v1beta", "v1alpha") and cut > 0:
+                return "/".join(segments[:cut]), "/" + "/".join(segments[cut:])
+        return segments[0], "/" + "/".join(segments[1:])
+
+
+def create_app(
+    scenarios: ScenarioSet,
+    *,
+    speed: float = 0.0,
+    sleep: Sleep = asyncio.sleep,
+    max_body: int = DEFAULT_MAX_BODY,
+    journal: Journal | None = None,
+) -> Quart:
+    """Build the mock provider app.
+
+    Args:
+        scenarios: what it can replay.
+        speed: pause factor: 1 replays recorded timing, 0 sends without pauses (a
+            fault's stall is kept whatever the speed); ``x-harness-speed`` overrides
+            it per request.
+        sleep: the coroutine used to pause (tests inject a recorder).
+        max_body: the largest request body accepted, in bytes.
+        journal: where requests are recorded (a new one by default); also
+            available as ``app.config["HARNESS_JOURNAL"]``.
+    """
+    app = Quart("harness")
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = 60
+    journal = journal or Journal()
+    app.config["HARNESS_JOURNAL"] = journal
+    app.config["HARNESS_SCENARIOS"] = scenarios
+    app.asgi_app = _PrefixAndAbort(app.asgi_app, scenarios)  # type: ignore[method-assign]
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> QuartResponse:
+        status = exc.code or 500
+        family = _family_of(request.path)
+        if status == 404:
+            message = f"Unknown route {request.method} {request.path}. " + _ROUTES_HINT
+        elif status == 405:
+            message = f"Method {request.method} is not allowed on {request.path}."
+        elif status == 413:
+            message = f"Request body too large: the limit is {max_body} bytes."
+        else:
+            message = exc.description or f"HTTP {status}"
+        return _error(family, status, message)
+
+    @app.errorhandler(Exception)
+    async def crash(exc: Exception) -> QuartResponse:  # never a traceback to the client
+        app.logger.exception("harness: internal error on %s %s", request.method, request.path)
+        family = _family_of(request.path)
+        return _error(family, 500, f"harness internal error: {type(exc).__name__}: {exc}")
+
+    async def answer(family: Family, model: str | None, stream_from_route: bool | None) -> Any:
+        started = time.time()
+        test_id = request.headers.get(TEST_ID_HEADER, "")
+        entry = journal.add(
+            test_id,
+            {
+                "time": started,
+                "method": request.method,
+                "path": request.path,
+                "query": _mask_query(request.args.to_dict()),
+                "headers": mask_headers(dict(request.headers.items())),
+                "scenario": None,
+                "answer": None,
+                "body": None,
+                "status": None,
+                "outcome": "pending",
+                "faults": "",
+                "bytes_sent": 0,
+            },
+        )
+
+        def fail(status: int, message: str, **headers: str) -> QuartResponse:
+            entry.update(status=status, outcome="rejected", error=message)
+            return _error(family, status, message, **headers)
+
+        body, problem = await _read_json(request)
+        entry["body"] = body if problem is None else None
+        if problem is not None:
+            status, message = problem
+            return fail(status, message)
+        assert isinstance(body, dict)
+        model = model or (body.get("model") if isinstance(body.get("model"), str) else None)
+        stream = stream_from_route if stream_from_route is not None else body.get("stream") is True
+
+        scenario, why = _select(scenarios, family, model, stream, body, request)
+        if scenario is None:
+            return fail(404, why)
+        entry["scenario"] = scenario.name
+        index = journal.next_answer(test_id, scenario)
+        entry["answer"] = index
+        answer_ = scenario.answers[index]
+        try:
+            overlay = request.headers.get(FAULTS_HEADER)
+            faults = (answer_.faults or Faults()).merged(parse_faults(overlay) if overlay else None)
+            pace = _speed(request.headers.get(SPEED_HEADER), speed)
+            normalize = request.headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
+            plan = build_plan(
+                scenario,
+                answer_,
+                target=family,
+                stream=stream,
+                normalize=normalize,
+                faults=faults,
+                options={"model": model},
+            )
+        except (ReplayError, FaultSpecError) as exc:
+            return fail(400, str(exc))
+        entry.update(status=plan.status, faults=plan.faults)
+        return await _respond(plan, pace, sleep, entry)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Any:
+        return await answer("openai", None, None)
+
+    @app.post("/v1/messages")
+    async def messages() -> Any:
+        return await answer("anthropic", None, None)
+
+    @app.post("/<version>/models/<path:target>")
+    async def gemini(version: str, target: str) -> Any:
+        model, _, action = target.rpartition(":")
+        if version not in ("v1", "v1beta", "v1alpha") or action not in (
+            "generateContent",
+            "streamGenerateContent",
+        ):
+            return _error("gemini", 404, f"Unknown route POST {request.path}. " + _ROUTES_HINT)
+        return await answer("gemini", model or None, action == "streamGenerateContent")
+
+    @app.get("/v1/models")
+    async def models() -> Any:
+        names = sorted({m for s in scenarios for m in _models_of(s)})
+        if "anthropic-version" in request.headers:
+            data = [
+                {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+                for m in names
+            ]
+            first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+            return {"data": data, "has_more": False, "first_id": first, "last_id": last}
+        return {
+            "object": "list",
+            "data": [
+                {"id": m, "object": "model", "created": 0, "owned_by": "harness"} for m in names
+            ],
+        }
+
+    @app.get("/_harness/health")
+    async def health() -> Any:
+        return {"status": "ok", "scenarios": len(scenarios)}
+
+    @app.get("/_harness/scenarios")
+    async def list_scenarios() -> Any:
+        return {
+            "scenarios": [
+                {
+                    "name": s.name,
+                    "provider": s.provider,
+                    "description": s.description,
+                    "answers": len(s.answers),
+                    "expect": s.expect.model_dump(exclude_none=True) if s.expect else None,
+                }
+                for s in scenarios
+            ]
+        }
+
+    @app.get("/_harness/requests")
+    async def requests_() -> Any:
+        if request.args.get("all") in ("1", "true"):
+            entries = [e for group in journal.entries.values() for e in group]
+            entries.sort(key=lambda e: e["time"])
+        else:
+            entries = journal.entries.get(_test_id(request), [])
+        return {"requests": entries}
+
+    @app.delete("/_harness/requests")
+    async def reset() -> Any:
+        everything = request.args.get("all") in ("1", "true")
+        journal.reset(None if everything else _test_id(request))
+        return {"reset": "all" if everything else _test_id(request)}
+
+    return app
+
+
+_ROUTES_HINT = (
+    "harness serves POST /v1/chat/completions, POST /v1/messages, "
+    "POST /v1beta/models/{model}:streamGenerateContent and :generateContent, GET /v1/models."
+)
+
+
+def _test_id(req: Request) -> str:
+    return req.headers.get(TEST_ID_HEADER) or req.args.get("test_id", "")
+
+
+def _models_of(scenario: Scenario) -> list[str]:
+    if (
+        scenario.match is not None
+        and scenario.match.model
+        and not any(c in scenario.match.model for c in "*?[")
+    ):
+        return [scenario.match.model]
+    return []
+
+
+def _speed(header: str | None, default: float) -> float:
+    if header is None:
+        return default
+    try:
+        value = float(header)
+    except ValueError:
+        raise FaultSpecError(f"{SPEED_HEADER} must be a number >= 0, got {header!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise FaultSpecError(f"{SPEED_HEADER} must be a finite number >= 0, got {header!r}")
+    return value
+
+
+async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
+    content_type = req.headers.get("content-type", "")
+    if content_type and "json" not in content_type.split(";")[0].lower():
+        return None, (415, f"Content-Type must be application/json, got {content_type!r}.")
+    raw = await req.get_data(as_text=False)
+    if not raw:
+        return None, (400, "The request body is empty: expected a JSON object.")
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        return None, (400, "The request body is not valid UTF-8 JSON.")
+    except json.JSONDecodeError as exc:
+        return None, (
+            400,
+            f"The request body is not valid JSON: {exc.msg} "
+            f"at line {exc.lineno} column {exc.colno}.",
+        )
+    if not isinstance(body, dict):
+        return None, (400, f"The request body must be a JSON object, got {type(body).__name__}.")
+    return body, None
+
+
+def _select(
+    scenarios: ScenarioSet,
+    family: Family,
+    model: str | None,
+    stream: bool,
+    body: Any,
+    req: Request,
+) -> tuple[Scenario | None, str]:
+    name = str(req.scope.get("harness.scenario") or req.headers.get(SCENARIO_HEADER) or "")
+    if name:
+        scenario = scenarios.get(name)
+        if scenario is not None:
+            return scenario, ""
+        close = scenarios.closest(name)
+        hint = f" Closest: {', '.join(close)}." if close else ""
+        return None, f"No scenario named {name!r}.{hint} `harness list` shows them all."
+    for scenario in scenarios:
+        if scenario.match is None:
+            continue
+        if scenario.provider != family and family != "openai":
+            continue
+        if scenario.match.matches(
+            path=req.path, model=model, stream=stream, body=body, headers=dict(req.headers.items())
+        ):
+            return scenario, ""
+    servable = [s.name for s in scenarios if s.provider == family or family == "openai"]
+    close = scenarios.closest(model or "", n=3) if model else []
+    shown = ", ".join(close or servable[:3])
+    return None, (
+        f"No scenario matches {req.method} {req.path}"
+        + (f" (model {model!r})" if model else "")
+        + f". Select one with the path prefix /s/<name>/ in the base URL or the "
+        f"{SCENARIO_HEADER} header; for example: {shown}."
+    )
+
+
+async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: dict[str, Any]) -> Any:
+    if not plan.streaming:
+        for write in plan.writes:
+            wait = write.delay * pace + write.stall
+            if wait > 0:
+                await sleep(wait)
+        data = b"".join(write.data for write in plan.writes)
+        entry.update(outcome="completed", bytes_sent=len(data))
+        response = QuartResponse(data, status=plan.status)
+        response.headers.clear()
+        for name, value in plan.headers:
+            response.headers.add(name, value)
+        return response
+
+    async def body() -> AsyncIterator[bytes]:
+        sent = 0
+        outcome = "client_disconnected"
+        try:
+            for write in plan.writes:
+                wait = write.delay * pace + write.stall
+                if wait > 0:
+                    await sleep(wait)
+                if write.data:
+                    sent += len(write.data)
+                    entry["bytes_sent"] = sent
+                    yield write.data
+            if plan.abort:
+                outcome = "disconnected_by_fault"
+                raise _Abort
+            outcome = "completed"
+        finally:
+            entry["outcome"] = outcome
+
+    response = QuartResponse(body(), status=plan.status)
+    response.headers.clear()
+    for name, value in plan.headers:
+        response.headers.add(name, value)
+    response.timeout = None  # a stream may outlive any fixed response timeout
+    return response

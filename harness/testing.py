@@ -1,0 +1,74 @@
+"""Pytest-free helpers: the mock provider in-process on a loopback port.
+
+>>> from harness.testing import run_server
+>>> with run_server() as server:  # doctest: +SKIP
+...     client = openai.OpenAI(base_url=server.base_url("openai/text", "openai"), api_key="x")
+
+The server runs on its own event loop in a daemon thread, bound to 127.0.0.1 on a
+free port, with no pauses (speed 0) unless asked; a fault's stall is still kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.provider_errors import Family
+from harness.scenario import ScenarioSet, load_scenarios
+from harness.serve import ServerThread
+from harness.server import Sleep
+
+__all__ = ["RunningServer", "run_server"]
+
+
+class RunningServer:
+    """A started server: its URL, the per-family base URLs, and its journal."""
+
+    def __init__(self, thread: ServerThread, scenarios: ScenarioSet) -> None:
+        self._thread = thread
+        self.scenarios = scenarios
+        self.url = thread.url
+        self.journal = thread.journal
+
+    def base_url(self, scenario: str | None = None, family: Family = "openai") -> str:
+        """The ``base_url`` to give an SDK of ``family`` to replay ``scenario``.
+
+        OpenAI SDKs expect the ``/v1`` in their base URL; the Anthropic and
+        google-genai SDKs add their version segment themselves.
+        """
+        root = f"{self.url}/s/{scenario}" if scenario else self.url
+        return f"{root}/v1" if family == "openai" else root
+
+    def requests(self, test_id: str = "") -> list[dict[str, Any]]:
+        """The journal entries recorded under ``test_id`` (a copy)."""
+        return [dict(entry) for entry in self.journal.entries.get(test_id, [])]
+
+
+@contextmanager
+def run_server(
+    scenarios: ScenarioSet | str | Path | None = None,
+    *,
+    speed: float = 0.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sleep: Sleep | None = None,
+) -> Iterator[RunningServer]:
+    """Serve ``scenarios`` (a set, a folder, or the built-ins) for the ``with`` block.
+
+    ``sleep`` replaces :func:`asyncio.sleep` for the server's pauses, so a test can
+    record the pauses a replay asks for instead of waiting them out.
+
+    Raises:
+        ScenarioError: a scenario folder is broken (every problem listed).
+        UsageError: the address cannot be bound.
+    """
+    loaded = scenarios if isinstance(scenarios, ScenarioSet) else load_scenarios(scenarios)
+    thread = ServerThread(loaded, host=host, port=port, speed=speed, sleep=sleep or asyncio.sleep)
+    thread.start()
+    try:
+        yield RunningServer(thread, loaded)
+    finally:
+        thread.stop()
