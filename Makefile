@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest bench demo clean
+.PHONY: install test lint typecheck pytest bench bench-serve serve demo clean
 
 install: $(STAMP)
 
@@ -30,6 +30,14 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/normalize.py
+
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve.py
+
+# The main job: the mock provider on the built-in scenarios, http://127.0.0.1:8080.
+# Override with `make serve ARGS="--port 0 --speed 0"`.
+serve: $(STAMP)
+	$(BIN)/harness serve $(ARGS)
 
 demo: $(STAMP)
 	$(BIN)/harness normalize --provider anthropic docs/examples/anthropic-text.sse
