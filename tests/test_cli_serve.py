@@ -1,0 +1,166 @@
+"""`harness serve`, `list` and `show`, as a user runs them: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _harness(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness", *args]
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> str:
+    """One line of the process's stdout, or fail after ``timeout`` seconds."""
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+            proc.kill()
+            pytest.fail(f"no output from harness serve within {timeout} s; got {line!r}")
+        byte = os.read(proc.stdout.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`harness serve --port 0` on the built-in library, and the URL it printed."""
+    proc = subprocess.Popen(
+        _harness("serve", "--port", "0", "--speed", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        first = _read_line(proc)
+        assert first.startswith("harness: serving "), first
+        url = first.rsplit(" ", 1)[-1].strip()
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_serve_prints_a_connectable_loopback_url_and_stops_on_ctrl_c(
+    served: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """The printed URL is on 127.0.0.1 and answers at once; SIGINT ends it with exit 0."""
+    proc, url = served
+    assert url.startswith("http://127.0.0.1:")
+    response = httpx.post(
+        f"{url}/s/openai/text/v1/chat/completions", json={"stream": True}, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.text.endswith("data: [DONE]\n\n")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    assert proc.stderr is not None
+    assert b"Traceback" not in proc.stderr.read()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_serve_stops_on_sigterm_with_a_stream_open(
+    served: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """SIGTERM while a slow stream is open still ends the process promptly and cleanly."""
+    proc, url = served
+    with httpx.stream(
+        "POST",
+        f"{url}/s/anthropic/stall/v1/messages",
+        json={"stream": True},
+        headers={"x-harness-speed": "1"},
+        timeout=10,
+    ) as response:
+        first = next(response.iter_raw())
+        assert first.startswith(b"event: message_start")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+
+
+def test_serve_reports_a_port_in_use_in_one_line() -> None:
+    """A taken port is a one-line error with exit 2, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            _harness("serve", "--port", str(port)), capture_output=True, timeout=30
+        )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+
+
+def test_serve_reports_every_broken_scenario_file(tmp_path: Path) -> None:
+    """A folder with broken files: each is named with its line, exit 1, nothing served."""
+    (tmp_path / "a.yaml").write_text("version: 1\nprovider: nope\nevents: []\n")
+    (tmp_path / "b.yaml").write_text("version: 2\nprovider: openai\n")
+    result = subprocess.run(
+        _harness("serve", "--scenarios", str(tmp_path), "--port", "0"),
+        capture_output=True,
+        timeout=30,
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert f"{tmp_path / 'a.yaml'}:2: provider:" in err
+    assert f"{tmp_path / 'b.yaml'}:1: version: unsupported version 2" in err
+
+
+def test_list_names_every_builtin_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness list` prints one line per built-in scenario: name, provider, description."""
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    files = sorted((ROOT / "scenarios").rglob("*.yaml"))
+    assert len(lines) == len(files)
+    names = {line.split()[0]: line.split()[1] for line in lines}
+    assert names["anthropic/text"] == "anthropic"
+    assert names["gemini/text"] == "gemini"
+
+
+def test_show_prints_events_with_their_timing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harness show` lists each write with its time from the start, and the cut."""
+    (tmp_path / "s.yaml").write_text(
+        "version: 1\nprovider: openai\ndelay_ms: 10\nevents:\n"
+        "  - {data: {a: 1}}\n  - {sleep_ms: 250}\n  - {comment: ping}\n  - {disconnect: true}\n"
+        "expect: {error: {code: connection_closed}}\n"
+    )
+    assert main(["show", "s", "--scenarios", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert '        0 ms  data: {"a":1}' in out
+    assert "      260 ms  : ping" in out
+    assert "      270 ms  -- disconnect" in out
+    assert json.dumps("connection_closed") in out.replace("'", '"')
+
+
+def test_show_unknown_name_suggests_close_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt name exits 2 and names the closest scenarios."""
+    assert main(["show", "anthropic/txt"]) == 2
+    assert "closest: anthropic/text" in capsys.readouterr().err
