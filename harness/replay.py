@@ -127,9 +127,7 @@ def parse_faults(header: str) -> Faults:
             loaded = json.loads(text)
         except json.JSONDecodeError as exc:
             raise FaultSpecError(f"fault header is not valid JSON: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise FaultSpecError("fault header JSON must be an object")
-        values = loaded
+        values = loaded  # text that starts with "{" and parses is an object
     else:
         values = {}
         for part in text.replace(";", ",").split(","):
@@ -138,7 +136,9 @@ def parse_faults(header: str) -> Faults:
             key, sep, value = part.partition("=")
             if not sep:
                 raise FaultSpecError(f"fault {part.strip()!r}: expected key=value")
-            values[key.strip()] = _scalar(value.strip())
+            # Values stay text: pydantic's lax mode converts "3", "true" and "0.5" for
+            # number and boolean fields, and text fields keep "42" or "off" as written.
+            values[key.strip()] = value.strip()
     try:
         return Faults.model_validate(values)
     except ValidationError as exc:
@@ -147,20 +147,6 @@ def parse_faults(header: str) -> Faults:
             for e in exc.errors(include_url=False)
         )
         raise FaultSpecError(f"bad fault overlay: {problems}") from None
-
-
-def _scalar(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 def encode_step(step: Step, newline: Newline = "lf") -> bytes:
@@ -508,7 +494,10 @@ def _chunk(raw: _Stream, faults: Faults) -> tuple[Write, ...]:
     for begin, end in zip(points, [*points[1:], len(stream)], strict=True):
         delay, stall = timed.get(begin, (0.0, 0.0))
         writes.append(Write(stream[begin:end], delay, stall))
-    if not stream and timed:
-        delay, stall = timed.get(0, (0.0, 0.0))
-        writes = [Write(b"", delay, stall)]
+    if not stream:
+        writes = []
+    # A pause due after the last byte (a stall past the end) is an empty final write.
+    if len(stream) in timed:
+        delay, stall = timed[len(stream)]
+        writes.append(Write(b"", delay, stall))
     return (*writes, *tail)

@@ -238,10 +238,8 @@ class Response(_Model):
     def _events_or_body(self) -> Response:
         if self.events is not None and self.body is not None:
             raise ValueError("give events (a stream) or body (a whole answer), not both")
-        if self.events is not None:
-            for index, step in enumerate(self.events[:-1]):
-                if step.disconnect:
-                    raise ValueError(f"events[{index}]: disconnect must be the last step")
+        # A disconnect that is not the last step is reported by the loader, which knows
+        # the step's line (see _check_disconnects); replay stops at the first one anyway.
         return self
 
     @property
@@ -424,9 +422,30 @@ def parse_scenario(
     except ValidationError as exc:
         errors = _translate(exc, node, where)
         raise errors[0] if len(errors) == 1 else ScenarioSetError(errors) from None
+    _check_disconnects(scenario, node, where)
     if path is not None:
         scenario._path = Path(path)
     return scenario
+
+
+def _check_disconnects(scenario: Scenario, node: yaml.Node, where: str | None) -> None:
+    """A ``disconnect`` step must be the last one: report the step's own line and field."""
+    forms: list[tuple[tuple[str | int, ...], list[Step] | None]]
+    if scenario.responses is not None:
+        forms = [(("responses", i), r.events) for i, r in enumerate(scenario.responses)]
+    else:
+        forms = [((), scenario.events)]
+    for prefix, events in forms:
+        for index, step in enumerate((events or [])[:-1]):
+            if step.disconnect:
+                loc = (*prefix, "events", index)
+                _, found = _locate(node, loc)
+                raise ScenarioError(
+                    "disconnect must be the last step (nothing can be sent after the cut)",
+                    path=where,
+                    line=found.start_mark.line + 1,
+                    field=_dotted(loc),
+                )
 
 
 def load_scenario(path: str | Path, *, root: str | Path | None = None) -> Scenario:
