@@ -211,7 +211,7 @@ def build_plan(
     source: Family = scenario.provider
     if source != target and target != "openai":
         raise ReplayError(
-            f"scenario {scenario.name!r} is a {source} stream; the {target} route can only "
+            f"scenario {scenario.name!r} holds a {source} stream; the {target} route can only "
             f"replay {target} scenarios (the OpenAI route normalizes any provider)"
         )
     if normalize and target != "openai":

@@ -32,6 +32,7 @@ nothing is left running and the journal records ``client_disconnected``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -102,10 +103,13 @@ class Journal:
 
     def next_answer(self, test_id: str, scenario: Scenario) -> int:
         """The index of the answer this test id gets next from ``scenario``."""
-        key = (test_id, scenario.name)
-        position = self.positions.get(key, 0)
-        self.positions[key] = position + 1
+        position = self.positions.get((test_id, scenario.name), 0)
         return min(position, len(scenario.answers) - 1)
+
+    def advance(self, test_id: str, scenario: Scenario) -> None:
+        """Move this test id on to the next answer (only once a request was answered)."""
+        key = (test_id, scenario.name)
+        self.positions[key] = self.positions.get(key, 0) + 1
 
     def reset(self, test_id: str | None) -> None:
         """Forget one test id's entries and sequences (all of them for ``None``)."""
@@ -227,6 +231,8 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> QuartResponse:
         status = exc.code or 500
+        if status != 413:
+            await _drain(request)
         family = _family_of(request.path)
         if status == 404:
             message = f"Unknown route {request.method} {request.path}. " + _ROUTES_HINT
@@ -301,6 +307,8 @@ def create_app(
             )
         except (ReplayError, FaultSpecError) as exc:
             return fail(400, str(exc))
+        # A rejected request does not use up a step of a responses: sequence.
+        journal.advance(test_id, scenario)
         entry.update(status=plan.status, faults=plan.faults)
         return await _respond(plan, pace, sleep, entry)
 
@@ -319,6 +327,7 @@ def create_app(
             "generateContent",
             "streamGenerateContent",
         ):
+            await _drain(request)
             return _error("gemini", 404, f"Unknown route POST {request.path}. " + _ROUTES_HINT)
         return await answer("gemini", model or None, action == "streamGenerateContent")
 
@@ -408,11 +417,28 @@ def _speed(header: str | None, default: float) -> float:
     return value
 
 
+async def _drain(req: Request) -> None:
+    """Read (and drop) the request body before answering early.
+
+    Answering before the body is read makes the server close a keep-alive connection
+    without saying so, and a client that reuses it fails on its next request.
+    """
+    with contextlib.suppress(HTTPException):  # too large: the connection closes anyway
+        await req.get_data(as_text=False)
+
+
 async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
     content_type = req.headers.get("content-type", "")
     if content_type and "json" not in content_type.split(";")[0].lower():
+        await _drain(req)
         return None, (415, f"Content-Type must be application/json, got {content_type!r}.")
-    raw = await req.get_data(as_text=False)
+    try:
+        raw = await req.get_data(as_text=False)
+    except HTTPException as exc:
+        if exc.code == 413:
+            limit = req.max_content_length
+            return None, (413, f"Request body too large: the limit is {limit} bytes.")
+        raise
     if not raw:
         return None, (400, "The request body is empty: expected a JSON object.")
     try:
@@ -468,16 +494,21 @@ def _select(
 
 async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: dict[str, Any]) -> Any:
     if not plan.streaming:
-        for write in plan.writes:
-            wait = write.delay * pace + write.stall
-            if wait > 0:
-                await sleep(wait)
+        try:
+            for write in plan.writes:
+                wait = write.delay * pace + write.stall
+                if wait > 0:
+                    await sleep(wait)
+        except asyncio.CancelledError:
+            entry["outcome"] = "client_disconnected"
+            raise
         data = b"".join(write.data for write in plan.writes)
         entry.update(outcome="completed", bytes_sent=len(data))
         response = QuartResponse(data, status=plan.status)
         response.headers.clear()
         for name, value in plan.headers:
             response.headers.add(name, value)
+        response.headers["content-length"] = str(len(data))
         return response
 
     async def body() -> AsyncIterator[bytes]:
