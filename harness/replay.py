@@ -450,12 +450,41 @@ def _after_events(units: list[_Unit], count: int) -> int:
     return len(units)
 
 
+#: The largest write ``chunking: coalesce`` makes.
+COALESCE_SIZE = 65536
+
+
+def _coalesce(units: list[_Unit]) -> list[Write]:
+    """As few writes as possible, up to :data:`COALESCE_SIZE` bytes each.
+
+    For load tests where chunk boundaries do not matter: the pauses of the units
+    merged into a write are summed before it, so the total time is kept.
+    """
+    writes: list[Write] = []
+    parts: list[bytes] = []
+    size = 0
+    delay = stall = 0.0
+    for unit in units:
+        if size and size + len(unit.data) > COALESCE_SIZE:
+            writes.append(Write(b"".join(parts), delay, stall))
+            parts, size, delay, stall = [], 0, 0.0, 0.0
+        parts.append(unit.data)
+        size += len(unit.data)
+        delay += unit.delay
+        stall += unit.stall
+    if parts:
+        writes.append(Write(b"".join(parts), delay, stall))
+    return writes
+
+
 def _chunk(raw: _Stream, faults: Faults) -> tuple[Write, ...]:
     """The writes: one per unit, or the bytes re-cut as the chunking fault says."""
     mode = faults.chunking
     tail = (Write(b"", raw.tail_delay),) if raw.tail_delay else ()
     if mode == "event":
         return (*(Write(u.data, u.delay, u.stall) for u in raw.units), *tail)
+    if mode == "coalesce":
+        return (*_coalesce(raw.units), *tail)
     stream = b"".join(u.data for u in raw.units)
     # A unit with a pause starts a write, so recorded timing survives re-chunking.
     timed: dict[int, tuple[float, float]] = {}

@@ -67,7 +67,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_
 #: The keep-alive styles a fault overlay can insert (see ``docs/scenarios.md``).
 KeepaliveStyle = Literal["comment", "ping", "openrouter", "bare", "anthropic"]
 #: How a fault overlay re-chunks the bytes on the wire.
-Chunking = Literal["event", "byte", "random", "utf8", "crlf"]
+Chunking = Literal["event", "byte", "random", "utf8", "crlf", "coalesce"]
 
 
 class _Model(BaseModel):

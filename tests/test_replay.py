@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from harness.errors import FaultSpecError
 from harness.provider_errors import error_body
 from harness.replay import (
+    COALESCE_SIZE,
     KEEPALIVES,
     Plan,
     ReplayError,
@@ -1161,3 +1162,26 @@ def test_parse_faults_errors(header: str, named: str) -> None:
 def test_parse_faults_string_fields_take_any_text(value: str) -> None:
     """``error_message=<text>`` keeps the text even when it looks like a bool or number."""
     assert parse_faults(f"error_message={value}").error_message == value
+
+
+def test_coalesce_makes_one_write_and_keeps_the_total_pause() -> None:
+    """``coalesce``: a small stream is one write whose pause is the sum of all pauses."""
+    s = timed_s()
+    p = fplan(s, chunking="coalesce")
+    base = plan(s)
+    assert joined(p) == joined(base)
+    assert len([w for w in p.writes if w.data]) == 1
+    assert sum(w.delay for w in p.writes) == pytest.approx(sum(w.delay for w in base.writes))
+
+
+def test_coalesce_caps_writes_at_64_kib() -> None:
+    """``coalesce``: a long stream becomes writes of at most 64 KiB, bytes unchanged."""
+    events = [{"data": {"n": i, "pad": "x" * 200}} for i in range(1000)]
+    s = scenario("openai", [*events, {"data": "[DONE]"}])
+    p = fplan(s, chunking="coalesce")
+    sizes = [len(w.data) for w in p.writes]
+    assert joined(p) == joined(plan(s))
+    assert max(sizes) <= COALESCE_SIZE
+    # packed greedily by whole events: at most one write more than the byte count needs
+    assert len(sizes) <= -(-len(joined(p)) // COALESCE_SIZE) + 1
+    assert len(sizes) >= 3
