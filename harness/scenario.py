@@ -363,6 +363,10 @@ class Scenario(_Model):
 
 # --- loading --------------------------------------------------------------------
 
+# libyaml's safe loader when PyYAML was built with it (10x faster on long streams);
+# both keep line marks and refuse arbitrary Python objects.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def builtin_scenarios_dir() -> Path:
     """The folder of the built-in scenario library.
@@ -393,7 +397,7 @@ def parse_scenario(
     where = str(path) if path is not None else None
     try:
         # One parse gives both the node tree (for line numbers) and the data.
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             raw = loader.construct_document(node) if node is not None else None

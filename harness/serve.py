@@ -58,6 +58,7 @@ def _config(sock: socket.socket) -> Config:
     config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     config.errorlog = log
+    config.backlog = 1024  # Hypercorn listens again with this (its default is 100)
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 75.0
     config.include_server_header = False

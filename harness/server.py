@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,6 +225,7 @@ def create_app(
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 60
     journal = journal or Journal()
+    plans = _PlanCache()
     app.config["HARNESS_JOURNAL"] = journal
     app.config["HARNESS_SCENARIOS"] = scenarios
     app.asgi_app = _PrefixAndAbort(app.asgi_app, scenarios)  # type: ignore[method-assign]
@@ -296,15 +298,7 @@ def create_app(
             faults = (answer_.faults or Faults()).merged(parse_faults(overlay) if overlay else None)
             pace = _speed(request.headers.get(SPEED_HEADER), speed)
             normalize = request.headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
-            plan = build_plan(
-                scenario,
-                answer_,
-                target=family,
-                stream=stream,
-                normalize=normalize,
-                faults=faults,
-                options={"model": model},
-            )
+            plan = plans.get(scenario, index, family, stream, normalize, faults, model)
         except (ReplayError, FaultSpecError) as exc:
             return fail(400, str(exc))
         # A rejected request does not use up a step of a responses: sequence.
@@ -389,6 +383,53 @@ _ROUTES_HINT = (
     "harness serves POST /v1/chat/completions, POST /v1/messages, "
     "POST /v1beta/models/{model}:streamGenerateContent and :generateContent, GET /v1/models."
 )
+
+
+class _PlanCache:
+    """The last plans built, by everything that decides their bytes.
+
+    A plan is frozen and deterministic (faults are seeded), so requests that ask for
+    the same replay share one; building it is most of the per-request cost
+    (``bench/serve.py``). Bounded by count and by the bytes the plans hold.
+    """
+
+    def __init__(self, max_plans: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._plans: OrderedDict[tuple[Any, ...], tuple[Plan, int]] = OrderedDict()
+        self._bytes = 0
+        self._max_plans = max_plans
+        self._max_bytes = max_bytes
+
+    def get(
+        self,
+        scenario: Scenario,
+        index: int,
+        family: Family,
+        stream: bool,
+        normalize: bool,
+        faults: Faults,
+        model: str | None,
+    ) -> Plan:
+        key = (id(scenario), index, family, stream, normalize, faults.model_dump_json(), model)
+        hit = self._plans.get(key)
+        if hit is not None:
+            self._plans.move_to_end(key)
+            return hit[0]
+        plan = build_plan(
+            scenario,
+            scenario.answers[index],
+            target=family,
+            stream=stream,
+            normalize=normalize,
+            faults=faults,
+            options={"model": model},
+        )
+        size = sum(len(write.data) for write in plan.writes)
+        self._plans[key] = (plan, size)
+        self._bytes += size
+        while self._plans and (len(self._plans) > self._max_plans or self._bytes > self._max_bytes):
+            _, (_, dropped) = self._plans.popitem(last=False)
+            self._bytes -= dropped
+        return plan
 
 
 def _test_id(req: Request) -> str:

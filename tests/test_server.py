@@ -24,8 +24,9 @@ import pytest
 
 from harness.errors import UsageError
 from harness.replay import encode_step
-from harness.scenario import ScenarioSet, parse_scenario
+from harness.scenario import Faults, ScenarioSet, parse_scenario
 from harness.serve import ServerThread
+from harness.server import _PlanCache
 from harness.testing import RunningServer, run_server
 
 # --- scenarios -------------------------------------------------------------------------
@@ -1488,3 +1489,19 @@ class TestLifecycle:
             )
             assert r.status_code == 200
             assert [e["scenario"] for e in running.requests("lc")] == ["oa/text"]
+
+
+def test_plan_cache_shares_plans_and_stays_bounded() -> None:
+    """Identical replays share one frozen plan; the cache evicts the oldest past its bounds."""
+    s = parse_scenario("version: 1\nprovider: openai\nevents:\n  - {data: x}\n", name="c")
+    cache = _PlanCache(max_plans=2)
+    first = cache.get(s, 0, "openai", True, False, Faults(), None)
+    assert cache.get(s, 0, "openai", True, False, Faults(), None) is first
+    seeded = cache.get(s, 0, "openai", True, False, Faults(chunking="random", seed=1), None)
+    assert seeded is not first
+    cache.get(s, 0, "openai", True, False, Faults(chunking="random", seed=2), None)  # evicts
+    assert cache.get(s, 0, "openai", True, False, Faults(), None) is not first
+    tiny = _PlanCache(max_bytes=1)  # a plan larger than the budget is not kept
+    assert tiny.get(s, 0, "openai", True, False, Faults(), None) is not tiny.get(
+        s, 0, "openai", True, False, Faults(), None
+    )

@@ -1,0 +1,645 @@
+"""Benchmark of the mock provider (``harness serve``): replay throughput and start-up.
+
+What is measured. One scenario set is built in memory: an OpenAI stream of N content
+chunks (``tok{i} ``), a ``finish_reason`` chunk and ``data: [DONE]`` (N + 2 events, one
+``data:`` string each, so the bytes on the wire are known exactly), and a short one of
+S chunks for the concurrent case. Three servers answer the same path with the same
+bytes, each on its own event loop in a daemon thread of this process, on 127.0.0.1:0:
+
+* ``harness``: ``ServerThread(ScenarioSet(...), speed=0)``, the scenario selected by
+  the ``/s/{name}/`` prefix, one write per event (the default ``chunking: event``).
+* ``quart floor``: a minimal Quart app on the same Hypercorn runner
+  (``harness.serve.bind`` + ``_serve``): the route reads the body and returns an async
+  generator yielding the pre-encoded event bytes, ``response.timeout = None``.
+  Our stack's floor: what harness adds is the difference.
+* ``raw asyncio``: ``asyncio.start_server`` writing a minimal HTTP/1.1 chunked
+  response, one chunk per event, ``writer.write`` + ``await writer.drain()`` each.
+  The physical reference.
+
+The load generator is a separate process (this script with ``--client``): raw asyncio
+sockets, a minimal chunked decoder, events counted as ``b"\\n\\n"`` in the decoded body.
+A stream is an error unless it is a 200 with exactly the expected bytes and events.
+
+1. One stream: N + 2 events, time from request sent to the last byte; events/s.
+2. C concurrent streams (C=200) of S + 2 events: aggregate events/s (all events /
+   wall time from the first connect to the last byte), p50/p99 time to first byte
+   (request sent to first body byte; of the best repeat), errors (all repeats).
+3. Start-up, in a fresh process (``--startup``): the imports are timed separately,
+   then ``ServerThread(...)`` + ``start()`` + one streamed request with httpx, best
+   of 5 (the first of 5 is shown too: it pays one-time costs); floors likewise.
+4. Replaying faster when chunk boundaries do not matter: the fault overlay
+   ``x-harness-faults: chunking=coalesce`` joins the events into as few writes as
+   possible (up to 64 KiB each; the pauses of merged events are summed before their
+   write), measured as cases 1 and 2.
+5. Where harness's time goes: ``harness.server.build_plan`` is wrapped (in this
+   process, timing only) to show what the per-request plan costs inside the server,
+   in the event loop before the first byte: for the long stream, and summed over the
+   C requests of one concurrent repeat (time during which no stream is written).
+
+Targets: harness >= 0.85x the quart floor's events/s on one stream and on C streams,
+zero errors; start to first answered request < 150 ms once imported (best of 5).
+
+Reading the output: throughput is the best of R repeats (R=3; --quick: R=1, N=5,000,
+S=200), servers interleaved within each repeat. ``vs quart`` and ``vs raw`` are
+harness/floor for rates (higher is better) and floor/harness for times (so < 1 is
+always worse for harness); PASS/FAIL is against the target, ``-`` means shown only.
+The machine's cores are shared by the server under test and the client process. The
+exit status is 0 unless something errored: a FAIL is a finding, not a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+HOST = "127.0.0.1"
+TARGET_RATE = 0.85
+TARGET_START_MS = 150.0
+COALESCE = "chunking=coalesce"
+CHUNK = (
+    '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"m",'
+    '"choices":[{"index":0,"delta":{"content":"tok%d "},"finish_reason":null}]}'
+)
+FINISH = (
+    '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"m",'
+    '"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+)
+REQUEST_BODY = b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+Serve = Callable[[socket.socket, asyncio.Event, Callable[[], None]], Awaitable[None]]
+
+
+def path_of(kind: str) -> str:
+    return f"/s/bench/{kind}/v1/chat/completions"
+
+
+def event_data(n: int) -> list[str]:
+    """The ``data:`` payloads of a stream with ``n`` content chunks (n + 2 events)."""
+    return [*(CHUNK % i for i in range(n)), FINISH, "[DONE]"]
+
+
+def scenario(kind: str, n: int) -> Any:
+    """The scenario ``bench/{kind}``, validated by the same model ``parse_scenario`` uses.
+
+    Built as data, not YAML text: ``parse_scenario`` (pure-Python YAML) takes ~10 s
+    for 20,000 events, which would dominate the run and is not what is measured here.
+    """
+    from harness.scenario import Scenario
+
+    events = [{"data": data} for data in event_data(n)]
+    return Scenario.model_validate(
+        {"version": 1, "name": f"bench/{kind}", "provider": "openai", "events": events}
+    )
+
+
+def wire_events(n: int) -> list[bytes]:
+    return [f"data: {data}\n\n".encode() for data in event_data(n)]
+
+
+# --- servers --------------------------------------------------------------------------
+
+
+class LoopThread:
+    """``serve(sock, stop, ready)`` on its own event loop in a daemon thread."""
+
+    def __init__(self, name: str, serve: Serve) -> None:
+        self.name = name
+        self._serve = serve
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self) -> int:
+        from harness.serve import bind
+
+        sock = bind(HOST, 0)
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await self._serve(sock, self._stop, ready.set)
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"{self.name} did not start")
+        return self.port
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def quart_floor(streams: dict[str, list[bytes]]) -> LoopThread:
+    """The minimal Quart endpoint on harness's own Hypercorn runner."""
+    from quart import Quart, Response, request
+
+    from harness.serve import _serve
+
+    app = Quart("floor")
+
+    @app.post("/s/bench/<kind>/v1/chat/completions")
+    async def chat(kind: str) -> Response:
+        await request.get_data()
+        events = streams[kind]
+
+        async def body() -> Any:
+            for event in events:
+                yield event
+
+        response = Response(body(), content_type="text/event-stream; charset=utf-8")
+        response.headers["cache-control"] = "no-cache"
+        response.timeout = None
+        return response
+
+    return LoopThread("quart floor", lambda sock, stop, ready: _serve(app, sock, stop, ready))
+
+
+def raw_floor(streams: dict[str, list[bytes]]) -> LoopThread:
+    """asyncio.start_server: HTTP/1.1 chunked, one chunk per event, write + drain."""
+    framed = {k: [b"%x\r\n%s\r\n" % (len(e), e) for e in v] for k, v in streams.items()}
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+        b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in request.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            kind = request.split(b" ", 2)[1].split(b"/")[3].decode()
+            writer.write(head)
+            for chunk in framed[kind]:
+                writer.write(chunk)
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def serve(sock: socket.socket, stop: asyncio.Event, ready: Callable[[], None]) -> None:
+        server = await asyncio.start_server(handle, sock=sock, backlog=1024)
+        ready()
+        async with server:
+            await stop.wait()
+
+    return LoopThread("raw asyncio", serve)
+
+
+# --- the load client (a separate process) ----------------------------------------------
+
+
+class _Fetch(asyncio.Protocol):
+    """One streamed request: status check, chunked decoding, events and bytes counted."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.buf = b""
+        self.status = 0
+        self.remaining = 0  # data bytes left in the current chunk
+        self.skip = 0  # bytes of CRLF left after a chunk's data
+        self.events = 0
+        self.nbytes = 0
+        self.trailing_lf = False
+        self.sent = 0.0
+        self.first = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    def _fail(self, message: str) -> None:
+        if not self.done.done():
+            self.done.set_exception(RuntimeError(message))
+        assert self.transport is not None
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        pos, end = 0, len(buf)
+        if not self.status:
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                self.buf = buf
+                return
+            head = buf[:head_end].lower()
+            self.status = int(head[9:12])
+            if self.status != 200 or b"transfer-encoding: chunked" not in head:
+                return self._fail(f"HTTP {self.status}: {buf[:300]!r}")
+            pos = head_end + 4
+        while pos < end:
+            if self.remaining:
+                take = min(self.remaining, end - pos)
+                segment = buf[pos : pos + take]
+                if not self.first:
+                    self.first = time.perf_counter()
+                self.events += segment.count(b"\n\n")
+                if self.trailing_lf and segment[:1] == b"\n":
+                    self.events += 1
+                self.trailing_lf = segment[-1:] == b"\n" and segment[-2:] != b"\n\n"
+                self.nbytes += take
+                pos += take
+                self.remaining -= take
+                if not self.remaining:
+                    self.skip = 2
+            elif self.skip:
+                take = min(self.skip, end - pos)
+                pos += take
+                self.skip -= take
+            else:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    break
+                size = int(buf[pos:eol].split(b";", 1)[0], 16)
+                pos = eol + 2
+                if size == 0:
+                    if not self.done.done():
+                        self.done.set_result(None)
+                    assert self.transport is not None
+                    self.transport.close()
+                    return None
+                self.remaining = size
+        self.buf = buf[pos:]
+        return None
+
+
+async def fetch(port: int, path: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
+    """One streamed request; its timings, counts and error (``""`` for none)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nhost: {HOST}:{port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(REQUEST_BODY)}\r\nconnection: close\r\n{extra}\r\n"
+    ).encode() + REQUEST_BODY
+    proto = _Fetch(done)
+    transport = None
+    try:
+        async with asyncio.timeout(timeout):
+            transport, _ = await loop.create_connection(lambda: proto, HOST, port)
+            proto.sent = time.perf_counter()
+            transport.write(request)
+            await done
+        error = ""
+    except TimeoutError:
+        error = "timeout"
+    except (OSError, RuntimeError) as exc:
+        error = str(exc)[:200]
+    finally:
+        if transport is not None:
+            transport.close()
+    ended = time.perf_counter()
+    return {
+        "time": ended - proto.sent if proto.sent else 0.0,
+        "ttfb": proto.first - proto.sent if proto.first else None,
+        "events": proto.events,
+        "bytes": proto.nbytes,
+        "error": error,
+    }
+
+
+def check(result: dict[str, Any], want: dict[str, int]) -> str:
+    if result["error"]:
+        return str(result["error"])
+    if result["events"] != want["events"] or result["bytes"] != want["bytes"]:
+        got = f"{result['events']} events, {result['bytes']} bytes"
+        return f"got {got}, expected {want['events']} events, {want['bytes']} bytes"
+    return ""
+
+
+async def client(job: dict[str, Any]) -> dict[str, Any]:
+    """Run every measurement of ``job`` against every target, interleaved per repeat."""
+    targets, timeout = job["targets"], job["timeout"]
+    out: dict[str, Any] = {"single": {}, "concurrent": {}}
+    for name in targets:
+        out["single"][name], out["concurrent"][name] = [], []
+    for _ in range(job["repeats"]):
+        for name, target in targets.items():
+            long = job["long"]
+            result = await fetch(target["port"], long["path"], target["headers"], timeout)
+            result["error"] = check(result, long)
+            out["single"][name].append(result)
+        for name, target in targets.items():
+            short = job["short"]
+            began = time.perf_counter()
+            results = await asyncio.gather(
+                *(
+                    fetch(target["port"], short["path"], target["headers"], timeout)
+                    for _ in range(job["concurrency"])
+                )
+            )
+            wall = time.perf_counter() - began
+            errors = [e for e in (check(r, short) for r in results) if e]
+            out["concurrent"][name].append(
+                {
+                    "wall": wall,
+                    "events": sum(r["events"] for r in results if not check(r, short)),
+                    "ttfb": sorted(r["ttfb"] for r in results if r["ttfb"] is not None),
+                    "errors": errors,
+                }
+            )
+    return out
+
+
+# --- start-up (a fresh process) ------------------------------------------------------
+
+
+def startup(n: int, repeats: int) -> dict[str, Any]:
+    """Import times, then server start + one streamed request, per server."""
+    began = time.perf_counter()
+    import hypercorn.asyncio  # noqa: F401
+    import quart  # noqa: F401
+
+    framework = time.perf_counter()
+    import harness.serve
+    import harness.server
+
+    ours = time.perf_counter()
+    import httpx
+
+    from harness.scenario import ScenarioSet
+
+    out: dict[str, Any] = {
+        "import_quart_hypercorn": framework - began,
+        "import_harness": ours - framework,
+        "runs": {"harness": [], "quart floor": [], "raw asyncio": []},
+    }
+    scenarios = ScenarioSet([scenario("tiny", n)])
+    streams = {"tiny": wire_events(n)}
+    expected = len(b"".join(streams["tiny"]))
+    path = path_of("tiny")
+
+    def harness_server() -> Any:
+        server = harness.serve.ServerThread(scenarios, speed=0)
+        server.start()
+        return server, int(server.url.rsplit(":", 1)[1])
+
+    def floor_server(make: Callable[[dict[str, list[bytes]]], LoopThread]) -> Any:
+        server = make(streams)
+        return server, server.start()
+
+    makers: dict[str, Callable[[], Any]] = {
+        "harness": harness_server,
+        "quart floor": lambda: floor_server(quart_floor),
+        "raw asyncio": lambda: floor_server(raw_floor),
+    }
+    with httpx.Client(timeout=10, trust_env=False) as http:
+        for _ in range(repeats):
+            for name, make in makers.items():
+                start = time.perf_counter()
+                server, port = make()
+                response = http.post(
+                    f"http://{HOST}:{port}{path}",
+                    content=REQUEST_BODY,
+                    headers={"content-type": "application/json"},
+                )
+                took = time.perf_counter() - start
+                server.stop()
+                if response.status_code != 200 or len(response.content) != expected:
+                    raise SystemExit(f"bench: {name} start-up request failed: {response!r}")
+                out["runs"][name].append(took)
+    return out
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+def subprocess_json(args: list[str], payload: dict[str, Any], timeout: float) -> Any:
+    cmd = [sys.executable, os.path.abspath(__file__), *args]
+    proc = subprocess.run(
+        cmd, input=json.dumps(payload), capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode:
+        raise SystemExit(f"bench: {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def div(a: float, b: float) -> float:
+    """a / b, NaN when b is 0 (every run of a server failed): a finding, not a crash."""
+    return a / b if b else float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def rate_row(case: str, values: dict[str, float], target: float | None, unit: str = "") -> None:
+    h, q, r = values["harness"], values["quart floor"], values["raw asyncio"]
+    vs_q, vs_r = div(h, q), div(h, r)
+    verdict = "-" if target is None else ("PASS" if vs_q >= target else "FAIL")
+    goal = f">={target}x" if target is not None else ""
+    print(
+        f"{case:<30} {h:>12,.0f} {q:>12,.0f} {r:>12,.0f} {vs_q:>7.2f}x {vs_r:>6.2f}x"
+        f"  {goal:<8} {verdict}{unit}"
+    )
+
+
+def time_row(case: str, values: dict[str, float], target: float | None = None) -> None:
+    h, q, r = values["harness"], values["quart floor"], values["raw asyncio"]
+    verdict = "-" if target is None else ("PASS" if h < target else "FAIL")
+    goal = f"<{target:.0f} ms" if target is not None else ""
+    print(
+        f"{case:<30} {h:>9.1f} ms {q:>9.1f} ms {r:>9.1f} ms {div(q, h):>7.2f}x {div(r, h):>6.2f}x"
+        f"  {goal:<8} {verdict}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N=5,000, S=200, 1 repeat")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--startup", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        json.dump(asyncio.run(client(json.load(sys.stdin))), sys.stdout)
+        return 0
+    if args.startup:
+        options = json.load(sys.stdin)
+        json.dump(startup(options["n"], options["repeats"]), sys.stdout)
+        return 0
+
+    n, short_n, repeats = (5_000, 200, 1) if args.quick else (20_000, 500, 3)
+    concurrency, start_repeats = 200, 5
+    began, load = time.perf_counter(), os.getloadavg()[0]
+
+    import harness.server
+    from harness.replay import build_plan, parse_faults
+    from harness.scenario import Faults, ScenarioSet
+    from harness.serve import ServerThread
+
+    sizes = {"long": n, "short": short_n}
+    scenarios = {kind: scenario(kind, size) for kind, size in sizes.items()}
+    streams = {kind: wire_events(size) for kind, size in sizes.items()}
+    want = {
+        kind: {"path": path_of(kind), "events": len(v), "bytes": len(b"".join(v))}
+        for kind, v in streams.items()
+    }
+    # harness must send exactly the floors' bytes, one write per event.
+    plans = {}
+    for mode, faults in (("event", Faults()), ("coalesced", parse_faults(COALESCE))):
+        long, took = scenarios["long"], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            plan = build_plan(long, long.answers[0], target="openai", stream=True, faults=faults)
+            took.append(time.perf_counter() - start)
+        plans[mode] = (min(took), len(plan.writes))
+        if b"".join(w.data for w in plan.writes) != b"".join(streams["long"]):
+            raise SystemExit(f"bench: harness plan ({mode}) differs from the floors' bytes")
+    if plans["event"][1] != len(streams["long"]):
+        raise SystemExit("bench: harness plan is not one write per event")
+
+    # Timing only: how long each request's build_plan takes inside the server.
+    plan_times: list[tuple[int, float]] = []
+
+    def timed_build_plan(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        plan = build_plan(*args, **kwargs)
+        plan_times.append((len(plan.writes), time.perf_counter() - start))
+        return plan
+
+    harness.server.build_plan = timed_build_plan  # type: ignore[assignment]
+    harness_server = ServerThread(ScenarioSet(list(scenarios.values())), speed=0)
+    floors = [quart_floor(streams), raw_floor(streams)]
+    harness_server.start()
+    ports = {"harness": int(harness_server.url.rsplit(":", 1)[1])}
+    try:
+        for floor in floors:
+            ports[floor.name] = floor.start()
+        targets = {name: {"port": port, "headers": {}} for name, port in ports.items()}
+        targets["harness coalesced"] = {
+            "port": ports["harness"],
+            "headers": {"x-harness-faults": COALESCE},
+        }
+        job = {
+            "targets": targets,
+            "long": want["long"],
+            "short": want["short"],
+            "repeats": repeats,
+            "concurrency": concurrency,
+            "timeout": 120.0,
+        }
+        results = subprocess_json(["--client"], job, timeout=1800)
+    finally:
+        harness_server.stop()
+        for floor in floors:
+            floor.stop()
+    start_info = subprocess_json(["--startup"], {"n": 20, "repeats": start_repeats}, timeout=300)
+
+    nan = float("nan")
+    single: dict[str, float] = {}
+    errors: dict[str, int] = {}
+    conc: dict[str, float] = {}
+    p50: dict[str, float] = {}
+    p99: dict[str, float] = {}
+    for name, runs in results["single"].items():
+        ok = [r["time"] for r in runs if not r["error"]]
+        single[name] = want["long"]["events"] / min(ok) if ok else nan
+        errors[name] = sum(1 for r in runs if r["error"])
+        best = max(results["concurrent"][name], key=lambda r: div(r["events"], r["wall"]))
+        conc[name] = div(best["events"], best["wall"])
+        p50[name] = percentile(best["ttfb"], 0.50) * 1000
+        p99[name] = percentile(best["ttfb"], 0.99) * 1000
+        errors[name] += sum(len(r["errors"]) for r in results["concurrent"][name])
+    first_errors = [
+        e for runs in results["concurrent"].values() for r in runs for e in r["errors"]
+    ] + [r["error"] for runs in results["single"].values() for r in runs if r["error"]]
+
+    cpus = os.cpu_count() or 0
+    python = sys.version.split()[0]
+    print(
+        f"N={n:,} (+2) events on one stream, {concurrency} streams x {short_n:,} (+2), "
+        f"best of {repeats}, Python {python}, {cpus} CPUs"
+    )
+    print(
+        f"note: {cpus} cores shared: the servers (this process) and the load client (another "
+        f"process) compete for them; 1-min load average at start {load:.2f}"
+    )
+    columns = ("harness", "quart floor", "raw asyncio", "vs quart", "vs raw", "target")
+    header = f"{'case':<30} " + "{:>12} {:>12} {:>12} {:>8} {:>7}  {:<8} verdict".format(*columns)
+    print(header)
+    print("-" * len(header))
+    rate_row("1 stream, events/s", single, TARGET_RATE)
+    rate_row(f"{concurrency} streams, agg events/s", conc, TARGET_RATE)
+    time_row(f"{concurrency} streams, p50 TTFB", p50)
+    time_row(f"{concurrency} streams, p99 TTFB", p99)
+    base = ("harness", "quart floor", "raw asyncio")
+    print(
+        f"{'errors (all repeats)':<30} {errors['harness']:>12} {errors['quart floor']:>12} "
+        f"{errors['raw asyncio']:>12} {'':>8} {'':>7}  {'0':<8} "
+        + ("PASS" if errors["harness"] == 0 else "FAIL")
+    )
+    runs = start_info["runs"]
+    time_row("start+1st answer, best of 5", {k: min(runs[k]) * 1000 for k in base}, 150)
+    time_row("start+1st answer, 1st of 5", {k: runs[k][0] * 1000 for k in base})
+    framework, ours = start_info["import_quart_hypercorn"], start_info["import_harness"]
+    print(
+        f"imports in a fresh process: quart+hypercorn {framework * 1000:.0f} ms, then "
+        f"harness.server+serve {ours * 1000:.0f} ms (not in the start-up times)"
+    )
+
+    coalesced = "harness coalesced"
+    print(f"\nchunk boundaries do not matter: x-harness-faults: {COALESCE}")
+    print(f"{'case':<30} {'per event':>12} {'coalesced':>12} {'speedup':>8}  writes/stream")
+    merged_plans = [t for w, t in plan_times if w == plans["coalesced"][1]]
+    merged_share = min(merged_plans, default=nan) * single[coalesced] / want["long"]["events"]
+    print(
+        f"{'1 stream, events/s':<30} {single['harness']:>12,.0f} {single[coalesced]:>12,.0f}"
+        f" {div(single[coalesced], single['harness']):>7.2f}x  {plans['event'][1]:,} -> "
+        f"{plans['coalesced'][1]:,} (build_plan: {merged_share:.0%} of the time)"
+    )
+    print(
+        f"{f'{concurrency} streams, agg events/s':<30} {conc['harness']:>12,.0f} "
+        f"{conc[coalesced]:>12,.0f} {div(conc[coalesced], conc['harness']):>7.2f}x  "
+        f"(p99 TTFB {p99[coalesced]:.1f} ms, errors {errors[coalesced]})"
+    )
+    long_plans = [t for w, t in plan_times if w == want["long"]["events"]]
+    short_plans = [t for w, t in plan_times if w == want["short"]["events"]]
+    plan_time = min(long_plans, default=nan)
+    stream_time = div(want["long"]["events"], single["harness"])
+    without = div(div(want["long"]["events"], stream_time - plan_time), single["quart floor"])
+    print(
+        f"\nbuild_plan in the server (in the event loop, before the first byte), best of "
+        f"{len(long_plans)}: {n:,} events {plan_time * 1000:.0f} ms"
+        f" ({plan_time / want['long']['events'] * 1e6:.1f} us/event; outside the server"
+        f" {plans['event'][0] * 1000:.0f} ms) = {plan_time / stream_time:.0%} of harness's"
+        f" 1-stream time; without it 1 stream would be {without:.2f}x the quart floor"
+    )
+    print(
+        f"build_plan for {concurrency} x {short_n:,} events: "
+        f"{sum(short_plans) / repeats * 1000:.0f} ms per repeat, serial in the event loop"
+    )
+    if first_errors:
+        print(f"first errors: {first_errors[:3]}")
+    print(f"total {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
