@@ -172,12 +172,20 @@ class _PrefixAndAbort:
         self.scenarios = scenarios
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/s/"):
-            name, rest = self._split(scope["path"][3:])
+        if scope["type"] == "http" and scope["path"].startswith(("/t/", "/s/")):
             scope = dict(scope)
-            scope["path"] = rest
-            scope["raw_path"] = rest.encode()
-            scope["harness.scenario"] = name
+            path = scope["path"]
+            if path.startswith("/t/"):
+                # /t/{test id}/ : per-test isolation through the base URL, for clients
+                # that cannot send the x-harness-test-id header.
+                test_id, _, rest = path[3:].partition("/")
+                scope["harness.test_id"] = test_id
+                path = "/" + rest
+            if path.startswith("/s/"):
+                name, path = self._split(path[3:])
+                scope["harness.scenario"] = name
+            scope["path"] = path
+            scope["raw_path"] = path.encode()
         try:
             await self.app(scope, receive, send)
         except _Abort:
@@ -254,7 +262,7 @@ def create_app(
 
     async def answer(family: Family, model: str | None, stream_from_route: bool | None) -> Any:
         started = time.time()
-        test_id = request.headers.get(TEST_ID_HEADER, "")
+        test_id = _test_id(request)
         entry = journal.add(
             test_id,
             {
@@ -433,7 +441,12 @@ class _PlanCache:
 
 
 def _test_id(req: Request) -> str:
-    return req.headers.get(TEST_ID_HEADER) or req.args.get("test_id", "")
+    """The caller's test id: the ``/t/{id}/`` prefix, the header, or ``?test_id=``."""
+    return str(
+        req.scope.get("harness.test_id")
+        or req.headers.get(TEST_ID_HEADER)
+        or req.args.get("test_id", "")
+    )
 
 
 def _models_of(scenario: Scenario) -> list[str]:

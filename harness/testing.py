@@ -33,13 +33,18 @@ class RunningServer:
         self.url = thread.url
         self.journal = thread.journal
 
-    def base_url(self, scenario: str | None = None, family: Family = "openai") -> str:
+    def base_url(
+        self, scenario: str | None = None, family: Family = "openai", *, test_id: str = ""
+    ) -> str:
         """The ``base_url`` to give an SDK of ``family`` to replay ``scenario``.
 
         OpenAI SDKs expect the ``/v1`` in their base URL; the Anthropic and
-        google-genai SDKs add their version segment themselves.
+        google-genai SDKs add their version segment themselves. A ``test_id`` puts
+        the requests in their own journal and sequence space (``/t/{test_id}/``), so
+        an unmodified client is isolated without sending any header.
         """
-        root = f"{self.url}/s/{scenario}" if scenario else self.url
+        root = f"{self.url}/t/{test_id}" if test_id else self.url
+        root = f"{root}/s/{scenario}" if scenario else root
         return f"{root}/v1" if family == "openai" else root
 
     def requests(self, test_id: str = "") -> list[dict[str, Any]]:

@@ -1505,3 +1505,21 @@ def test_plan_cache_shares_plans_and_stays_bounded() -> None:
     assert tiny.get(s, 0, "openai", True, False, Faults(), None) is not tiny.get(
         s, 0, "openai", True, False, Faults(), None
     )
+
+
+def test_test_id_in_the_url_isolates_an_unmodified_client(client: httpx.Client) -> None:
+    """/t/{id}/s/{name}/ keeps journal and sequence per id, with no header sent."""
+    for test_id, expected in (("ta", [429, 200]), ("tb", [429])):
+        statuses = [
+            client.post(
+                f"/t/{test_id}/s/seq/v1/chat/completions", json={"stream": True}
+            ).status_code
+            for _ in expected
+        ]
+        assert statuses == expected
+    journal = client.get("/t/ta/_harness/requests").json()["requests"]
+    assert [(e["path"], e["status"]) for e in journal] == [
+        ("/v1/chat/completions", 429),
+        ("/v1/chat/completions", 200),
+    ]
+    assert len(client.get("/_harness/requests", params={"test_id": "tb"}).json()["requests"]) == 1
