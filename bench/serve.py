@@ -39,7 +39,7 @@ A stream is an error unless it is a 200 with exactly the expected bytes and even
 Targets: harness >= 0.85x the quart floor's events/s on one stream and on C streams,
 zero errors; start to first answered request < 150 ms once imported (best of 5).
 
-Reading the output: throughput is the best of R repeats (R=3; --quick: R=1, N=5,000,
+Reading the output: throughput is the best of R repeats (R=5; --quick: R=3, N=5,000,
 S=200), servers interleaved within each repeat. ``vs quart`` and ``vs raw`` are
 harness/floor for rates (higher is better) and floor/harness for times (so < 1 is
 always worse for harness); PASS/FAIL is against the target, ``-`` means shown only.
@@ -485,7 +485,7 @@ def main() -> int:
         json.dump(startup(options["n"], options["repeats"]), sys.stdout)
         return 0
 
-    n, short_n, repeats = (5_000, 200, 1) if args.quick else (20_000, 500, 3)
+    n, short_n, repeats = (5_000, 200, 3) if args.quick else (20_000, 500, 5)
     concurrency, start_repeats = 200, 5
     began, load = time.perf_counter(), os.getloadavg()[0]
 
