@@ -238,6 +238,18 @@ def create_app(
     app.config["HARNESS_SCENARIOS"] = scenarios
     app.asgi_app = _PrefixAndAbort(app.asgi_app, scenarios)  # type: ignore[method-assign]
 
+    @app.after_request
+    async def cors(response: QuartResponse) -> QuartResponse:
+        # Browser clients (fetch streaming, the SDKs' browser builds) may call a mock
+        # provider from any origin; CORS preflights get an answer instead of a 405.
+        response.headers.setdefault("access-control-allow-origin", "*")
+        if request.method == "OPTIONS":
+            wanted = request.headers.get("access-control-request-headers", "*")
+            response.headers["access-control-allow-methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["access-control-allow-headers"] = wanted
+            response.headers["access-control-max-age"] = "600"
+        return response
+
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> QuartResponse:
         status = exc.code or 500

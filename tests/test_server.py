@@ -1523,3 +1523,23 @@ def test_test_id_in_the_url_isolates_an_unmodified_client(client: httpx.Client) 
         ("/v1/chat/completions", 200),
     ]
     assert len(client.get("/_harness/requests", params={"test_id": "tb"}).json()["requests"]) == 1
+
+
+def test_cors_preflight_and_origin_header(client: httpx.Client) -> None:
+    """A browser preflight through the scenario prefix is answered; answers allow any origin."""
+    pre = client.options(
+        "/s/seq/v1/chat/completions",
+        headers={
+            "origin": "http://localhost:3000",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] == "*"
+    assert pre.headers["access-control-allow-headers"] == "authorization, content-type"
+    assert "POST" in pre.headers["access-control-allow-methods"]
+    post = client.post(
+        "/t/cors/s/seq/v1/chat/completions", json={"stream": True}, headers={"origin": "x"}
+    )
+    assert post.headers["access-control-allow-origin"] == "*"
