@@ -95,11 +95,16 @@ class Journal:
     """
 
     entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Entries kept per test id; the oldest go first (a long load test stays bounded).
+    max_entries: int = 10_000
     positions: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, test_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         """Record ``entry`` under ``test_id`` and return it (it is updated in place)."""
-        self.entries.setdefault(test_id, []).append(entry)
+        group = self.entries.setdefault(test_id, [])
+        group.append(entry)
+        if len(group) > self.max_entries:
+            del group[0]
         return entry
 
     def next_answer(self, test_id: str, scenario: Scenario) -> int:

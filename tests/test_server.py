@@ -26,7 +26,7 @@ from harness.errors import UsageError
 from harness.replay import encode_step
 from harness.scenario import Faults, ScenarioSet, parse_scenario
 from harness.serve import ServerThread
-from harness.server import _PlanCache
+from harness.server import Journal, _PlanCache
 from harness.testing import RunningServer, run_server
 
 # --- scenarios -------------------------------------------------------------------------
@@ -1543,3 +1543,13 @@ def test_cors_preflight_and_origin_header(client: httpx.Client) -> None:
         "/t/cors/s/seq/v1/chat/completions", json={"stream": True}, headers={"origin": "x"}
     )
     assert post.headers["access-control-allow-origin"] == "*"
+
+
+def test_journal_keeps_the_last_entries_per_test_id() -> None:
+    """Past max_entries the oldest entries of a test id go; other ids keep theirs."""
+    journal = Journal(max_entries=3)
+    for n in range(5):
+        journal.add("a", {"n": n})
+    journal.add("b", {"n": 0})
+    assert [e["n"] for e in journal.entries["a"]] == [2, 3, 4]
+    assert len(journal.entries["b"]) == 1
