@@ -6,7 +6,8 @@ loads only the pure core and starts fast.
 
 Exit codes: 0 on success (``normalize`` included when the stream it produced ends in
 a ``stream_error`` chunk: reporting a broken stream is its job), 1 when the input
-could not be read, 2 for unusable arguments.
+could not be read (for ``check``: when a golden differs, is missing or is unused),
+2 for unusable arguments.
 """
 
 from __future__ import annotations
@@ -109,6 +110,37 @@ def _parser() -> argparse.ArgumentParser:
     _scenarios_option(show)
     show.add_argument("name", help="the scenario name, as `harness list` prints it")
     show.set_defaults(run=_show)
+
+    check = sub.add_parser(
+        "check",
+        help="compare every scenario's rendering with its golden files",
+        description=(
+            "Render every scenario twice (raw: its own route, byte for byte; openai: the "
+            "OpenAI route, normalized), mask volatile values, and compare with the goldens "
+            "DIR/<scenario>.raw.sse and DIR/<scenario>.openai.sse. A mismatch prints a "
+            "unified diff. Exit 0 when every golden matches; 1 on a mismatch, a missing "
+            "golden, or a golden no scenario uses (unless --warn-unused); 2 for unusable "
+            "arguments. See docs/goldens.md."
+        ),
+    )
+    _scenarios_option(check)
+    check.add_argument(
+        "--goldens",
+        metavar="DIR",
+        default=None,
+        help="folder of golden files (default: tests/golden under the current directory)",
+    )
+    check.add_argument(
+        "--update",
+        action="store_true",
+        help="write the goldens that are missing or differ (atomically; never deletes)",
+    )
+    check.add_argument(
+        "--warn-unused",
+        action="store_true",
+        help="report goldens no scenario uses as a warning instead of a failure",
+    )
+    check.set_defaults(run=_check)
     return parser
 
 
@@ -229,6 +261,85 @@ def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if scenario.expect is not None:
         print(f"expect: {scenario.expect.model_dump(exclude_none=True)}")
     return 0
+
+
+#: ANSI colors of `harness check`, used only on a terminal without NO_COLOR.
+_COLORS = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1"}
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pathlib import Path
+
+    from harness.errors import ScenarioError, ScenarioSetError
+    from harness.golden import check
+    from harness.scenario import load_scenarios
+
+    goldens = Path(args.goldens) if args.goldens is not None else Path("tests", "golden")
+    if goldens.exists() and not goldens.is_dir():
+        print(f"harness check: --goldens {goldens}: not a folder", file=sys.stderr)
+        return 2
+    if not goldens.exists() and not args.update:
+        print(
+            f"harness check: no goldens folder {goldens} (run from the repository root, "
+            "pass --goldens DIR, or create the goldens with --update)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        scenarios = load_scenarios(args.scenarios)
+    except ScenarioSetError as exc:
+        print(f"harness check: {exc}", file=sys.stderr)
+        return 1
+    except ScenarioError as exc:  # no such scenarios folder
+        print(f"harness check: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = check(scenarios, goldens, update=args.update)
+    except OSError as exc:
+        print(f"harness check: {exc}", file=sys.stderr)
+        return 1
+
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+    def paint(text: str, name: str) -> str:
+        return f"\033[{_COLORS[name]}m{text}\033[0m" if color else text
+
+    for mismatch in report.mismatches:
+        print(paint(f"MISMATCH {mismatch.scenario} ({mismatch.kind}): {mismatch.path}", "red"))
+        for line in mismatch.diff.splitlines():
+            if line.startswith(("---", "+++")):
+                line = paint(line, "bold")
+            elif line.startswith("@@"):
+                line = paint(line, "cyan")
+            elif line.startswith("-"):
+                line = paint(line, "red")
+            elif line.startswith("+"):
+                line = paint(line, "green")
+            print(line)
+    for path in report.missing:
+        print(paint(f"MISSING  {path}", "red") + "  (harness check --update creates it)")
+    for path in report.written:
+        print(paint(f"WROTE    {path}", "green"))
+    for path in report.unused:
+        label = "UNUSED (warning)" if args.warn_unused else "UNUSED  "
+        print(
+            paint(f"{label} {path}", "yellow" if args.warn_unused else "red")
+            + "  (no scenario renders it; delete it if it is stale)"
+        )
+    failed = bool(report.mismatches or report.missing or (report.unused and not args.warn_unused))
+    counts = [
+        f"{len(report.mismatches)} mismatched",
+        f"{len(report.missing)} missing",
+        f"{len(report.unused)} unused",
+    ]
+    if args.update:
+        counts.insert(0, f"{len(report.written)} written")
+    summary = (
+        f"harness check: {report.checked} goldens of {len(scenarios)} scenarios in {goldens}: "
+        + ", ".join(counts)
+    )
+    print(paint(summary, "red" if failed else "green"))
+    return 1 if failed else 0
 
 
 def _normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

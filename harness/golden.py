@@ -1,0 +1,457 @@
+"""Golden files: what harness sends for every scenario, written down and compared.
+
+Two goldens per scenario, ``<goldens>/<scenario name>.<kind>.sse``:
+
+* ``raw``: what the server sends on the scenario's own provider route (the replay,
+  byte for byte);
+* ``openai``: what the OpenAI route sends with the scenario put through the
+  normalization pipeline (for an openai scenario too, as ``x-harness-normalize: 1``).
+
+A golden is readable text: per answer a block of ``#`` lines (status, write count,
+how the stream ends, the headers), a blank line, then the body bytes exactly as
+sent. Volatile values (ids, timestamps, request ids...) are replaced by placeholders
+by :func:`mask`, in the files and before comparing. ``docs/goldens.md`` describes the
+format and every masking rule; ``harness check`` compares (or ``--update``\\s) the
+goldens of a whole scenario set.
+
+Everything here is pure except the functions that read or write files
+(:func:`write_atomic`, :func:`assert_golden`, :func:`check`, :func:`unused_goldens`);
+nothing imports the web stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from harness.errors import UsageError
+from harness.replay import Plan, build_plan
+from harness.scenario import NAME_PATTERN, Scenario, ScenarioSet
+
+__all__ = [
+    "KINDS",
+    "SUFFIX",
+    "CheckReport",
+    "GoldenMismatch",
+    "Kind",
+    "assert_golden",
+    "check",
+    "diff_bytes",
+    "golden_path",
+    "mask",
+    "render",
+    "unused_goldens",
+    "write_atomic",
+]
+
+#: The two renderings of a scenario: its own route, and the OpenAI route normalized.
+Kind = Literal["raw", "openai"]
+KINDS: tuple[Kind, ...] = ("raw", "openai")
+
+#: The file name ending of every golden (``anthropic/text.raw.sse``).
+SUFFIX = ".sse"
+
+
+class GoldenMismatch(AssertionError):
+    """A rendering does not match its golden file (or there is no golden file).
+
+    Attributes:
+        message: what is wrong, naming the file.
+        path: the golden file.
+        diff: a unified diff, golden (``fromfile``, the path) to actual (``tofile``
+            ``"actual"``), without color; ``""`` when the file is missing.
+        scenario: the scenario's name, when known.
+        kind: which rendering, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path,
+        diff: str = "",
+        scenario: str | None = None,
+        kind: Kind | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.diff = diff
+        self.scenario = scenario
+        self.kind = kind
+        super().__init__(f"{message}\n{diff}" if diff else message)
+
+
+# --- masking ------------------------------------------------------------------------
+
+# A JSON string literal (escapes included), as bytes.
+_JSON_STRING = rb'"(?:[^"\\]|\\.)*"'
+
+#: ``"id"`` values kept as they are: tool-call ids (a client echoes them back in its
+#: next request, so they are part of the contract) and the empty id (Azure's first
+#: chunk), which is a shape, not a value.
+_KEPT_ID = re.compile(rb'"(?:(?:call|toolu|srvtoolu)_(?:[^"\\]|\\.)*)?"')
+
+_ID = re.compile(rb'("id"\s*:\s*)(' + _JSON_STRING + rb")")
+_STRING_KEYS = re.compile(
+    rb'("(responseId|request_id|system_fingerprint|obfuscation)"\s*:\s*)(' + _JSON_STRING + rb")"
+)
+_CREATED = re.compile(rb'("created"\s*:\s*)(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+_HEADER = re.compile(
+    rb"^((?:#[ \t]*)?"
+    rb"(?:date|request-id|x-request-id|anthropic-organization-id|openai-organization"
+    rb"|x-ratelimit-reset-[a-z0-9-]+)"
+    rb"[ \t]*:[ \t]*)([^\r\n]*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PLACEHOLDERS = {
+    b"responseId": b'"<id>"',
+    b"request_id": b'"<id>"',
+    b"system_fingerprint": b'"<fingerprint>"',
+    b"obfuscation": b'"<obfuscation>"',
+}
+
+
+def _mask_id(match: re.Match[bytes]) -> bytes:
+    value = match.group(2)
+    if _KEPT_ID.fullmatch(value):
+        return match.group(0)
+    return match.group(1) + b'"<id>"'
+
+
+def _mask_string(match: re.Match[bytes]) -> bytes:
+    return match.group(1) + _PLACEHOLDERS[match.group(2)]
+
+
+def mask(data: bytes) -> bytes:
+    """``data`` with its volatile values replaced by stable placeholders.
+
+    In JSON text: string ``"id"`` values (except tool-call ids ``call_…``,
+    ``toolu_…``, ``srvtoolu_…`` and the empty id) and ``"responseId"`` /
+    ``"request_id"`` become ``"<id>"``; a numeric ``"created"`` becomes ``<created>``;
+    ``"system_fingerprint"`` and ``"obfuscation"`` strings become ``"<fingerprint>"``
+    and ``"<obfuscation>"``. Header lines (``name: value``, optionally after ``#``) of
+    ``date``, ``request-id``, ``x-request-id``, ``anthropic-organization-id``,
+    ``openai-organization`` and ``x-ratelimit-reset-*`` get the value ``<masked>``.
+
+    Works on bytes with regular expressions (the data may be cut mid-JSON or not be
+    UTF-8), whatever the length of the values, and is idempotent:
+    ``mask(mask(x)) == mask(x)``. ``docs/goldens.md`` says why each rule exists.
+    """
+    data = _ID.sub(_mask_id, data)
+    data = _STRING_KEYS.sub(_mask_string, data)
+    data = _CREATED.sub(rb"\1<created>", data)
+    return _HEADER.sub(rb"\1<masked>", data)
+
+
+# --- rendering ----------------------------------------------------------------------
+
+_ROUTES: dict[str, str] = {
+    "openai": "openai route",
+    "anthropic": "anthropic route",
+    "gemini": "gemini route",
+}
+
+
+def render(scenario: Scenario, kind: Kind) -> bytes:
+    """The golden text of one scenario, before masking.
+
+    ``raw``: every answer as the scenario's own provider route replays it (byte for
+    byte); ``openai``: every answer as the OpenAI route sends it through the
+    normalization pipeline (``normalize=True``, so openai scenarios too). Each answer
+    is planned by :func:`harness.replay.build_plan` as a request would be (a stream
+    for a stream answer, the answer's own faults), and written as a block of ``#``
+    lines, a blank line and the body bytes exactly (see ``docs/goldens.md``). An
+    answer the route cannot serve gets a ``# not servable on this route: …`` line.
+
+    Raises:
+        ValueError: ``kind`` is not ``"raw"`` or ``"openai"``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "raw":
+        target = scenario.provider
+        what = f"raw ({_ROUTES[target]})"
+    else:
+        target = "openai"
+        what = "openai (openai route, normalized)"
+    out = [_comment(f"harness golden · {scenario.name} · {what}")]
+    answers = scenario.answers
+    for number, answer in enumerate(answers, 1):
+        title = f"answer {number} of {len(answers)}"
+        try:
+            plan = build_plan(
+                scenario,
+                answer,
+                target=target,
+                stream=answer.streaming,
+                normalize=kind == "openai",
+                faults=answer.faults,
+            )
+        except UsageError as exc:  # ReplayError, FaultSpecError
+            out.append(_comment(title))
+            out.append(_comment(f"not servable on this route: {exc}"))
+            out.append(b"\n")
+            continue
+        out.extend(_comment(line) for line in _describe(title, plan))
+        out.append(b"\n")
+        body = b"".join(write.data for write in plan.writes)
+        out.append(body)
+        if body and not body.endswith(b"\n"):
+            out.append(b"\n" + _comment(_NO_FINAL_LF))
+    return b"".join(out)
+
+
+#: The line after a body that does not end in LF; the LF before it is not the body's.
+_NO_FINAL_LF = "\\ body ends without LF (the LF before this line is not part of it)"
+
+
+def _describe(title: str, plan: Plan) -> list[str]:
+    writes = sum(1 for write in plan.writes if write.data)
+    facts = [f"HTTP {plan.status}"]
+    if plan.streaming:
+        facts.append(f"{writes} write{'s' if writes != 1 else ''}")
+    else:
+        facts.append("whole body")
+    pauses = sum(write.delay for write in plan.writes)
+    stall = sum(write.stall for write in plan.writes)
+    if pauses:
+        facts.append(f"pauses {pauses * 1000:.0f} ms")
+    if stall:
+        facts.append(f"stall {stall * 1000:.0f} ms")
+    ends = "disconnect (no terminating chunk)" if plan.abort else "complete"
+    facts.append(f"ends: {ends}")
+    lines = [f"{title}: {', '.join(facts)}"]
+    if plan.faults:
+        lines.append(f"faults: {plan.faults}")
+    lines.extend(f"{name}: {value}" for name, value in plan.headers)
+    return lines
+
+
+def _comment(text: str) -> bytes:
+    # A header value or a message is one line: make any line break in it visible.
+    return b"# " + text.replace("\r", "\\r").replace("\n", "\\n").encode() + b"\n"
+
+
+# --- files --------------------------------------------------------------------------
+
+
+def golden_path(goldens: Path, name: str, kind: Kind) -> Path:
+    """The golden file of scenario ``name`` and ``kind``: ``goldens/<name>.<kind>.sse``.
+
+    A name with ``/`` lands in subfolders (``anthropic/text`` →
+    ``goldens/anthropic/text.raw.sse``).
+
+    Raises:
+        ValueError: ``name`` is not a valid scenario name (so never ``..`` or absolute),
+            or ``kind`` is unknown.
+    """
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid scenario name")
+    if kind not in KINDS:
+        raise ValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return Path(goldens) / f"{name}.{kind}{SUFFIX}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that no reader ever sees a half-written file.
+
+    Creates the parent folders, writes a temporary file in the same folder, fsyncs
+    it, and renames it over ``path`` (``os.replace``, atomic on one file system). On
+    any failure, the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp makes the file 0600; a golden is an ordinary, shared file.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable (POSIX); not possible everywhere, and not needed
+    # for atomicity, so failures are ignored.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+Outcome = Literal["same", "written", "missing", "different"]
+
+
+def _compare(actual: bytes, path: Path, *, update: bool) -> tuple[Outcome, bytes | None]:
+    """Compare masked ``actual`` with the golden at ``path`` (writing it if ``update``)."""
+    expected = _read(path)
+    if update:
+        if expected == actual:
+            return "same", expected
+        write_atomic(path, actual)
+        return "written", expected
+    if expected is None:
+        return "missing", None
+    return ("same" if mask(expected) == actual else "different"), expected
+
+
+def assert_golden(data: bytes, path: Path, *, update: bool = False) -> None:
+    """Check that ``data``, masked, is the golden at ``path``.
+
+    With ``update``, write the masked data to ``path`` instead (atomically, and only
+    when the file is missing or its bytes differ) and return.
+
+    Raises:
+        GoldenMismatch: the golden is missing, or differs (with a unified diff from
+            the golden to the actual data).
+    """
+    path = Path(path)
+    actual = mask(data)
+    outcome, expected = _compare(actual, path, update=update)
+    if outcome == "missing":
+        raise GoldenMismatch(f"no golden file {path}; run with --update to create it", path=path)
+    if outcome == "different":
+        assert expected is not None
+        raise GoldenMismatch(
+            f"{path}: the output differs from the golden",
+            path=path,
+            diff=diff_bytes(mask(expected), actual, fromfile=str(path), tofile="actual"),
+        )
+
+
+def diff_bytes(expected: bytes, actual: bytes, *, fromfile: str, tofile: str) -> str:
+    """A unified diff of two byte strings, readable whatever they hold.
+
+    Bytes are decoded as UTF-8 with ``backslashreplace`` (invalid bytes show as
+    ``\\xNN``), and carriage returns are made visible: a CRLF line ends in ``\\r``,
+    a line ended by a lone CR in ``\\r (no LF)``. Returns ``""`` for equal inputs.
+    When the texts look the same although the bytes differ, says where they differ.
+    """
+    if expected == actual:
+        return ""
+    old, new = _view(expected), _view(actual)
+    lines = list(difflib.unified_diff(old, new, fromfile=fromfile, tofile=tofile, lineterm=""))
+    if old == new:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+            min(len(expected), len(actual)),
+        )
+        lines = [
+            f"--- {fromfile}",
+            f"+++ {tofile}",
+            f"the bytes differ at offset {at} in a way the text view cannot show: "
+            f"{expected[at : at + 16]!r} != {actual[at : at + 16]!r}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _view(data: bytes) -> list[str]:
+    text = data.decode("utf-8", "backslashreplace")
+    text = text.replace("\r\n", "\\r\n").replace("\r", "\\r (no LF)\n")
+    return text.split("\n")
+
+
+# --- a whole scenario set -------------------------------------------------------------
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check` found.
+
+    Attributes:
+        mismatches: goldens that differ from the rendering (each with its diff).
+        missing: goldens that do not exist (never with ``update``: they are written).
+        unused: ``*.sse`` files under the goldens folder that no scenario renders.
+        written: goldens created or rewritten (only with ``update``).
+        checked: how many goldens were compared (two per scenario).
+    """
+
+    mismatches: list[GoldenMismatch] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
+    unused: list[Path] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """No mismatch, no missing golden and no unused golden."""
+        return not (self.mismatches or self.missing or self.unused)
+
+
+def check(scenarios: ScenarioSet, goldens: Path, *, update: bool = False) -> CheckReport:
+    """Render every scenario both ways and compare with the goldens under ``goldens``.
+
+    With ``update``, write every golden that is missing or differs (atomically) and
+    report it in :attr:`CheckReport.written`. Unused goldens are listed, never
+    deleted.
+    """
+    goldens = Path(goldens)
+    report = CheckReport()
+    for scenario in scenarios:
+        for kind in KINDS:
+            path = golden_path(goldens, scenario.name, kind)
+            actual = mask(render(scenario, kind))
+            outcome, expected = _compare(actual, path, update=update)
+            report.checked += 1
+            if outcome == "written":
+                report.written.append(path)
+            elif outcome == "missing":
+                report.missing.append(path)
+            elif outcome == "different":
+                assert expected is not None
+                report.mismatches.append(
+                    GoldenMismatch(
+                        f"{path}: scenario {scenario.name} ({kind}) differs from the golden",
+                        path=path,
+                        diff=diff_bytes(
+                            mask(expected), actual, fromfile=str(path), tofile="actual"
+                        ),
+                        scenario=scenario.name,
+                        kind=kind,
+                    )
+                )
+    report.unused = unused_goldens(scenarios, goldens)
+    return report
+
+
+def unused_goldens(scenarios: ScenarioSet, goldens: Path) -> list[Path]:
+    """The ``*.sse`` files under ``goldens`` that are no golden of a scenario in the set.
+
+    A golden is used when its path under ``goldens`` is ``<name>.<kind>.sse`` for a
+    loaded scenario's name and a kind. Sorted; ``[]`` when the folder does not exist.
+    """
+    goldens = Path(goldens)
+    if not goldens.is_dir():
+        return []
+    used = {f"{scenario.name}.{kind}{SUFFIX}" for scenario in scenarios for kind in KINDS}
+    return sorted(
+        path
+        for path in goldens.rglob(f"*{SUFFIX}")
+        if path.is_file() and path.relative_to(goldens).as_posix() not in used
+    )
