@@ -1,0 +1,469 @@
+"""The pytest plugin (harness.pytest_plugin).
+
+End to end: example test files run by pytest in a subprocess (``pytester``), with the
+plugin loaded through its ``pytest11`` entry point as a user's install would. In
+process: the ``harness`` handle's assertions, on this project's own run of the plugin.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from harness.errors import UsageError
+from harness.golden import GoldenMismatch
+from harness.pytest_plugin import Harness, node_test_id, select_scenarios
+from harness.scenario import load_scenarios
+from harness.testing import RunningServer
+
+pytest_plugins = ["pytester"]
+
+BODY = {"model": "gpt-4o-mini", "messages": [], "stream": True}
+
+
+def _post(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{url}/chat/completions", json=BODY, headers=headers, timeout=10)
+
+
+# --- end to end, in a subprocess ---------------------------------------------------------
+
+
+def test_sdk_through_base_url(pytester: pytest.Pytester) -> None:
+    """An openai SDK client pointed at harness.base_url() reads the marker's scenario."""
+    pytester.makepyfile(
+        """
+        import re
+        import openai
+        import pytest
+
+        @pytest.mark.scenario("openai/text")
+        def test_text(harness):
+            url = harness.base_url()
+            assert re.search(r"/t/[0-9a-f]{16}/s/openai/text/v1$", url), url
+            client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+            stream = client.chat.completions.create(model="m", messages=[], stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            assert text == harness.scenario.expect.text
+            harness.assert_attempts(1)
+            assert harness.requests()[0]["outcome"] == "completed"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_unused_plugin_starts_nothing(pytester: pytest.Pytester) -> None:
+    """Loaded through its entry point, the plugin imports no web stack until a fixture is used."""
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_nothing_started(pytestconfig):
+            assert pytestconfig.pluginmanager.has_plugin("harness")
+            assert "harness.testing" not in sys.modules
+            assert "quart" not in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    help_text = pytester.runpytest_subprocess("--help")
+    help_text.stdout.fnmatch_lines(["harness mock LLM provider:", "*--harness-scenarios=DIR*"])
+
+
+GOLDEN_TEST = """
+import httpx
+import pytest
+
+@pytest.mark.scenario("openai/text")
+def test_golden(harness):
+    body = {"model": "m", "messages": [], "stream": True}
+    data = httpx.post(harness.base_url() + "/chat/completions", json=body).content
+    harness.assert_golden(data)
+"""
+
+
+def test_goldens_update_then_mismatch(pytester: pytest.Pytester) -> None:
+    """--harness-update-goldens writes the golden, the next run passes, a change shows a diff."""
+    pytester.makepyfile(GOLDEN_TEST)
+    golden = pytester.path / "tests" / "golden" / "openai" / "text.raw.sse"
+
+    update = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-update-goldens")
+    update.assert_outcomes(passed=1)
+    assert golden.is_file()
+    assert b'"id":"<id>"' in golden.read_bytes()  # volatile values masked
+
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+    golden.write_bytes(golden.read_bytes().replace(b"Hello", b"Goodbye", 1))
+    mismatch = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    mismatch.assert_outcomes(failed=1)
+    mismatch.stdout.fnmatch_lines(
+        [
+            "*text.raw.sse: the output differs from the golden*",
+            "*--- *text.raw.sse*",
+            "*+++ actual*",
+        ]
+    )
+    mismatch.stdout.re_match_lines([r"E\s+-.*Goodbye", r"E\s+\+.*Hello"])
+
+
+def test_xdist_workers_keep_sequences_apart(pytester: pytest.Pytester) -> None:
+    """Under -n 4, tests on one responses scenario each get 429 then 200; one golden report."""
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        @pytest.mark.scenario("openai/429-then-200")
+        def test_sequence(harness, n):
+            body = {"model": "m", "messages": [], "stream": True}
+            url = harness.base_url() + "/chat/completions"
+            assert [httpx.post(url, json=body).status_code for _ in range(2)] == [429, 200]
+            harness.assert_attempts(2)
+            print("SERVER", harness.server.url)
+        """
+    )
+    stale = pytester.path / "tests" / "golden" / "gone" / "away.raw.sse"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "4")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*harness: unused goldens*", "  gone/away.raw.sse"])
+    assert result.stdout.str().count("harness: unused goldens") == 1  # the controller only
+    assert stale.exists()  # reported, never deleted
+
+
+def test_unused_golden_report_can_fail_the_run(pytester: pytest.Pytester) -> None:
+    """The unused-golden report warns; with --harness-strict-goldens the run fails."""
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    stale = pytester.path / "goldens" / "openai" / "renamed.openai.sse"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old\n")
+    (pytester.path / "goldens" / "openai" / "text.openai.sse").write_text("in use\n")
+    options = ["-p", "no:cacheprovider", "--harness-goldens", "goldens"]
+
+    warned = pytester.runpytest_subprocess(*options)
+    assert warned.ret == 0
+    warned.stdout.fnmatch_lines(["*1 golden file(s) in *goldens belong to no scenario*"])
+    assert "text.openai.sse" not in warned.stdout.str()
+
+    failed = pytester.runpytest_subprocess(*options, "--harness-strict-goldens")
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED
+    failed.stdout.fnmatch_lines(["*This fails the run (--harness-strict-goldens).*"])
+
+
+def test_strict_teardown(pytester: pytest.Pytester) -> None:
+    """An unmatched request and an unused responses step fail teardown, unless opted out."""
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        BODY = {"model": "nothing-matches", "messages": [], "stream": True}
+
+        def post(url):
+            return httpx.post(url + "/chat/completions", json=BODY).status_code
+
+        def test_unmatched(harness):
+            assert post(harness.base_url()) == 404
+
+        @pytest.mark.scenario("openai/429-then-200")
+        def test_gave_up(harness):
+            assert post(harness.base_url()) == 429
+
+        @pytest.mark.harness(strict=False)
+        @pytest.mark.scenario("openai/429-then-200")
+        def test_marker_opt_out(harness):
+            assert post(harness.base_url()) == 429
+
+        @pytest.mark.scenario("openai/429-then-200")
+        def test_flag_opt_out(harness):
+            harness.strict = False
+            assert post(harness.base_url()) == 429
+
+        class TestRelaxed:
+            @pytest.fixture
+            def harness_strict(self):
+                return False
+
+            @pytest.mark.scenario("openai/429-then-200")
+            def test_fixture_opt_out(self, harness):
+                assert post(harness.base_url()) == 429
+
+        @pytest.mark.scenario("openai/429-then-200")
+        def test_failed_itself(harness):
+            assert post(harness.base_url()) == 200  # fails: no teardown error on top
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, failed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_unmatched*",
+            "*harness strict teardown: *test_unmatched did not use the mock provider*",
+            "*POST /v1/chat/completions matched no scenario (404): No scenario matches*",
+            "*@pytest.mark.harness(strict=False) or set harness.strict = False*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_gave_up*",
+            "*scenario openai/429-then-200 has 2 responses (429 then 200) but the client "
+            "sent only 1 request(s) to it*",
+        ]
+    )
+    assert "ERROR at teardown of test_failed_itself" not in result.stdout.str()
+
+
+def test_glob_and_names_parametrize(pytester: pytest.Pytester) -> None:
+    """A glob or several names give one test per scenario, with the names as ids."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.scenario("openai/http-*")
+        def test_glob(harness):
+            assert harness.scenario.name.startswith("openai/http-")
+
+        @pytest.mark.scenario("anthropic/text", "gemini/text")
+        def test_names(harness):
+            assert harness.base_url().endswith(harness.scenario.name + "/v1")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_glob[[]openai/http-429[]] PASSED*",
+            "*::test_glob[[]openai/http-500[]] PASSED*",
+            "*::test_names[[]anthropic/text[]] PASSED*",
+            "*::test_names[[]gemini/text[]] PASSED*",
+        ]
+    )
+
+
+def test_unknown_scenario_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    """An unknown name or a glob matching nothing is a collection error naming the closest."""
+    pytester.makepyfile(
+        test_name="""
+        import pytest
+
+        @pytest.mark.scenario("openai/txt")
+        def test_typo(harness):
+            pass
+        """,
+        test_glob="""
+        import pytest
+
+        @pytest.mark.scenario("openai/cut-*", "anthropic/nothing-*")
+        def test_glob(harness):
+            pass
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_typo: @pytest.mark.scenario: no scenario named 'openai/txt' in the "
+            "built-in library. Closest: openai/text*",
+            "*test_glob: @pytest.mark.scenario: no scenario in the built-in library matches "
+            "'anthropic/nothing-*'. Closest: *",
+        ]
+    )
+
+
+def test_option_precedence(pytester: pytest.Pytester) -> None:
+    """Speed: the command line beats a fixture override, which beats the marker."""
+    pytester.makepyfile(
+        test_marker="""
+        import pytest
+
+        @pytest.mark.harness(speed=0.5)
+        def test_marker(harness, harness_server):
+            print("SPEED marker", harness.speed, harness.server is harness_server)
+
+        def test_default(harness, harness_server):
+            print("SPEED default", harness.speed, harness.server is harness_server)
+        """
+    )
+    sub = pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef harness_speed():\n    return 0.25\n"
+    )
+    (sub / "test_fixture.py").write_text(
+        "import pytest\n\n@pytest.mark.harness(speed=0.5)\ndef test_fixture(harness):\n"
+        "    print('SPEED fixture', harness.speed)\n"
+    )
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    plain.assert_outcomes(passed=3)
+    plain.stdout.fnmatch_lines_random(
+        ["*SPEED marker 0.5 False*", "*SPEED default 0.0 True*", "*SPEED fixture 0.25*"]
+    )
+    forced = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--harness-speed", "2")
+    forced.assert_outcomes(passed=3)
+    forced.stdout.fnmatch_lines_random(
+        ["*SPEED marker 2.0 True*", "*SPEED default 2.0 True*", "*SPEED fixture 2.0*"]
+    )
+
+
+# --- the handle, in process ---------------------------------------------------------------
+
+
+def test_node_test_id_is_short_stable_and_url_safe() -> None:
+    """The test id is 16 hex digits of the node id's hash: same node, same id."""
+    one = node_test_id("tests/test_a.py::test_b[openai/text]")
+    assert re.fullmatch(r"[0-9a-f]{16}", one)
+    assert one == node_test_id("tests/test_a.py::test_b[openai/text]")
+    assert one != node_test_id("tests/test_a.py::test_b[openai/cut-clean]")
+
+
+def test_base_urls(harness: Harness) -> None:
+    """base_url has the test's /t/{id}/ prefix, /v1 for openai only; unknown names are refused."""
+    prefix = f"{harness.server.url}/t/{harness.test_id}"
+    assert harness.url == prefix
+    assert harness.base_url("openai/text") == f"{prefix}/s/openai/text/v1"
+    assert harness.base_url("anthropic/text", "anthropic") == f"{prefix}/s/anthropic/text"
+    assert harness.base_url() == f"{prefix}/v1"
+    assert harness.scenario is None
+    with pytest.raises(UsageError, match="Closest: openai/text"):
+        harness.base_url("openai/txt")
+
+
+def test_select_scenarios_errors() -> None:
+    """select_scenarios refuses no pattern, non-strings, unknown names and empty globs."""
+    scenarios = load_scenarios()
+    assert select_scenarios(scenarios, ["openai/text", "openai/te*"], "x") == ["openai/text"]
+    with pytest.raises(UsageError, match="at least one scenario name"):
+        select_scenarios(scenarios, [], "x")
+    with pytest.raises(UsageError, match="selected by name, got 3"):
+        select_scenarios(scenarios, [3], "x")
+    with pytest.raises(UsageError, match="no scenario in x matches 'zzz/\\*'"):
+        select_scenarios(scenarios, ["zzz/*"], "x")
+
+
+@pytest.mark.scenario("openai/429-then-200")
+def test_openai_sdk_honours_retry_after(harness: Harness) -> None:
+    """The openai SDK waits out the 429's retry-after (1 s) before its retry."""
+    client = openai.OpenAI(base_url=harness.base_url(), api_key="x", max_retries=1)
+    with client:
+        stream = client.chat.completions.create(model="m", messages=[], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert harness.attempts() == 2
+    assert harness.attempts("openai/text") == 0
+    harness.assert_attempts(2, "openai/429-then-200")
+    harness.assert_retry_after_honoured()
+
+
+@pytest.mark.scenario("openai/429-then-200")
+def test_early_retry_is_caught(harness: Harness) -> None:
+    """A retry sent at once after a 429 with retry-after 1 fails the assertion."""
+    assert [_post(harness.base_url()).status_code for _ in range(2)] == [429, 200]
+    with pytest.raises(AssertionError, match=r"retried too early:\n.*retry-after 1 s"):
+        harness.assert_retry_after_honoured()
+    with pytest.raises(AssertionError, match=r"expected 3 request\(s\), the client sent 2"):
+        harness.assert_attempts(3)
+
+
+def test_retry_after_from_a_fault_header(harness: Harness) -> None:
+    """An http_error fault's retry_after counts too; without a retry there is nothing to check."""
+    faults = {"x-harness-faults": "http_error=429; retry_after=0.2"}
+    url = harness.base_url("openai/text")
+    assert _post(url, faults).status_code == 429
+    with pytest.raises(AssertionError, match="nothing to check"):
+        harness.assert_retry_after_honoured()
+    time.sleep(0.25)
+    assert _post(url, faults).status_code == 429
+    harness.assert_retry_after_honoured()
+
+
+@pytest.mark.scenario("openai/http-500")
+def test_stopped_after_an_http_error(harness: Harness) -> None:
+    """One request answered 500 passes; a second request to it fails the assertion."""
+    assert _post(harness.base_url()).status_code == 500
+    harness.assert_stopped_after_error()
+    assert _post(harness.base_url()).status_code == 500
+    with pytest.raises(AssertionError, match="the client sent 1 more request"):
+        harness.assert_stopped_after_error()
+
+
+def test_stopped_after_stream_errors(harness: Harness) -> None:
+    """An in-band error (expect.error) and an error fault count; a clean answer does not."""
+    assert _post(harness.base_url("openai/text")).status_code == 200
+    with pytest.raises(AssertionError, match="nothing to check"):
+        harness.assert_stopped_after_error()
+    assert _post(harness.base_url("openai/error-midstream")).status_code == 200
+    harness.assert_stopped_after_error()
+    harness.server.journal.reset(harness.test_id)
+    url = harness.base_url("openai/length")
+    assert _post(url, {"x-harness-faults": "error_after=1"}).status_code == 200
+    harness.assert_stopped_after_error()
+    assert _post(url).status_code == 200
+    with pytest.raises(AssertionError, match=r"after the error answer to request 1 \(openai/len"):
+        harness.assert_stopped_after_error()
+
+
+def test_problems_lists_what_teardown_reports(harness: Harness) -> None:
+    """problems() names unmatched requests and responses sequences left unused."""
+    assert _post(harness.base_url()).status_code == 404
+    assert _post(harness.base_url("anthropic/529-then-200")).status_code == 529
+    problems = harness.problems()
+    assert len(problems) == 2
+    assert problems[0].startswith("POST /v1/chat/completions matched no scenario (404)")
+    assert "anthropic/529-then-200 has 2 responses (529 then 200)" in problems[1]
+    harness.strict = False  # what this test provoked is what teardown would report
+
+
+@pytest.mark.scenario("openai/text")
+def test_assert_golden_in_process(harness: Harness, tmp_path: Path) -> None:
+    """assert_golden: missing, written with update, equal, then different with a diff."""
+    harness.goldens = tmp_path
+    data = _post(harness.base_url()).content
+    with pytest.raises(GoldenMismatch, match=r"no golden file .*--harness-update-goldens"):
+        harness.assert_golden(data)
+    harness.update_goldens = True
+    harness.assert_golden(data)
+    harness.update_goldens = False
+    harness.assert_golden(data)
+    with pytest.raises(GoldenMismatch, match="differs from the golden") as info:
+        harness.assert_golden(data + b"data: extra\n\n")
+    assert "+data: extra" in info.value.diff
+    with pytest.raises(UsageError, match="named after scenarios"):
+        harness.assert_golden(data, "my/own-name")
+    harness.assert_golden(data, "openai/text", kind="raw")
+
+
+def test_assert_golden_needs_a_name(harness: Harness) -> None:
+    """Without a marker scenario, assert_golden needs a name."""
+    with pytest.raises(UsageError, match="needs a scenario name"):
+        harness.assert_golden(b"")
+
+
+@pytest.mark.harness(speed=0.02)
+@pytest.mark.scenario("openai/slow-first-byte")
+def test_marker_speed_gets_its_own_server(harness: Harness, harness_server: RunningServer) -> None:
+    """speed=0.02 replays the 3 s silence in about 60 ms, on a server of that speed."""
+    assert harness.speed == 0.02
+    assert harness.server is not harness_server
+    started = time.monotonic()
+    assert _post(harness.base_url()).status_code == 200
+    assert time.monotonic() - started >= 0.06
+
+
+@pytest.mark.harness(unknown=True)
+def test_marker_rejects_unknown_keywords(request: pytest.FixtureRequest) -> None:
+    """@pytest.mark.harness takes only speed= and strict=."""
+    with pytest.raises(UsageError, match="only the keywords speed= and strict="):
+        request.getfixturevalue("harness")
+
+
+@pytest.mark.harness(speed=-1)
+def test_marker_rejects_a_negative_speed(request: pytest.FixtureRequest) -> None:
+    """A speed must be a finite number >= 0."""
+    with pytest.raises(ValueError, match="finite number >= 0, got -1"):
+        request.getfixturevalue("harness")
