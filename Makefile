@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest bench bench-serve serve demo clean
+.PHONY: install test lint typecheck pytest scan bench bench-serve serve demo clean
 
 install: $(STAMP)
 
@@ -29,8 +29,12 @@ pytest: $(STAMP)
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report
 
-# The one command CI and developers run: lint, types, tests with coverage.
-test: lint typecheck pytest
+# No API key, token or cookie may ever be committed in a cassette or scenario.
+scan: $(STAMP)
+	$(BIN)/harness scan cassettes scenarios
+
+# The one command CI and developers run: lint, types, secret scan, tests with coverage.
+test: lint typecheck scan pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/normalize.py

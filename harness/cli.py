@@ -141,6 +141,80 @@ def _parser() -> argparse.ArgumentParser:
         help="report goldens no scenario uses as a warning instead of a failure",
     )
     check.set_defaults(run=_check)
+
+    record = sub.add_parser(
+        "record",
+        help="run a recording proxy in front of a real provider, writing a vcrpy cassette",
+        description=(
+            "Listen on loopback and forward every request to UPSTREAM with httpx, passing "
+            "each response chunk to the client as it arrives and recording the bytes, "
+            "chunk boundaries and arrival times. Secrets are filtered before anything is "
+            "written. Ctrl-C stops it and writes the cassette."
+        ),
+    )
+    record.add_argument("--upstream", required=True, metavar="URL", help="the real API's base URL")
+    record.add_argument("--cassette", required=True, metavar="PATH", help="cassette file to write")
+    record.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    record.add_argument("--port", type=int, default=8081, help="port (default 8081; 0: any free)")
+    record.add_argument(
+        "--record-mode",
+        choices=["none", "once", "new_episodes", "all"],
+        default="once",
+        help="vcrpy's modes: once (default) refuses an existing cassette, new_episodes "
+        "appends, all overwrites, none records nothing",
+    )
+    record.add_argument(
+        "--filter-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another request or response header to drop (repeatable)",
+    )
+    record.add_argument(
+        "--filter-query",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another query parameter to drop (repeatable)",
+    )
+    record.set_defaults(run=_record)
+
+    convert = sub.add_parser(
+        "convert",
+        help="turn one recorded interaction of a cassette into a scenario",
+        description=(
+            "Read a vcrpy cassette (harness record, vcrpy or pytest-recording) and write one "
+            "interaction as a version 1 scenario: events re-derived with the SSE decoder, "
+            "timing kept, a suggested expect from the normalization pipeline."
+        ),
+    )
+    convert.add_argument("cassette", metavar="CASSETTE", help="the cassette file")
+    convert.add_argument(
+        "-o", "--output", metavar="PATH", help="scenario file to write (default: standard output)"
+    )
+    convert.add_argument(
+        "--interaction",
+        type=int,
+        default=0,
+        metavar="N",
+        help="which interaction, counting from 0 in recording order (default 0)",
+    )
+    convert.add_argument("--name", help="the scenario's name (default: from the output path)")
+    convert.add_argument("--force", action="store_true", help="overwrite an existing scenario file")
+    convert.set_defaults(run=_convert)
+
+    scan = sub.add_parser(
+        "scan",
+        help="find secrets (API keys, bearer tokens, cookies) in cassettes and scenarios",
+        description="Exit 1 if any file holds something that looks like a secret (for CI).",
+    )
+    scan.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders to scan (default: cassettes scenarios)",
+    )
+    scan.set_defaults(run=_scan)
     return parser
 
 
@@ -386,3 +460,21 @@ def _silence_stdout() -> None:
     # Python would report the broken pipe again while flushing stdout at exit.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def _record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.recorder import run_record
+
+    return run_record(args)
+
+
+def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.convert import run_convert
+
+    return run_convert(args)
+
+
+def _scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.secrets import run_scan
+
+    return run_scan(args)
