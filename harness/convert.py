@@ -1,0 +1,780 @@
+"""Turn one recorded interaction of a cassette into a scenario (``harness convert``).
+
+The contract: replaying the scenario on its own provider's route sends **exactly the
+recorded bytes**, and every recorded chunk boundary is a write boundary. Structure is
+recovered where it costs no byte:
+
+* The body is split into SSE frames (everything up to and including a blank line,
+  with the WHATWG line ends CRLF, LF and CR). A frame becomes a structured step
+  (``{event?, id?, retry?, data}`` or ``{comment}``) only when
+  :func:`harness.replay.encode_step` gives back its exact bytes; anything else (odd
+  spacing, ``data:`` without a space, a mixture of line ends, a BOM, bytes that are
+  not UTF-8, blank lines between events, a trailing partial event) is kept as it is
+  in ``raw`` (UTF-8 text) or ``raw_b64`` steps.
+* ``data`` is a mapping (or list) when the text is JSON whose compact re-encoding is
+  the recorded text, character for character (OpenAI and Anthropic write compact
+  JSON); otherwise the exact text after ``data: `` as a string (Gemini's spaced JSON,
+  ``[DONE]``). A mapping is easier to edit and lets ``drop_usage`` act on it.
+* ``newline`` is the stream's most common line end, so a CRLF stream (Gemini) is
+  structured too; frames that use another line end are raw.
+* A frame that a recorded chunk boundary cuts is written as one raw step per piece,
+  so the replay's writes are the recording's chunks, further cut between events.
+* Timing, when the cassette has it: a ``sleep_ms`` before the first write (the time
+  to the first byte), then the gap between chunk arrivals before each chunk's first
+  write, rounded to the millisecond (``delay_ms`` when all gaps are equal).
+* A recording the upstream cut (``complete: false``) ends with ``{disconnect: true}``.
+
+A whole (non-streaming) body is kept as a mapping when it is JSON whose compact
+re-encoding is the recorded body, otherwise as the exact text. Before returning,
+:func:`convert` replays the scenario it wrote (YAML text, parsed back) and checks the
+bytes; were they ever to differ, it falls back to one ``raw_b64`` step per chunk.
+
+``expect`` is a suggestion from the normalization pipeline (see
+``docs/convert.md``): review it before trusting it.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import itertools
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import ValidationError
+
+from harness.errors import UsageError
+from harness.pipeline import normalize
+from harness.replay import build_plan, encode_step
+from harness.scenario import NAME_PATTERN, Step, parse_scenario
+from harness.secrets import filter_headers
+from harness.sse import SSEDecoder
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = [
+    "ConvertError",
+    "convert",
+    "default_name",
+    "detect_provider",
+    "interaction_to_scenario",
+    "run_convert",
+    "scenario_yaml",
+]
+
+Provider = Literal["openai", "anthropic", "gemini"]
+Newline = Literal["lf", "crlf", "cr"]
+_NEWLINES: dict[Newline, bytes] = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}
+
+
+class ConvertError(UsageError):
+    """An interaction cannot be converted (unknown provider, bad index, body not text)."""
+
+
+class _Chunk(Protocol):
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def t(self) -> float: ...
+
+
+class _Interaction(Protocol):
+    """What conversion reads of :class:`harness.cassette.Interaction`."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def request_headers(self) -> dict[str, list[str]]: ...
+    @property
+    def request_body(self) -> bytes: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def response_headers(self) -> dict[str, list[str]]: ...
+    @property
+    def chunks(self) -> Sequence[_Chunk]: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def timed(self) -> bool: ...
+
+
+# --- provider detection ---------------------------------------------------------------
+
+_GEMINI_PATH = re.compile(r"/models/([^/:]+):(?:stream)?[Gg]enerateContent$")
+
+
+def detect_provider(interaction: _Interaction) -> Provider:
+    """The provider API an interaction spoke, from its request.
+
+    In order: the path (``/chat/completions``, including Azure's
+    ``/openai/deployments/{name}/chat/completions``; ``/v1/messages``;
+    ``:streamGenerateContent`` / ``:generateContent``), then request headers
+    (``anthropic-version``; ``x-goog-api-key`` / ``x-goog-api-client``), then the
+    shape of the request body (``contents``: Gemini; ``anthropic_version`` or a
+    top-level ``system`` with ``messages``: Anthropic; ``messages``: OpenAI).
+
+    Raises:
+        ConvertError: nothing tells, naming the interaction's method and URI.
+    """
+    path = unquote(urlsplit(interaction.uri).path).rstrip("/")
+    if path.endswith("/chat/completions"):
+        return "openai"
+    if path.endswith("/v1/messages") or path == "/messages":
+        return "anthropic"
+    if _GEMINI_PATH.search(path):
+        return "gemini"
+    headers = {name.lower() for name in interaction.request_headers}
+    if "anthropic-version" in headers:
+        return "anthropic"
+    if any(name.startswith("x-goog-api-") for name in headers):
+        return "gemini"
+    body = _json_object(interaction.request_body)
+    if body is not None:
+        if "contents" in body:
+            return "gemini"
+        if "anthropic_version" in body or ("system" in body and "messages" in body):
+            return "anthropic"
+        if "messages" in body:
+            return "openai"
+    raise ConvertError(
+        f"interaction {interaction.method} {interaction.uri}: cannot tell its provider: the "
+        "path is not /v1/chat/completions, /v1/messages or :streamGenerateContent, no "
+        "anthropic-version or x-goog-api-* header, and the request body has no messages "
+        "or contents"
+    )
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _model(interaction: _Interaction, provider: Provider) -> str | None:
+    if provider == "gemini":
+        found = _GEMINI_PATH.search(unquote(urlsplit(interaction.uri).path))
+        if found:
+            return found.group(1)
+    body = _json_object(interaction.request_body)
+    model = body.get("model") if body is not None else None
+    return model if isinstance(model, str) and model else None
+
+
+# --- response headers -------------------------------------------------------------------
+
+#: Response headers never kept: the server sets them itself (framing, CORS), they
+#: describe the recording's transport or CDN rather than the answer, or they identify
+#: the account. Everything else (request ids, retry-after, x-should-retry, rate-limit
+#: headers, processing times, versions) is kept.
+DROPPED_HEADERS = frozenset(
+    {
+        "date",
+        "content-length",
+        "content-encoding",  # the cassette holds the decoded body
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "set-cookie",
+        "server",
+        "alt-svc",
+        "via",
+        "vary",
+        "nel",
+        "report-to",
+        "strict-transport-security",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-xss-protection",
+        "server-timing",
+        "openai-organization",
+        "openai-project",
+    }
+)
+_DROPPED_PREFIXES = ("cf-", "access-control-")
+
+
+def _headers(raw: dict[str, list[str]], *, streaming: bool) -> dict[str, str]:
+    out: dict[str, str] = {}
+    # Secrets first: a cassette written by another tool may not have been filtered.
+    for name, values in filter_headers(raw).items():
+        key = name.lower()
+        if key in DROPPED_HEADERS or key.startswith(_DROPPED_PREFIXES):
+            continue
+        value = ", ".join(values)
+        media = value.split(";", 1)[0].strip().lower()
+        if key == "content-type" and media == (
+            "text/event-stream" if streaming else "application/json"
+        ):
+            continue  # what the server sends anyway
+        if key == "cache-control" and streaming and value == "no-cache":
+            continue  # the server's own for a stream
+        out[key] = out[key] + ", " + value if key in out else value
+    return out
+
+
+def _is_stream(interaction: _Interaction, body: bytes) -> bool:
+    for name, values in interaction.response_headers.items():
+        if name.lower() == "content-type" and values:
+            return "event-stream" in values[0].lower()
+    return body.lstrip(b"\xef\xbb\xbf").startswith((b"data:", b"event:", b":", b"id:"))
+
+
+# --- the stream as steps ----------------------------------------------------------------
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _frames(body: bytes) -> list[tuple[int, int]]:
+    """``(start, end)`` of each frame: up to and including a blank line; then the rest."""
+    frames: list[tuple[int, int]] = []
+    start = line_start = 0
+    for found in _LINE_END.finditer(body):
+        if found.start() == line_start:  # a blank line ends the frame
+            frames.append((start, found.end()))
+            start = found.end()
+        line_start = found.end()
+    if start < len(body):
+        frames.append((start, len(body)))
+    return frames
+
+
+def _newline(body: bytes) -> Newline:
+    """The most common line end of the stream (LF when there is a tie or none)."""
+    kinds: dict[bytes, Newline] = {b"\n": "lf", b"\r\n": "crlf", b"\r": "cr"}
+    counts: dict[Newline, int] = {"lf": 0, "crlf": 0, "cr": 0}
+    for found in _LINE_END.finditer(body):
+        counts[kinds[found.group()]] += 1
+    order: tuple[Newline, ...] = ("lf", "crlf", "cr")
+    return max(order, key=lambda kind: (counts[kind], kind == "lf"))
+
+
+def _structured(frame: bytes, newline: Newline) -> dict[str, Any] | None:
+    """A data or comment step whose encoding is exactly ``frame``, or ``None``."""
+    end = _NEWLINES[newline]
+    if not frame.endswith(end + end):
+        return None
+    try:
+        text = frame[: -2 * len(end)].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split(end.decode())
+    if any("\r" in line or "\n" in line for line in lines):
+        return None
+    candidates: list[dict[str, Any]] = []
+    if all(line.startswith(":") for line in lines):
+        candidates.append({"comment": "\n".join(line[1:].removeprefix(" ") for line in lines)})
+    else:
+        step: dict[str, Any] = {}
+        index = 0
+        for field in ("event", "id", "retry"):
+            if index < len(lines) and lines[index].startswith(f"{field}: "):
+                value = lines[index][len(field) + 2 :]
+                if field == "retry":
+                    if not (value.isascii() and value.isdigit()):
+                        return None
+                    step[field] = int(value)
+                else:
+                    step[field] = value
+                index += 1
+        data = lines[index:]
+        if not data or not all(line.startswith("data: ") for line in data):
+            return None
+        text = "\n".join(line[6:] for line in data)
+        parsed = _compact_json(text)
+        if parsed is not None:
+            candidates.append({**step, "data": parsed})
+        candidates.append({**step, "data": text})
+    for candidate in candidates:
+        try:
+            if encode_step(Step.model_validate(candidate), newline) == frame:
+                return _ordered(candidate)
+        except ValidationError:
+            return None
+    return None
+
+
+def _ordered(step: dict[str, Any]) -> dict[str, Any]:
+    """``event``, ``id`` and ``retry`` first, as on the wire."""
+    order = ("event", "id", "retry", "data", "comment")
+    return {key: step[key] for key in order if key in step}
+
+
+def _compact_json(text: str) -> dict[str, Any] | list[Any] | None:
+    """The JSON object or array ``text`` holds if re-encoding it compactly gives ``text``."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict | list):
+        return None
+    try:
+        again = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return None
+    return value if again == text else None
+
+
+def _raw(data: bytes) -> dict[str, Any]:
+    try:
+        return {"raw": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"raw_b64": base64.b64encode(data).decode("ascii")}
+
+
+def _pieces(
+    chunks: Sequence[_Chunk], body: bytes, newline: Newline
+) -> list[tuple[dict[str, Any], int]]:
+    """Each write as ``(step, index of the chunk it starts in)``."""
+    starts: list[int] = []  # where each non-empty chunk starts
+    numbers: list[int] = []  # and its index in ``chunks``
+    offset = 0
+    for number, chunk in enumerate(chunks):
+        if chunk.data:
+            starts.append(offset)
+            numbers.append(number)
+        offset += len(chunk.data)
+    boundaries = starts[1:]
+
+    def chunk_at(position: int) -> int:
+        return numbers[bisect.bisect_right(starts, position) - 1]
+
+    out: list[tuple[dict[str, Any], int]] = []
+    for start, end in _frames(body):
+        cuts = boundaries[
+            bisect.bisect_right(boundaries, start) : bisect.bisect_left(boundaries, end)
+        ]
+        structured = None if cuts else _structured(body[start:end], newline)
+        if structured is not None:
+            out.append((structured, chunk_at(start)))
+            continue
+        for begin, stop in zip([start, *cuts], [*cuts, end], strict=True):
+            out.append((_raw(body[begin:stop]), chunk_at(begin)))
+    return out
+
+
+def _timed_steps(
+    pieces: list[tuple[dict[str, Any], int]], chunks: Sequence[_Chunk], timed: bool
+) -> tuple[list[dict[str, Any]], float | None]:
+    """The steps with ``sleep_ms`` pauses, and a ``delay_ms`` when every gap is equal."""
+    steps = [step for step, _ in pieces]
+    if not timed or not pieces:
+        return steps, None
+    times = [round(chunks[index].t * 1000) for _, index in pieces]
+    for position in range(1, len(times)):  # arrival times never go backwards
+        times[position] = max(times[position], times[position - 1])
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    first = max(times[0], 0)
+    delay: float | None = None
+    if gaps and len(set(gaps)) == 1 and gaps[0] > 0:
+        delay, gaps = gaps[0], [0] * len(gaps)
+    out: list[dict[str, Any]] = [{"sleep_ms": first}] if first > 0 else []
+    out.append(steps[0])
+    for gap, step in zip(gaps, steps[1:], strict=True):
+        if gap > 0:
+            out.append({"sleep_ms": gap})
+        out.append(step)
+    return out, delay
+
+
+def _raw_steps(chunks: Sequence[_Chunk], timed: bool) -> list[dict[str, Any]]:
+    """The fallback: one raw_b64 step per recorded chunk, with its pause."""
+    out: list[dict[str, Any]] = []
+    previous = 0
+    for chunk in chunks:
+        if not chunk.data:
+            continue
+        now = max(round(chunk.t * 1000), previous) if timed else 0
+        if now > previous:
+            out.append({"sleep_ms": now - previous})
+        previous = now
+        out.append({"raw_b64": base64.b64encode(chunk.data).decode("ascii")})
+    return out
+
+
+# --- expect ---------------------------------------------------------------------------
+
+
+def _suggest_expect(provider: Provider, body: bytes) -> dict[str, Any]:
+    """What the normalization pipeline makes of the stream, as ``expect`` fields."""
+    frames = b"".join(normalize(provider, [body]))
+    # Usage only when the provider reported it: an estimate changes with the estimator.
+    other = b"".join(normalize(provider, [body], prompt_tokens=7919, token_counter=_nine))
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[int, list[Any]] = {}
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    error: str | None = None
+    for event in SSEDecoder().feed(frames):
+        if event.data == "[DONE]":
+            break
+        chunk = json.loads(event.data)
+        if "error" in chunk:
+            error = str(chunk["error"].get("code") or chunk["error"].get("type"))
+            break
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text.append(delta.get("content") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            for call in delta.get("tool_calls") or []:
+                name, arguments = calls.setdefault(call.get("index", 0), [[], []])
+                function = call.get("function") or {}
+                name.append(function.get("name") or "")
+                arguments.append(function.get("arguments") or "")
+            finish = choice.get("finish_reason") or finish
+    expect: dict[str, Any] = {}
+    if "".join(text):
+        expect["text"] = "".join(text)
+    if "".join(reasoning):
+        expect["reasoning"] = "".join(reasoning)
+    tool_calls = _tool_calls(calls)
+    if tool_calls:
+        expect["tool_calls"] = tool_calls
+    if error is not None:
+        expect["error"] = {"code": error}
+        return expect
+    if finish in ("stop", "length", "tool_calls", "content_filter"):
+        expect["finish_reason"] = finish
+    if usage is not None and frames == other:
+        expect["usage"] = {
+            key: usage[key]
+            for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+            if isinstance(usage.get(key), int)
+        }
+    return expect
+
+
+def _nine(text: str) -> int:
+    return 9
+
+
+def _tool_calls(calls: dict[int, list[Any]]) -> list[dict[str, Any]] | None:
+    """``[{name, arguments}]`` in index order; ``None`` if any arguments are not an object."""
+    out: list[dict[str, Any]] = []
+    for index in sorted(calls):
+        name, fragments = calls[index]
+        try:
+            arguments = json.loads("".join(fragments) or "{}")
+        except ValueError:
+            return None
+        if not isinstance(arguments, dict):
+            return None
+        out.append({"name": "".join(name), "arguments": arguments})
+    return out or None
+
+
+# --- the scenario -----------------------------------------------------------------------
+
+
+def interaction_to_scenario(
+    interaction: _Interaction,
+    *,
+    name: str,
+    provider: Provider | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """One interaction as a version 1 scenario: a mapping ready for ``yaml.safe_dump``.
+
+    Args:
+        interaction: a :class:`harness.cassette.Interaction`.
+        name: the scenario's name.
+        provider: the API it spoke (default: :func:`detect_provider`).
+        source: where it comes from (``<cassette>#<index>``), for ``source`` and the
+            description.
+
+    Raises:
+        ConvertError: the provider cannot be told, or a whole body is not UTF-8.
+    """
+    provider = provider or detect_provider(interaction)
+    body = b"".join(chunk.data for chunk in interaction.chunks)
+    streaming = _is_stream(interaction, body)
+    where = source or "a recorded interaction"
+    path = urlsplit(interaction.uri).path
+    scenario: dict[str, Any] = {"version": 1, "name": name}
+    described = f"Converted from {where}: {interaction.method} {path}, HTTP {interaction.status}"
+    scenario["description"] = described
+    scenario["provider"] = provider
+    if source is not None:
+        scenario["source"] = source
+    scenario["tags"] = ["converted"]
+    model = _model(interaction, provider)
+    if model is not None:
+        scenario["match"] = {"model": model}
+    if interaction.status != 200:
+        scenario["status"] = interaction.status
+    headers = _headers(interaction.response_headers, streaming=streaming)
+    if headers:
+        scenario["headers"] = headers
+    if streaming:
+        newline = _newline(body)
+        pieces = _pieces(interaction.chunks, body, newline)
+        steps, delay = _timed_steps(pieces, interaction.chunks, interaction.timed)
+        structured = sum(1 for step, _ in pieces if "data" in step or "comment" in step)
+        raw = len(pieces) - structured
+        scenario["description"] += (
+            f", a stream of {structured} event{'s' if structured != 1 else ''}"
+            + (f" and {raw} raw write{'s' if raw != 1 else ''}" if raw else "")
+            + ("" if interaction.complete else ", cut by the upstream")
+        )
+        if delay is not None:
+            scenario["delay_ms"] = delay
+        if newline != "lf":
+            scenario["newline"] = newline
+        if not interaction.complete:
+            steps.append({"disconnect": True})
+        scenario["events"] = steps
+    else:
+        scenario["description"] += ", a whole body" + (
+            "" if interaction.complete else " (cut by the upstream; the cut is not replayed)"
+        )
+        scenario["body"] = _body(body, interaction)
+    if interaction.status >= 400:
+        scenario["expect"] = {"error": {"status": interaction.status}}
+    elif streaming:
+        expect = _suggest_expect(provider, body)
+        if expect:
+            scenario["expect"] = expect
+    return scenario
+
+
+def _body(body: bytes, interaction: _Interaction) -> str | dict[str, Any] | list[Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConvertError(
+            f"interaction {interaction.method} {interaction.uri}: the response body is not "
+            "UTF-8 text, which a scenario's body cannot hold"
+        ) from None
+    parsed = _compact_json(text)
+    return parsed if parsed is not None else text
+
+
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, with each stream step on one line (flow style), as in the library."""
+
+
+class _FlowStep(dict[str, Any]):
+    pass
+
+
+def _represent_step(dumper: yaml.SafeDumper, step: _FlowStep) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", step.items(), flow_style=True)
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    # Line breaks as \n escapes in double quotes: one line per step, and no YAML line
+    # folding to puzzle over.
+    style = '"' if "\n" in text or "\r" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(_FlowStep, _represent_step)
+_Dumper.add_representer(str, _represent_str)
+
+
+def _dump(scenario: dict[str, Any]) -> str:
+    data = dict(scenario)
+    if isinstance(data.get("events"), list):
+        data["events"] = [_FlowStep(step) for step in data["events"]]
+    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    where = re.sub(r"[\r\n]", " ", str(scenario.get("source", "a cassette")))
+    header = f"# Generated by `harness convert` from {where}."
+    return header + " The expect block is a suggestion: review it.\n" + text
+
+
+def _replayed(text: str, provider: Provider) -> tuple[int, bytes, bool] | None:
+    """What replaying ``text`` on the provider's own route sends; ``None`` if it cannot."""
+    try:
+        scenario = parse_scenario(text, name="converted")
+        plan = build_plan(scenario, scenario.answers[0], target=provider, stream=True)
+    except UsageError:
+        return None
+    return plan.status, b"".join(write.data for write in plan.writes), plan.abort
+
+
+def scenario_yaml(
+    interaction: _Interaction,
+    *,
+    name: str,
+    provider: Provider | None = None,
+    source: str | None = None,
+) -> str:
+    """:func:`interaction_to_scenario` as YAML text, checked to replay the recorded bytes.
+
+    Raises:
+        ConvertError: ``name`` is not a valid scenario name, or as
+            :func:`interaction_to_scenario`.
+    """
+    if not NAME_PATTERN.fullmatch(name):
+        raise ConvertError(
+            f"{name!r} is not a valid scenario name (letters, digits, '_', '.', '-' in "
+            "segments joined by '/', none starting with '.')"
+        )
+    provider = provider or detect_provider(interaction)
+    scenario = interaction_to_scenario(interaction, name=name, provider=provider, source=source)
+    text = _dump(scenario)
+    body = b"".join(chunk.data for chunk in interaction.chunks)
+    wanted = (interaction.status, body, "events" in scenario and not interaction.complete)
+    if _replayed(text, provider) == wanted:
+        return text
+    if "events" in scenario:  # a safety net: never reached unless the above has a bug
+        steps = _raw_steps(interaction.chunks, interaction.timed)
+        if not interaction.complete:
+            steps.append({"disconnect": True})
+        scenario.pop("delay_ms", None)
+        scenario.pop("newline", None)
+        scenario["events"] = steps
+        text = _dump(scenario)
+        if _replayed(text, provider) == wanted:
+            return text
+    raise ConvertError(  # pragma: no cover
+        f"interaction {interaction.method} {interaction.uri}: the converted scenario does not "
+        "replay the recorded bytes (please report this)"
+    )
+
+
+def convert(
+    cassette_path: str | os.PathLike[str], *, interaction: int = 0, name: str | None = None
+) -> str:
+    """The YAML text of the scenario for one interaction of a cassette.
+
+    Args:
+        cassette_path: a cassette written by ``harness record`` or vcrpy.
+        interaction: which interaction, counting from 0 in recording order.
+        name: the scenario's name (default: the cassette's file name, with ``-N``
+            for an interaction other than the first).
+
+    Raises:
+        CassetteError: the cassette cannot be read.
+        ConvertError: no such interaction (naming how many there are), or it cannot
+            be converted.
+    """
+    from harness.cassette import load_cassette
+
+    interactions = load_cassette(Path(cassette_path))
+    count = len(interactions)
+    if not 0 <= interaction < count:
+        have = f"0 to {count - 1}" if count > 1 else "only 0" if count == 1 else "none"
+        raise ConvertError(
+            f"{os.fspath(cassette_path)}: no interaction {interaction}: the cassette has "
+            f"{count} interaction{'s' if count != 1 else ''} ({have})"
+        )
+    source = f"{os.fspath(cassette_path)}#{interaction}"
+    if name is None:
+        name = default_name(cassette_path) + (f"-{interaction}" if interaction else "")
+    try:
+        return scenario_yaml(interactions[interaction], name=name, source=source)
+    except ConvertError as exc:
+        raise ConvertError(f"{source}: {exc}") from None
+
+
+def default_name(path: str | os.PathLike[str]) -> str:
+    """A scenario name from a file name: without ``.yaml`` / ``.scenario``, made valid."""
+    stem = Path(path).name
+    for suffix in (".yaml", ".yml", ".scenario"):
+        stem = stem.removesuffix(suffix)
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).lstrip(".-_") or "converted"
+    return cleaned
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """``harness convert``: 0 written; 1 bad cassette or interaction; 2 unusable arguments.
+
+    Writes the scenario to ``args.output`` atomically (a temporary file in the same
+    folder, then a rename), refusing to replace an existing file unless
+    ``args.force``; or to standard output.
+    """
+    output = Path(args.output) if args.output else None
+    name = args.name
+    if name is not None and not NAME_PATTERN.fullmatch(name):
+        return _fail(
+            f"--name {name!r} is not a valid scenario name (letters, digits, '_', '.', '-' "
+            "in segments joined by '/', none starting with '.')",
+            2,
+        )
+    if name is None and output is not None:
+        name = default_name(output)
+    if output is not None and os.path.lexists(output) and not args.force:
+        return _fail(f"{output} exists; pass --force to overwrite it", 2)
+    try:
+        text = convert(args.cassette, interaction=args.interaction, name=name)
+    except UsageError as exc:  # CassetteError and ConvertError
+        return _fail(str(exc), 1)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    try:
+        _write(output, text.encode("utf-8"), force=args.force)
+    except _Exists:
+        return _fail(f"{output} exists; pass --force to overwrite it", 2)
+    except OSError as exc:
+        return _fail(f"cannot write {output}: {exc.strerror or exc}", 1)
+    print(f"harness convert: wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"harness convert: {message}", file=sys.stderr)
+    return code
+
+
+class _Exists(Exception):
+    """The output file exists (or appeared while writing) and ``--force`` was not given."""
+
+
+def _write(path: Path, data: bytes, *, force: bool) -> None:
+    """Write through a temporary file in the same folder, then rename it into place.
+
+    Without ``force`` the temporary file is hard-linked to ``path``, which fails if
+    ``path`` has appeared meanwhile, so no file is ever replaced (``os.replace``
+    after a last check where the file system has no hard links).
+
+    Raises:
+        _Exists: ``path`` exists and ``force`` is false.
+        OSError: the file cannot be written.
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        if force:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise _Exists(path) from None
+        except OSError:  # no hard links on this file system
+            if os.path.lexists(path):
+                raise _Exists(path) from None
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
