@@ -441,6 +441,10 @@ async def _serve_proxy(
         client.headers = httpx.Headers()  # send what the client sent, no httpx defaults
         app.client = client
         await _serve(app, sock, stop, ready)
+    # Closing a connection schedules its socket's release on the next loop turns; let
+    # them run before asyncio.run() ends the loop, or the socket is left unclosed.
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 class RecordingProxy:
