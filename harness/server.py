@@ -582,17 +582,25 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: dict[str, Any])
         response.headers["content-length"] = str(len(data))
         return response
 
+    # The journal says how the answer ended as soon as its last byte is handed over:
+    # a client that stops reading at [DONE] or message_stop may look at the journal
+    # before the terminating chunk has even been written.
+    last = max((i for i, write in enumerate(plan.writes) if write.data), default=-1)
+    tail_pause = any(w.delay or w.stall for w in plan.writes[last + 1 :])
+
     async def body() -> AsyncIterator[bytes]:
         sent = 0
         outcome = "client_disconnected"
         try:
-            for write in plan.writes:
+            for index, write in enumerate(plan.writes):
                 wait = write.delay * pace + write.stall
                 if wait > 0:
                     await sleep(wait)
                 if write.data:
                     sent += len(write.data)
                     entry["bytes_sent"] = sent
+                    if index == last and not plan.abort and not tail_pause:
+                        outcome = entry["outcome"] = "completed"
                     yield write.data
             if plan.abort:
                 outcome = "disconnected_by_fault"

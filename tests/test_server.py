@@ -1553,3 +1553,20 @@ def test_journal_keeps_the_last_entries_per_test_id() -> None:
     journal.add("b", {"n": 0})
     assert [e["n"] for e in journal.entries["a"]] == [2, 3, 4]
     assert len(journal.entries["b"]) == 1
+
+
+def test_journal_says_completed_once_the_last_byte_is_out(server: RunningServer) -> None:
+    """A client that stops at [DONE] already finds the answer journaled as completed."""
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b'{"stream": true}'
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /t/done-race/s/timed/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        seen = b""
+        while b"[DONE]" not in seen:
+            part = sock.recv(65536)
+            assert part, seen
+            seen += part
+        assert server.requests("done-race")[-1]["outcome"] == "completed"
