@@ -142,15 +142,13 @@ def _assert_timing(chunks: tuple[Chunk, ...], writes: list[Write]) -> None:
         assert gap < write.delay + 0.05, (gap, write.delay)
 
 
-def _openai(base_url: str, **kwargs: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url, api_key=OPENAI_KEY, max_retries=0, **kwargs)
-
-
-def _chat(client: openai.OpenAI) -> list[dict[str, Any]]:
-    stream = client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
-    )
-    return [chunk.model_dump() for chunk in stream]
+def _chat(base_url: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """A streamed chat completion through the openai SDK: each chunk, as a dict."""
+    with openai.OpenAI(base_url=base_url, api_key=OPENAI_KEY, max_retries=0, **kwargs) as client:
+        stream = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        return [chunk.model_dump() for chunk in stream]
 
 
 @contextmanager
@@ -185,10 +183,10 @@ def _harness_record(upstream: RunningServer, path: Path, *args: str) -> Iterator
 
 def test_openai_sdk_through_the_proxy(upstream: RunningServer, tmp_path: Path) -> None:
     """The SDK sees the upstream's chunks; boundaries, bytes and pauses are recorded."""
-    direct = _chat(_openai(f"{upstream.url}/s/slow/v1"))
+    direct = _chat(f"{upstream.url}/s/slow/v1")
     path = tmp_path / "cassettes" / "c.yaml"
     with _harness_record(upstream, path) as url:
-        proxied = _chat(_openai(f"{url}/s/slow/v1"))
+        proxied = _chat(f"{url}/s/slow/v1")
     assert proxied == direct
     assert [c["choices"][0]["delta"]["content"] for c in proxied[1:3]] == ["Hel", "lo é"]
     (recorded,) = load_cassette(path)
@@ -207,11 +205,11 @@ def test_anthropic_sdk_through_the_proxy(upstream: RunningServer, tmp_path: Path
     """The anthropic SDK sees the same events through the proxy; writes and pauses recorded."""
 
     def events(base_url: str) -> list[dict[str, Any]]:
-        client = anthropic.Anthropic(base_url=base_url, api_key=ANTHROPIC_KEY, max_retries=0)
-        stream = client.messages.create(
-            model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-        return [event.model_dump() for event in stream]
+        with anthropic.Anthropic(base_url=base_url, api_key=ANTHROPIC_KEY, max_retries=0) as client:
+            stream = client.messages.create(
+                model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            return [event.model_dump() for event in stream]
 
     direct = events(f"{upstream.url}/s/claude")
     path = tmp_path / "c.yaml"
@@ -227,7 +225,7 @@ def test_anthropic_sdk_through_the_proxy(upstream: RunningServer, tmp_path: Path
 def test_in_process_proxy_records_the_same_boundaries(upstream: RunningServer) -> None:
     """RecordingProxy in a thread records each upstream write as one chunk, in order."""
     with RecordingProxy(upstream.url) as proxy:
-        _chat(_openai(f"{proxy.url}/s/slow/v1"))
+        _chat(f"{proxy.url}/s/slow/v1")
     # Read after stop: the SDK returns on [DONE], before the body's end reaches it.
     (recorded,) = proxy.interactions
     assert [c.data for c in recorded.chunks] == [
@@ -242,7 +240,7 @@ def test_a_cut_stream_is_cut_for_the_client_and_recorded_incomplete(
     """The upstream's mid-event cut reaches the client; the partial bytes are recorded."""
     with RecordingProxy(upstream.url) as proxy:
         with pytest.raises(openai.APIConnectionError):
-            _chat(_openai(f"{proxy.url}/s/cut/v1"))
+            _chat(f"{proxy.url}/s/cut/v1")
         with (
             pytest.raises(httpx.RemoteProtocolError),
             httpx.stream(
@@ -264,7 +262,7 @@ def test_a_cut_stream_is_cut_for_the_client_and_recorded_incomplete(
 def test_a_429_is_passed_through_and_recorded(upstream: RunningServer) -> None:
     """The client gets the upstream's 429 and retry-after; the cassette keeps both."""
     with RecordingProxy(upstream.url) as proxy, pytest.raises(openai.RateLimitError) as caught:
-        _chat(_openai(f"{proxy.url}/s/limited/v1"))
+        _chat(f"{proxy.url}/s/limited/v1")
     (recorded,) = proxy.interactions
     assert caught.value.response.headers["retry-after"] == "1"
     assert recorded.status == 429
@@ -279,13 +277,15 @@ def test_the_cassette_holds_no_secret(upstream: RunningServer, tmp_path: Path) -
     with RecordingProxy(
         upstream.url, path, filter_headers=["X-Custom-Token"], filter_query=["session"]
     ) as proxy:
-        _chat(_openai(f"{proxy.url}/t/secret/s/slow/v1", default_headers={"x-custom-token": "t0k"}))
-        client = anthropic.Anthropic(
+        _chat(f"{proxy.url}/t/secret/s/slow/v1", default_headers={"x-custom-token": "t0k"})
+        with anthropic.Anthropic(
             base_url=f"{proxy.url}/t/secret/s/claude",
             api_key=ANTHROPIC_KEY,
             default_headers={"x-api-key": ANTHROPIC_KEY},
-        )
-        client.messages.create(model="m", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+        ) as client:
+            client.messages.create(
+                model="m", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+            )
         httpx.get(f"{proxy.url}/_harness/health?key={OPENAI_KEY}&session=s3cr3t&keep=1")
     sent = upstream.requests("secret")
     assert sent[0]["headers"]["authorization"] == "Bearer ***"  # the upstream got the key
@@ -335,7 +335,7 @@ def test_the_cassette_is_written_after_each_interaction(
         httpx.get(f"{proxy.url}/_harness/health")
         assert len(load_cassette(path)) == 1
         with pytest.raises(openai.APIConnectionError):
-            _chat(_openai(f"{proxy.url}/s/cut/v1"))
+            _chat(f"{proxy.url}/s/cut/v1")
         on_disk = load_cassette(path)
         assert [i.complete for i in on_disk] == [True, False]
         assert os.listdir(tmp_path) == ["c.yaml"]
