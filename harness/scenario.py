@@ -410,11 +410,15 @@ def parse_scenario(
         raise ScenarioError(problem, path=where, line=line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"not valid YAML: {exc}", path=where) from None
+    except RecursionError:
+        # PyYAML's composer recurses per nesting level: far past MAX_DEPTH.
+        raise ScenarioError(f"nested deeper than {MAX_DEPTH} levels", path=where) from None
     if node is None or not isinstance(raw, dict):
         kind = "empty" if node is None else f"a {type(raw).__name__}"
         raise ScenarioError(
             f"a scenario must be a mapping, this file is {kind}", path=where, line=1
         )
+    _check_size(node, where)
     duplicate = _find_duplicate_key(node)
     if duplicate is not None:
         key, line, field = duplicate
@@ -641,6 +645,43 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
+
+
+#: Limits on a scenario's YAML: nodes once aliases are expanded, and nesting depth.
+#: A "billion laughs" alias bomb is tiny on disk but exponential once expanded.
+MAX_NODES = 1_000_000
+MAX_DEPTH = 64
+
+
+def _check_size(root: yaml.Node, where: str | None) -> None:
+    """Refuse alias bombs and absurd nesting before anything walks the tree."""
+    sizes: dict[int, int] = {}  # per node (shared by aliases), its expanded size
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ScenarioError(
+                f"nested deeper than {MAX_DEPTH} levels", path=where, line=node.start_mark.line + 1
+            )
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if id(node) in sizes:
+            continue
+        if done or not children:
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if sizes[id(node)] > MAX_NODES:
+                raise ScenarioError(
+                    f"more than {MAX_NODES:,} values once YAML aliases are expanded "
+                    "(an alias bomb?)",
+                    path=where,
+                    line=node.start_mark.line + 1,
+                )
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
 
 
 def _find_duplicate_key(

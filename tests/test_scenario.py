@@ -863,3 +863,35 @@ def test_faults_validation(values: dict[str, object], problem: str) -> None:
     """Fault overlays reject unpaired or out-of-range values."""
     with pytest.raises(ValueError, match=problem):
         Faults.model_validate(values)
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ["version: 1", "provider: openai", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    lines.append(f"events: [{{data: *a{levels - 1}}}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_before_anything_expands_it() -> None:
+    """A 'billion laughs' file (10^10 values once expanded) is a ScenarioError, at once."""
+    with pytest.raises(ScenarioError, match="aliases are expanded") as caught:
+        parse_scenario(_alias_bomb(10), path="bomb.yaml")
+    assert caught.value.path == "bomb.yaml"
+    assert caught.value.line == 8
+
+
+def test_modest_aliases_still_work() -> None:
+    """Anchors and aliases within the limits load as usual."""
+    text = "version: 1\nprovider: openai\nevents:\n  - &e {data: x}\n  - *e\n"
+    scenario = parse_scenario(text, name="t/alias")
+    assert [s.data for s in scenario.answers[0].events or []] == ["x", "x"]
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_absurd_nesting_is_a_scenario_error(depth: int) -> None:
+    """Nesting past the limit (even past Python's recursion limit) is a clean error."""
+    text = "version: 1\nprovider: openai\nevents: [{data: " + "[" * depth + "]" * depth + "}]\n"
+    # past libyaml's own limit the parser says so itself; either way a clean error
+    with pytest.raises(ScenarioError, match=r"nested deeper than|maximum nesting depth") as caught:
+        parse_scenario(text, path="deep.yaml")
+    assert caught.value.path == "deep.yaml"
