@@ -92,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     _scenarios_option(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback; the admin endpoints then need a token",
+    )
+    serve.add_argument(
+        "--admin-token",
+        default=None,
+        metavar="TOKEN",
+        help="token for /_harness/* when remote (default: $HARNESS_ADMIN_TOKEN, else random)",
+    )
+    serve.add_argument(
         "--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)"
     )
     serve.add_argument(
@@ -250,8 +261,27 @@ def _load(args: argparse.Namespace) -> ScenarioSet | None:
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from harness.errors import UsageError
-    from harness.serve import serve_forever
+    from harness.serve import is_loopback, serve_forever
 
+    token = None
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            print(
+                f"harness serve: {args.host} is reachable from other machines; pass "
+                "--allow-remote to mean it (the default, 127.0.0.1, is not)",
+                file=sys.stderr,
+            )
+            return 2
+        import secrets
+
+        given = args.admin_token or os.environ.get("HARNESS_ADMIN_TOKEN")
+        token = given or secrets.token_urlsafe(24)
+        shown = "the token you gave" if given else token  # never echo a user's secret
+        print(
+            f"harness serve: WARNING: listening on {args.host}, reachable from other "
+            f"machines; /_harness/* needs the header x-harness-admin-token: {shown}",
+            file=sys.stderr,
+        )
     scenarios = _load(args)
     if scenarios is None:
         return 1
@@ -270,6 +300,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             port=args.port,
             speed=args.speed,
             on_ready=ready,
+            admin_token=token,
         )
     except UsageError as exc:
         print(f"harness serve: {exc}", file=sys.stderr)

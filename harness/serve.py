@@ -13,6 +13,7 @@ connectable the moment it is reported (no sleep-and-retry in callers).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import socket
@@ -27,7 +28,7 @@ from harness.errors import UsageError
 from harness.scenario import ScenarioSet
 from harness.server import DEFAULT_MAX_BODY, Journal, Sleep, create_app
 
-__all__ = ["ServerThread", "bind", "serve_forever"]
+__all__ = ["ServerThread", "bind", "is_loopback", "serve_forever"]
 
 log = logging.getLogger("harness.serve")
 
@@ -65,6 +66,16 @@ def _config(sock: socket.socket) -> Config:
     return config
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -85,6 +96,7 @@ def serve_forever(
     speed: float = 1.0,
     max_body: int = DEFAULT_MAX_BODY,
     on_ready: Callable[[str], None] | None = None,
+    admin_token: str | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
 
@@ -93,7 +105,7 @@ def serve_forever(
     """
     sock = bind(host, port)
     url = _url(host, sock.getsockname()[1])
-    app = create_app(scenarios, speed=speed, max_body=max_body)
+    app = create_app(scenarios, speed=speed, max_body=max_body, admin_token=admin_token)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -123,10 +135,16 @@ class ServerThread:
         speed: float = 0.0,
         max_body: int = DEFAULT_MAX_BODY,
         sleep: Sleep = asyncio.sleep,
+        admin_token: str | None = None,
     ) -> None:
         self.journal = Journal()
         self.app = create_app(
-            scenarios, speed=speed, max_body=max_body, journal=self.journal, sleep=sleep
+            scenarios,
+            speed=speed,
+            max_body=max_body,
+            journal=self.journal,
+            sleep=sleep,
+            admin_token=admin_token,
         )
         self._host = host
         self._port = port

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import time
 from collections import OrderedDict
@@ -61,6 +62,7 @@ FAULTS_HEADER = "x-harness-faults"
 SPEED_HEADER = "x-harness-speed"
 NORMALIZE_HEADER = "x-harness-normalize"
 TEST_ID_HEADER = "x-harness-test-id"
+ADMIN_TOKEN_HEADER = "x-harness-admin-token"
 
 #: Headers whose values are secrets: the journal masks them.
 SECRET_HEADERS = frozenset(
@@ -220,6 +222,7 @@ def create_app(
     sleep: Sleep = asyncio.sleep,
     max_body: int = DEFAULT_MAX_BODY,
     journal: Journal | None = None,
+    admin_token: str | None = None,
 ) -> Quart:
     """Build the mock provider app.
 
@@ -232,6 +235,10 @@ def create_app(
         max_body: the largest request body accepted, in bytes.
         journal: where requests are recorded (a new one by default); also
             available as ``app.config["HARNESS_JOURNAL"]``.
+        admin_token: when set, the journal and scenario listing (``/_harness/*``
+            but health) answer only requests carrying it as
+            ``x-harness-admin-token`` or ``authorization: Bearer`` (for a server
+            reachable from other machines).
     """
     app = Quart("harness")
     app.config["MAX_CONTENT_LENGTH"] = max_body
@@ -242,6 +249,19 @@ def create_app(
     app.config["HARNESS_JOURNAL"] = journal
     app.config["HARNESS_SCENARIOS"] = scenarios
     app.asgi_app = _PrefixAndAbort(app.asgi_app, scenarios)  # type: ignore[method-assign]
+
+    @app.before_request
+    async def admin_only() -> QuartResponse | None:
+        if admin_token is None or not request.path.startswith("/_harness/"):
+            return None
+        if request.path == "/_harness/health":
+            return None
+        given = request.headers.get(ADMIN_TOKEN_HEADER) or request.headers.get(
+            "authorization", ""
+        ).removeprefix("Bearer ")
+        if hmac.compare_digest(given.encode(), admin_token.encode()):
+            return None
+        return _error("openai", 401, "The admin endpoints need the admin token.")
 
     @app.after_request
     async def cors(response: QuartResponse) -> QuartResponse:

@@ -164,3 +164,54 @@ def test_show_unknown_name_suggests_close_ones(capsys: pytest.CaptureFixture[str
     """A misspelt name exits 2 and names the closest scenarios."""
     assert main(["show", "anthropic/txt"]) == 2
     assert "closest: anthropic/text" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_non_loopback_host_without_allow_remote() -> None:
+    """--host 0.0.0.0 alone exits 2 with a one-line reason; nothing is bound."""
+    result = subprocess.run(
+        _harness("serve", "--host", "0.0.0.0", "--port", "0"), capture_output=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert b"--allow-remote" in result.stderr
+    assert b"serving" not in result.stdout
+
+
+def test_allow_remote_warns_and_never_echoes_a_given_token() -> None:
+    """--allow-remote prints a warning; a token given by the user is not printed back.
+
+    The address is TEST-NET-1 (RFC 5737), which no machine here has: the bind fails
+    after the warning, so the test never listens beyond loopback.
+    """
+    result = subprocess.run(
+        _harness("serve", "--host", "192.0.2.1", "--allow-remote", "--port", "0"),
+        env={**os.environ, "HARNESS_ADMIN_TOKEN": "tok-HARNESSFAKE-1234567890"},
+        capture_output=True,
+        timeout=30,
+    )
+    err = result.stderr.decode()
+    assert "WARNING: listening on 192.0.2.1" in err
+    assert "tok-HARNESSFAKE" not in err
+    assert result.returncode == 2
+    assert "cannot listen on 192.0.2.1" in err
+
+
+def test_admin_token_guards_the_journal_but_not_the_provider_routes() -> None:
+    """With an admin token, /_harness/* (but health) answers 401 without it."""
+    from harness.scenario import load_scenarios
+    from harness.serve import ServerThread
+
+    with ServerThread(load_scenarios(), admin_token="tok-0123456789") as server:
+        url = server.url
+        assert httpx.get(f"{url}/_harness/requests", timeout=10).status_code == 401
+        assert httpx.delete(f"{url}/_harness/requests", timeout=10).status_code == 401
+        assert httpx.get(f"{url}/_harness/health", timeout=10).status_code == 200
+        for headers in (
+            {"x-harness-admin-token": "tok-0123456789"},
+            {"authorization": "Bearer tok-0123456789"},
+        ):
+            allowed = httpx.get(f"{url}/_harness/requests", headers=headers, timeout=10)
+            assert allowed.status_code == 200
+        answer = httpx.post(
+            f"{url}/s/openai/text/v1/chat/completions", json={"stream": True}, timeout=10
+        )
+        assert answer.status_code == 200
