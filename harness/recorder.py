@@ -55,7 +55,7 @@ from harness.cassette import (
 )
 from harness.errors import UsageError
 from harness.secrets import filter_headers, filter_uri
-from harness.serve import _serve, _url, bind
+from harness.serve import BackgroundLoop, _serve, _url, bind
 
 __all__ = ["RecordingProxy", "run_record"]
 
@@ -476,10 +476,7 @@ class RecordingProxy:
         self._session = _Session(self.cassette, mode, filter_headers, filter_query)
         self._host = host
         self._port = port
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
+        self._background = BackgroundLoop()
         self.url = ""
 
     @property
@@ -498,25 +495,9 @@ class RecordingProxy:
         sock = bind(self._host, self._port)
         self.url = _url(self._host, sock.getsockname()[1])
         app = _ProxyApp(self.upstream, self._session)
-        started = threading.Event()
-
-        def run() -> None:
-            async def main() -> None:
-                self._loop = asyncio.get_running_loop()
-                self._stop = asyncio.Event()
-                await _serve_proxy(app, sock, self._stop, started.set)
-
-            try:
-                asyncio.run(main())
-            except BaseException as exc:  # reported by stop()
-                self._error = exc
-                started.set()
-
-        self._thread = threading.Thread(target=run, name=f"harness record {self.url}", daemon=True)
-        self._thread.start()
-        started.wait()
-        if self._error is not None:
-            raise self._error
+        self._background.start(
+            lambda stop, ready: _serve_proxy(app, sock, stop, ready), f"harness record {self.url}"
+        )
         return self.url
 
     def stop(self) -> None:
@@ -525,15 +506,12 @@ class RecordingProxy:
         Raises:
             CassetteError: the cassette cannot be written.
         """
-        if self._thread is None:
+        if not self._background.running:
             return
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._session.save()
-        if self._error is not None:
-            raise self._error
+        try:
+            self._background.stop()
+        finally:
+            self._session.save()
 
     def __enter__(self) -> RecordingProxy:
         self.start()

@@ -28,7 +28,7 @@ from harness.errors import UsageError
 from harness.scenario import ScenarioSet
 from harness.server import DEFAULT_MAX_BODY, Journal, Sleep, create_app
 
-__all__ = ["ServerThread", "bind", "is_loopback", "serve_forever"]
+__all__ = ["BackgroundLoop", "ServerThread", "bind", "is_loopback", "serve_forever"]
 
 log = logging.getLogger("harness.serve")
 
@@ -117,6 +117,59 @@ def serve_forever(
     asyncio.run(main())
 
 
+class BackgroundLoop:
+    """One serving coroutine on its own event loop in a daemon thread.
+
+    The shared lifecycle of :class:`ServerThread` and the recording proxy: start
+    returns once the socket is served (or raises what stopped it), stop sets the
+    coroutine's stop event from any thread, waits, and re-raises a failure.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    def start(self, serve: Callable[[asyncio.Event, Callable[[], None]], Any], name: str) -> None:
+        """Run ``serve(stop_event, ready)`` in a new thread; return once it called ``ready``."""
+        started = threading.Event()
+
+        def run() -> None:
+            async def main() -> None:
+                self.loop = asyncio.get_running_loop()
+                self._stop = asyncio.Event()
+                await serve(self._stop, started.set)
+
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # reported by start() or stop()
+                self._error = exc
+                started.set()
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+        started.wait()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def running(self) -> bool:
+        """Whether a thread was started and not yet stopped."""
+        return self._thread is not None
+
+    def stop(self) -> None:
+        """Ask the coroutine to stop, wait for the thread, re-raise what failed it."""
+        if self._thread is None:
+            return
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+        self._thread = None
+        if self._error is not None:
+            raise self._error
+
+
 class ServerThread:
     """The mock provider on its own event loop in a daemon thread.
 
@@ -148,47 +201,25 @@ class ServerThread:
         )
         self._host = host
         self._port = port
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
+        self._background = BackgroundLoop()
         self.url = ""
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._background.loop
 
     def start(self) -> str:
         """Bind, start serving, and return the base URL (connectable on return)."""
         sock = bind(self._host, self._port)
         self.url = _url(self._host, sock.getsockname()[1])
-        started = threading.Event()
-
-        def run() -> None:
-            async def main() -> None:
-                self._loop = asyncio.get_running_loop()
-                self._stop = asyncio.Event()
-                await _serve(self.app, sock, self._stop, started.set)
-
-            try:
-                asyncio.run(main())
-            except BaseException as exc:  # reported by stop()
-                self._error = exc
-                started.set()
-
-        self._thread = threading.Thread(target=run, name=f"harness {self.url}", daemon=True)
-        self._thread.start()
-        started.wait()
-        if self._error is not None:
-            raise self._error
+        self._background.start(
+            lambda stop, ready: _serve(self.app, sock, stop, ready), f"harness {self.url}"
+        )
         return self.url
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-        self._thread = None
-        if self._error is not None:
-            raise self._error
+        self._background.stop()
 
     def __enter__(self) -> ServerThread:
         self.start()
