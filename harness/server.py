@@ -49,6 +49,7 @@ from harness.errors import FaultSpecError
 from harness.provider_errors import Family, error_body
 from harness.replay import Plan, ReplayError, build_plan, parse_faults
 from harness.scenario import Faults, Scenario, ScenarioSet
+from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY
 
 __all__ = ["DEFAULT_MAX_BODY", "HEADER_PREFIX", "Journal", "create_app"]
 
@@ -64,20 +65,8 @@ NORMALIZE_HEADER = "x-harness-normalize"
 TEST_ID_HEADER = "x-harness-test-id"
 ADMIN_TOKEN_HEADER = "x-harness-admin-token"
 
-#: Headers whose values are secrets: the journal masks them.
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-        "openai-organization",
-        "openai-project",
-    }
-)
+#: Headers whose values are secrets: the journal masks them (the recorder's list).
+SECRET_HEADERS = DEFAULT_HEADERS
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -143,7 +132,7 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _mask_query(query: Mapping[str, str]) -> dict[str, str]:
-    return {k: ("***" if k.lower() in ("key", "api_key") else v) for k, v in query.items()}
+    return {k: ("***" if k.lower() in DEFAULT_QUERY else v) for k, v in query.items()}
 
 
 def _family_of(path: str) -> Family:
