@@ -25,11 +25,8 @@ filtered already.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +37,7 @@ from vcr.request import Request as _VcrRequest  # type: ignore[import-untyped]
 from vcr.serialize import serialize as _vcr_serialize  # type: ignore[import-untyped]
 from vcr.serializers import yamlserializer as _yamlserializer  # type: ignore[import-untyped]
 
+from harness.atomic import write_atomic
 from harness.errors import UsageError
 from harness.secrets import filter_headers, filter_uri
 
@@ -413,10 +411,12 @@ def save_cassette(
     ``mode`` follows vcrpy's record modes: ``once`` refuses an existing file,
     ``new_episodes`` appends to the interactions already there (or creates the
     file), ``all`` overwrites, ``none`` writes nothing (and says so). Secret headers
-    and query parameters are dropped from everything written. The write is atomic:
-    a temporary file in the same folder, fsync'ed, then renamed over ``path``, so a
-    reader sees the old cassette or the new one, never half of one. Missing parent
-    folders are created.
+    and query parameters are dropped from everything written. The write is atomic
+    (:func:`harness.atomic.write_atomic`): a reader, or a kill at any moment, sees
+    the old cassette or the new one, never half of one, and no temporary file is
+    left behind. Only ``all`` (and ``new_episodes`` over the cassette it just read)
+    replaces a file; a cassette that appears while ``once`` or ``new_episodes``
+    writes a new one is left alone. Missing parent folders are created.
 
     Raises:
         CassetteError: the mode forbids the write, the existing cassette (for
@@ -436,41 +436,22 @@ def save_cassette(
             "(new_episodes appends, all overwrites)",
         )
     everything = list(interactions)
-    if mode == "new_episodes" and path.exists():
+    existing = mode == "new_episodes" and path.exists()
+    if existing:
         everything = load_cassette(path) + everything
-    _write_atomically(path, _render(everything))
+    # Only 'all', or appending to the cassette just read, may replace a file: a
+    # cassette that appears meanwhile in any other case is left alone.
+    _write(path, _render(everything), overwrite=mode == "all" or existing)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    folder = path.parent
+def _write(path: Path, text: str, *, overwrite: bool) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        write_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+    except FileExistsError:
+        raise CassetteError(
+            path,
+            "appeared while it was being written; not overwritten "
+            "(record mode 'all' overwrites a cassette)",
+        ) from None
     except OSError as exc:
         raise CassetteError(path, f"cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise CassetteError(path, f"cannot write: {exc.strerror or exc}") from None
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (where the platform allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -42,7 +42,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -51,6 +50,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import ValidationError
 
+from harness.atomic import write_atomic
 from harness.errors import UsageError
 from harness.pipeline import normalize
 from harness.replay import build_plan, encode_step
@@ -701,9 +701,10 @@ def default_name(path: str | os.PathLike[str]) -> str:
 def run_convert(args: argparse.Namespace) -> int:
     """``harness convert``: 0 written; 1 bad cassette or interaction; 2 unusable arguments.
 
-    Writes the scenario to ``args.output`` atomically (a temporary file in the same
-    folder, then a rename), refusing to replace an existing file unless
-    ``args.force``; or to standard output.
+    Writes the scenario to ``args.output`` atomically (:mod:`harness.atomic`: a kill
+    at any moment leaves the file old or new, whole, and no temporary file),
+    refusing to replace an existing file unless ``args.force``; or to standard
+    output.
     """
     output = Path(args.output) if args.output else None
     name = args.name
@@ -745,36 +746,20 @@ class _Exists(Exception):
 
 
 def _write(path: Path, data: bytes, *, force: bool) -> None:
-    """Write through a temporary file in the same folder, then rename it into place.
+    """Write atomically (:func:`harness.atomic.write_atomic`): a kill at any moment
+    leaves ``path`` old or new, whole, and no temporary file.
 
-    Without ``force`` the temporary file is hard-linked to ``path``, which fails if
-    ``path`` has appeared meanwhile, so no file is ever replaced (``os.replace``
-    after a last check where the file system has no hard links).
+    Without ``force`` an existing file is never replaced, even one that appears
+    while writing (the new file is hard-linked into place, which fails if ``path``
+    exists).
 
     Raises:
         _Exists: ``path`` exists and ``force`` is false.
         OSError: the file cannot be written.
     """
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        write_atomic(path, data, overwrite=force)
+    except FileExistsError:
         if force:
-            os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise _Exists(path) from None
-        except OSError:  # no hard links on this file system
-            if os.path.lexists(path):
-                raise _Exists(path) from None
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            raise
+        raise _Exists(path) from None

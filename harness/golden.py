@@ -16,20 +16,20 @@ goldens of a whole scenario set.
 
 Everything here is pure except the functions that read or write files
 (:func:`write_atomic`, :func:`assert_golden`, :func:`check`, :func:`unused_goldens`);
-nothing imports the web stack.
+nothing imports the web stack. Goldens are written by :func:`harness.atomic.write_atomic`
+(re-exported here): a kill at any moment leaves each golden old or new, whole, and no
+temporary file behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from harness.atomic import write_atomic
 from harness.errors import UsageError
 from harness.replay import Plan, build_plan
 from harness.scenario import NAME_PATTERN, Scenario, ScenarioSet
@@ -256,46 +256,6 @@ def golden_path(goldens: Path, name: str, kind: Kind) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
     return Path(goldens) / f"{name}.{kind}{SUFFIX}"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that no reader ever sees a half-written file.
-
-    Creates the parent folders, writes a temporary file in the same folder, fsyncs
-    it, and renames it over ``path`` (``os.replace``, atomic on one file system). On
-    any failure, the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file 0600; a golden is an ordinary, shared file.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable (POSIX); not possible everywhere, and not needed
-    # for atomicity, so failures are ignored.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _read(path: Path) -> bytes | None:

@@ -750,7 +750,7 @@ def test_write_never_replaces_a_file_that_appears_meanwhile(
     with pytest.raises(convert_module._Exists):
         convert_module._write(target, b"second\n", force=False)
 
-    def no_links(source: str, destination: str) -> None:
+    def no_links(source: str, destination: str, **kwargs: object) -> None:
         raise PermissionError("no hard links here")
 
     monkeypatch.setattr(os, "link", no_links)

@@ -449,15 +449,15 @@ def test_a_failed_save_is_reported_and_retried_on_stop(
 ) -> None:
     """A cassette write that fails keeps the interaction in memory; stop writes it."""
     path = tmp_path / "c.yaml"
-    real_replace = os.replace
+    real_fsync = os.fsync
     failures = iter([True])
 
-    def flaky(src: Any, dst: Any) -> None:
+    def flaky(fd: int) -> None:
         if next(failures, False):
             raise OSError(28, "No space left on device")
-        real_replace(src, dst)
+        real_fsync(fd)
 
-    monkeypatch.setattr(os, "replace", flaky)
+    monkeypatch.setattr(os, "fsync", flaky)
     with RecordingProxy(upstream.url, path) as proxy:
         assert httpx.get(f"{proxy.url}/_harness/health").status_code == 200
         assert not path.exists()
