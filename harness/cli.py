@@ -410,7 +410,10 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return f"\033[{_COLORS[name]}m{text}\033[0m" if color else text
 
     for mismatch in report.mismatches:
-        print(paint(f"MISMATCH {mismatch.scenario} ({mismatch.kind}): {mismatch.path}", "red"))
+        print(
+            paint(f"MISMATCH {mismatch.scenario} ({mismatch.kind}): {mismatch.path}", "red")
+            + "  (harness check --update rewrites it)"
+        )
         for line in mismatch.diff.splitlines():
             if line.startswith(("---", "+++")):
                 line = paint(line, "bold")

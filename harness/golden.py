@@ -299,7 +299,7 @@ def assert_golden(data: bytes, path: Path, *, update: bool = False) -> None:
     if outcome == "different":
         assert expected is not None
         raise GoldenMismatch(
-            f"{path}: the output differs from the golden",
+            f"{path}: the output differs from the golden (run with --update to rewrite it)",
             path=path,
             diff=diff_bytes(mask(expected), actual, fromfile=str(path), tofile="actual"),
         )
@@ -387,7 +387,8 @@ def check(scenarios: ScenarioSet, goldens: Path, *, update: bool = False) -> Che
                 assert expected is not None
                 report.mismatches.append(
                     GoldenMismatch(
-                        f"{path}: scenario {scenario.name} ({kind}) differs from the golden",
+                        f"{path}: scenario {scenario.name} ({kind}) differs from the golden "
+                        "(harness check --update rewrites it)",
                         path=path,
                         diff=diff_bytes(
                             mask(expected), actual, fromfile=str(path), tofile="actual"

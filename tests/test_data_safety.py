@@ -406,9 +406,7 @@ class Row:
 
     id: str
     run: Callable[[Path, Path], tuple[int, str]]  # (folder, user's file) -> (code, message)
-    # What the message must tell the user to pass; None: it names none today (a
-    # mismatched golden: `harness check` prints the diff, not the flag; see the notes).
-    flag: str | None
+    flag: str  # what the message must tell the user to pass
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -463,10 +461,10 @@ def test_nothing_overwrites_without_the_flag(
 
     rows = [
         Row("record --record-mode once", record_once, "--record-mode"),
-        Row("check without --update", check_plain, None),
+        Row("check without --update", check_plain, "--update"),
         Row("convert -o without --force", convert_no_force, "--force"),
         Row("save_cassette(mode='once')", save_once, "all overwrites"),
-        Row("assert_golden(update=False)", golden_no_update, None),
+        Row("assert_golden(update=False)", golden_no_update, "--update"),
     ]
     for row in rows:
         folder = tmp_path / row.id.replace(" ", "_").replace("'", "")
@@ -479,7 +477,7 @@ def test_nothing_overwrites_without_the_flag(
         before = _files(folder)
         code, message = row.run(folder, user)
         assert code != 0, row.id
-        assert row.flag is None or row.flag in message, (row.id, message)
+        assert row.flag in message, (row.id, message)
         after = {k: v for k, v in _files(folder).items() if k != "c.yaml"}
         before.pop("c.yaml", None)
         assert after == before, row.id  # untouched, and nothing created beside it
