@@ -33,6 +33,8 @@ import argparse
 import asyncio
 import itertools
 import json
+import logging
+import re
 import signal
 import socket
 import sys
@@ -54,7 +56,7 @@ from harness.cassette import (
     save_cassette,
 )
 from harness.errors import UsageError
-from harness.secrets import filter_headers, filter_uri
+from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY, filter_headers, filter_uri
 from harness.serve import BackgroundLoop, _serve, _url, bind
 
 __all__ = ["RecordingProxy", "run_record"]
@@ -111,6 +113,9 @@ class _Session:
         self._slots = itertools.count()
         self._changes = 0
         self._written = 0
+        # Whether the next write creates the cassette: it then never replaces a file
+        # that appeared meanwhile (only --record-mode all may replace one).
+        self._create = mode != "all"
         self._state = threading.Lock()
         self._writing = threading.Lock()
 
@@ -131,6 +136,7 @@ class _Session:
             )
         if self.mode == "new_episodes" and self.cassette.exists():
             self._base = load_cassette(self.cassette)
+            self._create = False
 
     def reserve(self) -> int:
         """A place in the recording order, taken when a request arrives."""
@@ -165,8 +171,20 @@ class _Session:
             if changes == self._written:
                 return
             # The record mode was applied once, at start: from then on this run owns
-            # the file and rewrites all of it.
-            save_cassette(self.cassette, self._base + interactions, mode="all")
+            # the file and rewrites all of it. Its first write creates the file unless
+            # the mode allows replacing one (all) or it was read (new_episodes).
+            everything = self._base + interactions
+            if self._create:
+                if self.cassette.exists():
+                    raise CassetteError(
+                        self.cassette,
+                        "appeared while recording (written by something else); not "
+                        "overwritten: move it away, or pass --record-mode all to overwrite it",
+                    )
+                save_cassette(self.cassette, everything, mode="once")
+                self._create = False
+            else:
+                save_cassette(self.cassette, everything, mode="all")
             self._written = changes
 
 
@@ -431,9 +449,48 @@ def _check_upstream(upstream: str) -> str:
     return upstream.rstrip("/")
 
 
+class _LogRedactor(logging.Filter):
+    """Masks credentials in httpx's and httpcore's log records.
+
+    httpx logs each request's URL at INFO (a Gemini ``?key=`` included) and httpcore
+    each response's headers at DEBUG (an upstream's ``set-cookie`` included). The
+    proxy forwards credentials, so a process that turns logging up would print them;
+    the query parameters and headers of :mod:`harness.secrets` are masked instead.
+    """
+
+    _QUERY = re.compile(
+        r"(?i)([?&](?:" + "|".join(map(re.escape, sorted(DEFAULT_QUERY))) + r")=)[^&#\s\"']*"
+    )
+    _HEADER = re.compile(
+        r"(?i)(\(b['\"](?:"
+        + "|".join(map(re.escape, sorted(DEFAULT_HEADERS)))
+        + r")['\"], b)(?:'[^']*'|\"[^\"]*\")"
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self._HEADER.sub(r"\1'***'", self._QUERY.sub(r"\1***", message))
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+#: The loggers the proxy's httpx client writes to (a filter applies to its own logger
+#: only, not to the children that propagate to it).
+_CLIENT_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2")
+
+
+def _redact_client_logs() -> None:
+    for name in _CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _LogRedactor) for f in logger.filters):
+            logger.addFilter(_LogRedactor())
+
+
 async def _serve_proxy(
     app: _ProxyApp, sock: socket.socket, stop: asyncio.Event, ready: Callable[[], None]
 ) -> None:
+    _redact_client_logs()
     # No read timeout: a provider may think for minutes; the client has its own.
     timeout = httpx.Timeout(None, connect=30.0)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)

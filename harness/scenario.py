@@ -6,8 +6,10 @@ reference for every field; the pydantic models below are the single source of tr
 for what is accepted, and every model forbids unknown fields, so a typo is an error
 instead of a silently ignored setting.
 
-Loading never trusts the file: YAML is parsed with the safe loader, duplicate keys
-are errors, and every problem is reported as ``file:line: field: what was expected``.
+Loading never trusts the file: a file over :data:`MAX_FILE_BYTES` is refused before it
+is read, YAML is parsed with the safe loader, alias bombs and deep nesting are refused
+before anything is built (``docs/security.md``), duplicate keys are errors, and every
+problem is reported as ``file:line: field: what was expected``.
 Loading a folder reports every broken file at once (:class:`ScenarioSetError`).
 
 Scenario *names* are identifiers, never paths: a name is checked against
@@ -21,6 +23,7 @@ import base64
 import binascii
 import difflib
 import fnmatch
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -365,7 +368,37 @@ class Scenario(_Model):
 
 # libyaml's safe loader when PyYAML was built with it (10x faster on long streams);
 # both keep line marks and refuse arbitrary Python objects.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, whose scalar constructors fail only with a YAML error.
+
+    PyYAML's safe constructors let plain Python errors out for some scalars that
+    look typed but are not: ``2001-13-45`` (a timestamp with month 13), ``!!int abc``,
+    ``!!bool x``, an integer of more than 4300 digits (Python's int limit). Each is
+    turned into a :class:`yaml.constructor.ConstructorError` at the node's line.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {kind}"
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            # ValueError says why (month 13, too many digits); the others say nothing useful.
+            reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{shown} is not a valid {kind}"
+                + (f" ({reason})" if reason else "")
+                + ("; quote it if it is a string" if not getattr(node, "style", "x") else ""),
+                node.start_mark,
+            ) from None
 
 
 def builtin_scenarios_dir() -> Path:
@@ -395,11 +428,16 @@ def parse_scenario(
             :class:`ScenarioSetError` when there are several.
     """
     where = str(path) if path is not None else None
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(_too_large(len(text), MAX_FILE_BYTES), path=where)
     try:
         # One parse gives both the node tree (for line numbers) and the data.
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                # Counted on the node graph (aliases shared), before anything is built.
+                _check_size(node, where)
             raw = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -418,7 +456,6 @@ def parse_scenario(
         raise ScenarioError(
             f"a scenario must be a mapping, this file is {kind}", path=where, line=1
         )
-    _check_size(node, where)
     duplicate = _find_duplicate_key(node)
     if duplicate is not None:
         key, line, field = duplicate
@@ -456,21 +493,85 @@ def _check_disconnects(scenario: Scenario, node: yaml.Node, where: str | None) -
                 )
 
 
-def load_scenario(path: str | Path, *, root: str | Path | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path, *, root: str | Path | None = None, max_bytes: int | None = None
+) -> Scenario:
     """Load one scenario file; its default name is its path under ``root`` without ``.yaml``.
 
+    Args:
+        path: the file.
+        root: the folder whose relative path names the scenario.
+        max_bytes: the largest file accepted (default :data:`MAX_FILE_BYTES`),
+            checked before the file is read.
+
     Raises:
-        ScenarioError: the file cannot be read or is not a valid scenario.
+        ScenarioError: the file cannot be read, is too large, is not UTF-8, or is not
+            a valid scenario.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario file: {exc}", path=str(path)) from None
+    text = _read_text(path, max_bytes)
     default = path.with_suffix("").name
     if root is not None:
         default = path.relative_to(root).with_suffix("").as_posix()
     return parse_scenario(text, path=path, name=default)
+
+
+#: The largest scenario file the loader reads (bytes). The built-in files are a few
+#: KiB; a file past this is refused before it is read (``docs/security.md``).
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+# Byte-order marks of encodings a YAML file is sometimes saved in by mistake.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _read_text(path: Path, max_bytes: int | None) -> str:
+    """The file's text: at most ``max_bytes`` bytes, UTF-8 (a UTF-8 BOM is allowed).
+
+    The size is checked on the file's metadata before anything is read, and the read
+    itself is bounded too (a file may grow, or report no size).
+    """
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    where = str(path)
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > limit:
+                raise ScenarioError(_too_large(size, limit), path=where)
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file: {exc}", path=where) from None
+    if len(data) > limit:
+        raise ScenarioError(_too_large(limit, limit, more=True), path=where)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = data[exc.start : exc.end].hex(" ")
+        hint = "save it as UTF-8"
+        for bom, encoding in _BOMS:
+            if data.startswith(bom):
+                hint = f"it starts with a {encoding} byte-order mark: save it as UTF-8"
+                break
+        raise ScenarioError(
+            f"cannot read scenario file: not UTF-8: byte {bad} at offset {exc.start} "
+            f"(line {line}, column {column}); {hint}",
+            path=where,
+            line=line,
+        ) from None
+
+
+def _too_large(size: int, limit: int, *, more: bool = False) -> str:
+    at_least = "more than " if more else ""
+    return (
+        f"cannot read scenario file: it is {at_least}{size:,} bytes, over the limit of "
+        f"{limit:,} bytes for a scenario file"
+    )
 
 
 def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
@@ -546,9 +647,14 @@ class ScenarioSet(Sequence[Scenario]):
 
     def closest(self, name: str, n: int = 3) -> list[str]:
         """Up to ``n`` names that look like ``name`` (for "did you mean" messages)."""
-        close = difflib.get_close_matches(name, self._by_name, n=n, cutoff=0.4)
-        if close:
-            return close
+        # difflib's ratio is 2*matches/(len(a)+len(b)): a name over 4 times the longest
+        # known one can never reach the 0.4 cutoff, and indexing it costs time and
+        # memory in proportion to its length (a name can come from a request body).
+        longest = max((len(known) for known in self._by_name), default=0)
+        if len(name) <= 4 * longest:
+            close = difflib.get_close_matches(name, self._by_name, n=n, cutoff=0.4)
+            if close:
+                return close
         tail = name.rsplit("/", 1)[-1]
         return [known for known in self._by_name if tail and tail in known][:n]
 

@@ -21,14 +21,25 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hypercorn.asyncio import run as hypercorn_run
 from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config
 
 from harness.errors import UsageError
 from harness.scenario import ScenarioSet
 from harness.server import DEFAULT_MAX_BODY, Journal, Sleep, create_app
 
-__all__ = ["BackgroundLoop", "ServerThread", "bind", "is_loopback", "serve_forever"]
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_KEEP_ALIVE_TIMEOUT",
+    "MAX_HEAD_BYTES",
+    "BackgroundLoop",
+    "ServerThread",
+    "bind",
+    "is_loopback",
+    "serve_forever",
+]
 
 log = logging.getLogger("harness.serve")
 
@@ -53,17 +64,69 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def _config(sock: socket.socket) -> Config:
+#: Seconds a connection may stay idle, or take to send a request's head (headers
+#: dribbled byte by byte included): Hypercorn's keep-alive timer runs from the
+#: connection's start (or the end of its last answer) until a whole head has arrived.
+#: Longer than the idle time of the SDKs' connection pools, so the server is not the
+#: one that closes a connection a client is about to reuse.
+DEFAULT_KEEP_ALIVE_TIMEOUT = 75.0
+#: Seconds a request body may take to arrive in full (Quart's ``BODY_TIMEOUT``);
+#: a slower one gets the provider's 408 and the connection is closed.
+DEFAULT_BODY_TIMEOUT = 60.0
+#: The largest request head (request line and headers), in bytes: past it, h11 answers
+#: 431 and closes the connection before the app sees anything (Hypercorn's default,
+#: pinned here so an upgrade cannot change it unnoticed).
+MAX_HEAD_BYTES = 16 * 1024
+
+
+def _config(sock: socket.socket, keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT) -> Config:
     config = Config()
     # Hypercorn adopts the socket's file descriptor; our socket object lets go of it.
     config.bind = [f"fd://{sock.detach()}"]
-    config.accesslog = None
+    config.accesslog = None  # an access log would print query strings: ?key= is a secret
     config.errorlog = log
     config.backlog = 1024  # Hypercorn listens again with this (its default is 100)
     config.graceful_timeout = 1.0
-    config.keep_alive_timeout = 75.0
+    config.keep_alive_timeout = keep_alive_timeout
+    config.h11_max_incomplete_size = MAX_HEAD_BYTES
+    # No read_timeout: Hypercorn applies it to every read of the connection, even
+    # while the server streams, so it would cut any stream that pauses longer (a
+    # scenario's stall). Heads and bodies are bounded by the two timeouts above.
+    config.read_timeout = None
     config.include_server_header = False
     return config
+
+
+class _TCPServer(TCPServer):
+    """Hypercorn's connection handler, releasing a connection as soon as its client closes.
+
+    Hypercorn (0.16 to 0.18 at least) runs a keep-alive timer while a connection is
+    idle, and when the client closes the connection it still waits for that timer:
+    the socket stays in CLOSE-WAIT and three tasks stay alive for the whole keep-alive
+    timeout. The timer is also restarted when an answer ends after its client has
+    gone (a client that read the terminating chunk and closed at once). Under load,
+    every client that does not reuse its connection piles up file descriptors and
+    tasks for 75 s; ``bench/soak.py`` found it. Once reading has ended (end of file
+    or an error), nothing more can arrive: the timer is stopped, and a timer started
+    afterwards ends at once, so the connection closes as soon as its answer is done.
+    """
+
+    _reading_done = False
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        self._reading_done = True
+        await self.idle_task.stop()
+
+    async def _idle_timeout(self) -> None:
+        if not self._reading_done:
+            await super()._idle_timeout()
+
+
+def _release_closed_connections() -> None:
+    # Hypercorn's worker_serve builds each connection's handler from this name.
+    if hypercorn_run.TCPServer is TCPServer:  # type: ignore[attr-defined]
+        hypercorn_run.TCPServer = _TCPServer  # type: ignore[attr-defined]
 
 
 def is_loopback(host: str) -> bool:
@@ -81,9 +144,14 @@ def _url(host: str, port: int) -> str:
 
 
 async def _serve(
-    app: Any, sock: socket.socket, stop: asyncio.Event, ready: Callable[[], None]
+    app: Any,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    ready: Callable[[], None],
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
 ) -> None:
-    config = _config(sock)
+    config = _config(sock, keep_alive_timeout)
+    _release_closed_connections()
     ready()
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
 
@@ -97,22 +165,43 @@ def serve_forever(
     max_body: int = DEFAULT_MAX_BODY,
     on_ready: Callable[[str], None] | None = None,
     admin_token: str | None = None,
+    reload: Callable[[], ScenarioSet] | None = None,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    journal_max: int = 10_000,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
+
+    ``journal_max`` is the number of journal entries kept per test id.
+
+    ``reload`` loads the scenarios again for ``POST /_harness/reload`` (see
+    :func:`harness.server.create_app`). ``keep_alive_timeout`` bounds an idle
+    connection and the time to send a request's head, ``body_timeout`` the time to
+    send its body (see :data:`DEFAULT_KEEP_ALIVE_TIMEOUT`, ``docs/security.md``).
 
     Raises:
         UsageError: the address cannot be bound.
     """
     sock = bind(host, port)
     url = _url(host, sock.getsockname()[1])
-    app = create_app(scenarios, speed=speed, max_body=max_body, admin_token=admin_token)
+    app = create_app(
+        scenarios,
+        speed=speed,
+        max_body=max_body,
+        admin_token=admin_token,
+        reload=reload,
+        journal=Journal(max_entries=journal_max),
+    )
+    app.config["BODY_TIMEOUT"] = body_timeout
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await _serve(app, sock, stop, lambda: on_ready(url) if on_ready else None)
+        await _serve(
+            app, sock, stop, lambda: on_ready(url) if on_ready else None, keep_alive_timeout
+        )
 
     asyncio.run(main())
 
@@ -189,6 +278,9 @@ class ServerThread:
         max_body: int = DEFAULT_MAX_BODY,
         sleep: Sleep = asyncio.sleep,
         admin_token: str | None = None,
+        reload: Callable[[], ScenarioSet] | None = None,
+        keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         self.journal = Journal()
         self.app = create_app(
@@ -198,7 +290,10 @@ class ServerThread:
             journal=self.journal,
             sleep=sleep,
             admin_token=admin_token,
+            reload=reload,
         )
+        self.app.config["BODY_TIMEOUT"] = body_timeout
+        self._keep_alive_timeout = keep_alive_timeout
         self._host = host
         self._port = port
         self._background = BackgroundLoop()
@@ -213,7 +308,8 @@ class ServerThread:
         sock = bind(self._host, self._port)
         self.url = _url(self._host, sock.getsockname()[1])
         self._background.start(
-            lambda stop, ready: _serve(self.app, sock, stop, ready), f"harness {self.url}"
+            lambda stop, ready: _serve(self.app, sock, stop, ready, self._keep_alive_timeout),
+            f"harness {self.url}",
         )
         return self.url
 

@@ -35,8 +35,9 @@ import asyncio
 import contextlib
 import hmac
 import json
+import os
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,7 @@ from quart import Quart, Request, request
 from quart.wrappers import Response as QuartResponse
 from werkzeug.exceptions import HTTPException
 
-from harness.errors import FaultSpecError
+from harness.errors import FaultSpecError, ScenarioError, ScenarioSetError
 from harness.provider_errors import Family, error_body
 from harness.replay import Plan, ReplayError, build_plan, parse_faults
 from harness.scenario import Faults, Scenario, ScenarioSet
@@ -156,8 +157,39 @@ def _error(family: Family, status: int, message: str, **headers: str) -> QuartRe
     return response
 
 
+@dataclass
+class _Stats:
+    """What ``GET /_harness/stats`` reports besides the task count and memory.
+
+    Counted in the ASGI layer, around everything the app does, so a request that ends
+    in a crash, a cut or a client hanging up is counted as surely as a clean one.
+    """
+
+    open_requests: int = 0
+    open_streams: int = 0
+    #: Answers by status class ("2xx", "4xx", ...), counted when their head is sent;
+    #: an app error before any head counts as "5xx" (Hypercorn answers 500 for it).
+    by_status: dict[str, int] = field(default_factory=dict)
+    #: How streams ended: "completed", "cut" (a planned disconnect), "client_gone"
+    #: (cancelled: the client hung up), "error".
+    streams: dict[str, int] = field(default_factory=dict)
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+
+def _rss_bytes() -> int | None:
+    """This process's resident memory in bytes (Linux ``/proc``), ``None`` elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
 class _PrefixAndAbort:
-    """ASGI layer: strips ``/s/{scenario}/`` and turns :class:`_Abort` into a cut.
+    """ASGI layer: strips ``/s/{scenario}/``, turns :class:`_Abort` into a cut, counts.
 
     An ASGI app that returns without finishing its response makes Hypercorn close
     the connection without the terminating chunk: exactly an abrupt disconnect.
@@ -166,8 +198,49 @@ class _PrefixAndAbort:
     def __init__(self, app: Any, scenarios: ScenarioSet) -> None:
         self.app = app
         self.scenarios = scenarios
+        self.stats = _Stats()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._call(scope, receive, send)
+            return
+        stats = self.stats
+        head: dict[str, Any] = {}
+
+        async def counting_send(message: Any) -> None:
+            if message["type"] == "http.response.start" and not head:
+                head["status"] = status = int(message["status"])
+                stats.count(stats.by_status, f"{status // 100}xx")
+                stream = any(
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message.get("headers", ())
+                )
+                if stream:
+                    head["stream"] = True
+                    stats.open_streams += 1
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                head["ended"] = True
+            await send(message)
+
+        stats.open_requests += 1
+        outcome = "error"
+        try:
+            await self._call(scope, receive, counting_send)
+            outcome = "completed" if head.get("ended") else "cut"
+        except asyncio.CancelledError:
+            outcome = "client_gone"
+            raise
+        except BaseException:
+            if not head:
+                stats.count(stats.by_status, "5xx")
+            raise
+        finally:
+            stats.open_requests -= 1
+            if head.get("stream"):
+                stats.open_streams -= 1
+                stats.count(stats.streams, outcome)
+
+    async def _call(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith(("/t/", "/s/")):
             scope = dict(scope)
             path = scope["path"]
@@ -212,6 +285,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     journal: Journal | None = None,
     admin_token: str | None = None,
+    reload: Callable[[], ScenarioSet] | None = None,
 ) -> Quart:
     """Build the mock provider app.
 
@@ -228,8 +302,13 @@ def create_app(
             but health) answer only requests carrying it as
             ``x-harness-admin-token`` or ``authorization: Bearer`` (for a server
             reachable from other machines).
+        reload: loads the scenarios again (from the folder they came from) for
+            ``POST /_harness/reload``; without it that endpoint answers 409.
     """
     app = Quart("harness")
+    # A doubled slash is not redirected (an HTML 308 no SDK follows on a POST): the path
+    # is routed as sent, so it gets the provider-shaped 404 (or names a model as sent).
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 60
@@ -237,7 +316,8 @@ def create_app(
     plans = _PlanCache()
     app.config["HARNESS_JOURNAL"] = journal
     app.config["HARNESS_SCENARIOS"] = scenarios
-    app.asgi_app = _PrefixAndAbort(app.asgi_app, scenarios)  # type: ignore[method-assign]
+    outer = _PrefixAndAbort(app.asgi_app, scenarios)
+    app.asgi_app = outer  # type: ignore[method-assign]
 
     @app.before_request
     async def admin_only() -> QuartResponse | None:
@@ -267,7 +347,7 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> QuartResponse:
         status = exc.code or 500
-        if status != 413:
+        if status not in (408, 413):  # their body is never read: the connection ends
             await _drain(request)
         family = _family_of(request.path)
         if status == 404:
@@ -278,6 +358,8 @@ def create_app(
             message = f"Request body too large: the limit is {max_body} bytes."
         else:
             message = exc.description or f"HTTP {status}"
+        if status in (408, 413):
+            return _error(family, status, message, connection="close")
         return _error(family, status, message)
 
     @app.errorhandler(Exception)
@@ -315,7 +397,10 @@ def create_app(
         entry["body"] = body if problem is None else None
         if problem is not None:
             status, message = problem
-            return fail(status, message)
+            # The rest of a body too large or too slow is never read: the connection ends.
+            return fail(
+                status, message, **({"connection": "close"} if status in (408, 413) else {})
+            )
         assert isinstance(body, dict)
         model = model or (body.get("model") if isinstance(body.get("model"), str) else None)
         stream = stream_from_route if stream_from_route is not None else body.get("stream") is True
@@ -410,7 +495,79 @@ def create_app(
         journal.reset(None if everything else _test_id(request))
         return {"reset": "all" if everything else _test_id(request)}
 
+    @app.get("/_harness/stats")
+    async def stats() -> Any:
+        counts = outer.stats
+        detail: dict[str, Any] = {}
+        if request.args.get("tasks") in ("1", "true"):
+            # What the tasks are running (by coroutine), to tell a leak from a busy server.
+            names = Counter(_task_name(task) for task in asyncio.all_tasks())
+            detail["task_names"] = dict(names.most_common())
+        return {
+            **detail,
+            # Every task on the server's loop: one per open connection and per stream
+            # being written, plus the server's own; back to its idle level once
+            # clients are gone (a soak test checks nothing is left behind).
+            "tasks": len(asyncio.all_tasks()),
+            "open_requests": counts.open_requests - 1,  # not counting this one
+            "open_streams": counts.open_streams,
+            "requests": dict(sorted(counts.by_status.items())),
+            "streams": dict(sorted(counts.streams.items())),
+            "rss_bytes": _rss_bytes(),
+            "scenarios": len(scenarios),
+            "plans_cached": len(plans),
+            "journal_entries": sum(len(group) for group in journal.entries.values()),
+        }
+
+    reloading = asyncio.Lock()
+
+    @app.post("/_harness/reload")
+    async def reload_scenarios() -> Any:
+        nonlocal scenarios
+        await _drain(request)
+        if reload is None:
+            return _admin_error(
+                409,
+                "not_reloadable",
+                "These scenarios were not loaded from a folder, so there is nothing to "
+                "reload from: start the server from a folder (harness serve --scenarios "
+                "DIR, run_server(DIR)) to use POST /_harness/reload.",
+            )
+        async with reloading:
+            try:
+                # Reading and validating the files happens off the loop: the streams
+                # in progress keep being written meanwhile.
+                fresh = await asyncio.to_thread(reload)
+            except ScenarioError as exc:
+                problems = exc.errors if isinstance(exc, ScenarioSetError) else (exc,)
+                return _admin_error(
+                    400,
+                    "scenario_error",
+                    f"Reload failed; still serving the {len(scenarios)} scenarios loaded "
+                    f"before. {exc}",
+                    errors=[str(problem) for problem in problems],
+                )
+            old = len(scenarios)
+            # The swap is one assignment on the loop: a request sees the old set or the
+            # new one, never a mix; a stream in progress keeps the plan it started with.
+            # Plans are cached by scenario object, so the cache goes too.
+            scenarios = fresh
+            outer.scenarios = fresh
+            app.config["HARNESS_SCENARIOS"] = fresh
+            plans.clear()
+        return {"reloaded": len(fresh), "before": old, "scenarios": fresh.names}
+
     return app
+
+
+def _task_name(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
+
+
+def _admin_error(status: int, kind: str, message: str, **extra: Any) -> QuartResponse:
+    body = json.dumps({"error": {"type": kind, "message": message, **extra}})
+    return QuartResponse(body, status=status, content_type="application/json")
 
 
 _ROUTES_HINT = (
@@ -432,6 +589,14 @@ class _PlanCache:
         self._bytes = 0
         self._max_plans = max_plans
         self._max_bytes = max_bytes
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def clear(self) -> None:
+        """Forget every plan (the scenarios they were built from were replaced)."""
+        self._plans.clear()
+        self._bytes = 0
 
     def get(
         self,
@@ -507,6 +672,19 @@ async def _drain(req: Request) -> None:
         await req.get_data(as_text=False)
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON (RFC 8259) does not have; the
+    # providers refuse them, and the journal must stay JSON that any client can read.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _shown(value: str, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters: names from requests are echoed in
+    error messages, and a request may carry a megabyte-long one."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...' ({len(value):,} chars)"
+
+
 async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
     content_type = req.headers.get("content-type", "")
     if content_type and "json" not in content_type.split(";")[0].lower():
@@ -518,11 +696,13 @@ async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
         if exc.code == 413:
             limit = req.max_content_length
             return None, (413, f"Request body too large: the limit is {limit} bytes.")
+        if exc.code == 408:  # Quart's BODY_TIMEOUT: a client dribbling its body
+            return None, (408, f"The request body did not arrive within {req.body_timeout} s.")
         raise
     if not raw:
         return None, (400, "The request body is empty: expected a JSON object.")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
     except UnicodeDecodeError:
         return None, (400, "The request body is not valid UTF-8 JSON.")
     except json.JSONDecodeError as exc:
@@ -531,6 +711,10 @@ async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
             f"The request body is not valid JSON: {exc.msg} "
             f"at line {exc.lineno} column {exc.colno}.",
         )
+    except RecursionError:
+        return None, (400, "The request body is not valid JSON: it is nested too deeply.")
+    except ValueError as exc:  # NaN / Infinity, or an integer past Python's 4300 digits
+        return None, (400, f"The request body is not valid JSON: {str(exc).split(';')[0]}.")
     if not isinstance(body, dict):
         return None, (400, f"The request body must be a JSON object, got {type(body).__name__}.")
     return body, None
@@ -551,7 +735,7 @@ def _select(
             return scenario, ""
         close = scenarios.closest(name)
         hint = f" Closest: {', '.join(close)}." if close else ""
-        return None, f"No scenario named {name!r}.{hint} `harness list` shows them all."
+        return None, f"No scenario named {_shown(name)}.{hint} `harness list` shows them all."
     for scenario in scenarios:
         if scenario.match is None:
             continue
@@ -566,7 +750,7 @@ def _select(
     shown = ", ".join(close or servable[:3])
     return None, (
         f"No scenario matches {req.method} {req.path}"
-        + (f" (model {model!r})" if model else "")
+        + (f" (model {_shown(model)})" if model else "")
         + f". Select one with the path prefix /s/<name>/ in the base URL or the "
         f"{SCENARIO_HEADER} header; for example: {shown}."
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.provider_errors import Family
 from harness.scenario import ScenarioSet, load_scenarios
-from harness.serve import ServerThread
+from harness.serve import DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, ServerThread
 from harness.server import Sleep
 
 __all__ = ["RunningServer", "run_server"]
@@ -60,18 +60,45 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 0,
     sleep: Sleep | None = None,
+    admin_token: str | None = None,
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> Iterator[RunningServer]:
     """Serve ``scenarios`` (a set, a folder, or the built-ins) for the ``with`` block.
 
     ``sleep`` replaces :func:`asyncio.sleep` for the server's pauses, so a test can
     record the pauses a replay asks for instead of waiting them out.
+    ``keep_alive_timeout`` (idle connection, or a request head not yet whole) and
+    ``body_timeout`` (a request body not yet whole) are the slow-client bounds; a test
+    of slow clients sets them short. Scenarios served
+    from a folder (or the built-ins) can be reloaded with ``POST /_harness/reload``;
+    a :class:`ScenarioSet` cannot (it answers 409).
 
     Raises:
         ScenarioError: a scenario folder is broken (every problem listed).
         UsageError: the address cannot be bound.
     """
-    loaded = scenarios if isinstance(scenarios, ScenarioSet) else load_scenarios(scenarios)
-    thread = ServerThread(loaded, host=host, port=port, speed=speed, sleep=sleep or asyncio.sleep)
+    reload = None
+    if isinstance(scenarios, ScenarioSet):
+        loaded = scenarios
+    else:
+        folder = scenarios
+        loaded = load_scenarios(folder)
+
+        def reload() -> ScenarioSet:
+            return load_scenarios(folder)
+
+    thread = ServerThread(
+        loaded,
+        host=host,
+        port=port,
+        speed=speed,
+        sleep=sleep or asyncio.sleep,
+        admin_token=admin_token,
+        reload=reload,
+        keep_alive_timeout=keep_alive_timeout,
+        body_timeout=body_timeout,
+    )
     thread.start()
     try:
         yield RunningServer(thread, loaded)
