@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest scan bench bench-serve serve demo clean
+.PHONY: install test lint typecheck pytest scan bench bench-serve soak fuzz serve demo clean
 
 install: $(STAMP)
 
@@ -41,6 +41,33 @@ bench: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py
+
+# Load and soak: one `harness serve`, 1,000 streaming clients for 60 s, then again with
+# fault overlays (a few minutes; loopback only). Smaller: make soak ARGS="--clients 200
+# --duration 10".
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(ARGS)
+
+# Coverage-guided fuzzing (atheris/libFuzzer) of the SSE decoder and of the pipeline per
+# provider, FUZZ_SECONDS each, in a venv of its own (bench/fuzz/.venv) so that neither CI
+# nor `make test` needs atheris. Crashes go to bench/fuzz/crashes/; see bench/fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= sse openai anthropic gemini
+FUZZ_BIN     := bench/fuzz/.venv/bin
+
+$(FUZZ_BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv bench/fuzz/.venv
+	$(FUZZ_BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[fuzz]'
+	touch $@
+
+fuzz: $(FUZZ_BIN)/.installed
+	@mkdir -p bench/fuzz/crashes; status=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p bench/fuzz/work/$$t; echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(FUZZ_BIN)/python bench/fuzz/run.py $$t bench/fuzz/work/$$t bench/fuzz/corpus/$$t \
+	    -dict=bench/fuzz/sse.dict -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=bench/fuzz/crashes/$$t- || status=1; \
+	done; exit $$status
 
 # The main job: the mock provider on the built-in scenarios, http://127.0.0.1:8080.
 # Override with `make serve ARGS="--port 0 --speed 0"`.

@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="pause factor: 1 = recorded timing (default), 0 = no pauses, 0.5 = twice as fast",
     )
+    serve.add_argument(
+        "--journal-max",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help="journal entries kept per test id, the oldest dropped first (default 10000)",
+    )
     serve.set_defaults(run=_serve)
 
     listing = sub.add_parser("list", help="list the scenarios: name, provider, description")
@@ -238,6 +245,16 @@ def _scenarios_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -261,6 +278,7 @@ def _load(args: argparse.Namespace) -> ScenarioSet | None:
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from harness.errors import UsageError
+    from harness.scenario import load_scenarios
     from harness.serve import is_loopback, serve_forever
 
     token = None
@@ -301,6 +319,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             speed=args.speed,
             on_ready=ready,
             admin_token=token,
+            reload=lambda: load_scenarios(args.scenarios),
+            journal_max=args.journal_max,
         )
     except UsageError as exc:
         print(f"harness serve: {exc}", file=sys.stderr)
