@@ -118,6 +118,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="journal entries kept per test id, the oldest dropped first (default 10000)",
     )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="close a connection idle this long, or still sending its request head (default 75)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="answer 408 to a request body not whole after this long (default 60)",
+    )
     serve.set_defaults(run=_serve)
 
     listing = sub.add_parser("list", help="list the scenarios: name, provider, description")
@@ -255,6 +269,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -311,6 +335,12 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"  Gemini:    base_url={url}/s/gemini/text", flush=True)
         print("  Ctrl-C to stop.", flush=True)
 
+    # The defaults live in harness.serve (DEFAULT_*_TIMEOUT); only what was given is passed.
+    timeouts = {
+        name: value
+        for name in ("keep_alive_timeout", "body_timeout")
+        if (value := getattr(args, name)) is not None
+    }
     try:
         serve_forever(
             scenarios,
@@ -321,6 +351,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             admin_token=token,
             reload=lambda: load_scenarios(args.scenarios),
             journal_max=args.journal_max,
+            **timeouts,
         )
     except UsageError as exc:
         print(f"harness serve: {exc}", file=sys.stderr)

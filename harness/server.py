@@ -37,7 +37,7 @@ import hmac
 import json
 import os
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,19 +84,30 @@ class Journal:
     ``x-harness-test-id`` header, ``""`` without one), so parallel test workers
     sharing one server never see each other's requests or advance each other's
     sequences.
+
+    Bounded for servers that run for days: each test id keeps its last
+    ``max_entries`` entries, and at most ``max_test_ids`` test ids are kept; past
+    that, the test id that has been quiet the longest is forgotten whole (entries
+    and sequence positions), as a ``reset`` of that id would. The pytest plugin uses
+    one id per test, so only ids of tests long finished are ever dropped.
     """
 
-    entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    entries: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
     #: Entries kept per test id; the oldest go first (a long load test stays bounded).
     max_entries: int = 10_000
+    #: Test ids kept; the least recently active one goes first.
+    max_test_ids: int = 10_000
     positions: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Test ids by last activity, oldest first (a dict keeps insertion order).
+    _active: dict[str, None] = field(default_factory=dict, repr=False)
 
     def add(self, test_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         """Record ``entry`` under ``test_id`` and return it (it is updated in place)."""
-        group = self.entries.setdefault(test_id, [])
+        self._touch(test_id)
+        group = self.entries.get(test_id)
+        if group is None:
+            group = self.entries[test_id] = deque(maxlen=self.max_entries)
         group.append(entry)
-        if len(group) > self.max_entries:
-            del group[0]
         return entry
 
     def next_answer(self, test_id: str, scenario: Scenario) -> int:
@@ -106,6 +117,7 @@ class Journal:
 
     def advance(self, test_id: str, scenario: Scenario) -> None:
         """Move this test id on to the next answer (only once a request was answered)."""
+        self._touch(test_id)
         key = (test_id, scenario.name)
         self.positions[key] = self.positions.get(key, 0) + 1
 
@@ -114,10 +126,18 @@ class Journal:
         if test_id is None:
             self.entries.clear()
             self.positions.clear()
+            self._active.clear()
             return
         self.entries.pop(test_id, None)
+        self._active.pop(test_id, None)
         for key in [key for key in self.positions if key[0] == test_id]:
             del self.positions[key]
+
+    def _touch(self, test_id: str) -> None:
+        self._active.pop(test_id, None)
+        self._active[test_id] = None
+        while len(self._active) > self.max_test_ids:
+            self.reset(next(iter(self._active)))
 
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -486,7 +506,7 @@ def create_app(
             entries = [e for group in journal.entries.values() for e in group]
             entries.sort(key=lambda e: e["time"])
         else:
-            entries = journal.entries.get(_test_id(request), [])
+            entries = list(journal.entries.get(_test_id(request), ()))
         return {"requests": entries}
 
     @app.delete("/_harness/requests")

@@ -215,3 +215,62 @@ def test_admin_token_guards_the_journal_but_not_the_provider_routes() -> None:
             f"{url}/s/openai/text/v1/chat/completions", json={"stream": True}, timeout=10
         )
         assert answer.status_code == 200
+
+
+TIMEOUTS = ("--keep-alive-timeout", "0.5", "--body-timeout", "0.5")
+
+
+def test_timeout_flags_reach_the_server() -> None:
+    """--keep-alive-timeout closes a silent connection and --body-timeout answers 408 to
+    a dribbled body, in a real `harness serve`; a normal request still gets its answer."""
+    proc = subprocess.Popen(
+        _harness("serve", "--port", "0", "--speed", "0", *TIMEOUTS),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = _read_line(proc).rsplit(" ", 1)[-1].strip()
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+            idle.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")  # a head never finished
+            started = time.monotonic()
+            assert idle.recv(1024) == b""  # closed by the server, well before recv's 10 s
+            assert time.monotonic() - started < 8
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(
+                b"POST /s/openai/text/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+                b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+            )
+            answer = slow.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        response = httpx.post(
+            f"{url}/s/openai/text/v1/chat/completions", json={"stream": True}, timeout=10
+        )
+        assert response.text.endswith("data: [DONE]\n\n")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_timeout_defaults_in_the_help_are_the_servers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The help states the defaults harness.serve really uses (the CLI does not import it)."""
+    from harness.serve import DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"request head (default {DEFAULT_KEEP_ALIVE_TIMEOUT:g})" in text
+    assert f"this long (default {DEFAULT_BODY_TIMEOUT:g})" in text
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "soon"])
+def test_timeout_flags_refuse_unusable_values(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--body-timeout", value])
+    assert exc.value.code == 2
+    assert "--body-timeout" in capsys.readouterr().err

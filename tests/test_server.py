@@ -1570,3 +1570,24 @@ def test_journal_says_completed_once_the_last_byte_is_out(server: RunningServer)
             assert part, seen
             seen += part
         assert server.requests("done-race")[-1]["outcome"] == "completed"
+
+
+def test_journal_forgets_the_longest_quiet_test_id_past_max_test_ids() -> None:
+    """Past max_test_ids, the id quiet the longest goes whole (entries and positions);
+    an id that keeps being used stays, whatever its age."""
+    scenario = parse_scenario(
+        "version: 1\nname: seq\nprovider: openai\n"
+        "responses:\n  - {events: [{data: {x: 1}}]}\n  - {events: [{data: {x: 2}}]}\n"
+    )
+    journal = Journal(max_test_ids=2)
+    journal.add("old", {"n": 0})
+    journal.advance("old", scenario)
+    journal.add("busy", {"n": 0})
+    journal.add("old", {"n": 1})  # "old" is now the most recent; "busy" the quietest
+    journal.add("new", {"n": 0})
+    assert set(journal.entries) == {"old", "new"}
+    assert journal.next_answer("old", scenario) == 1
+    journal.add("newer", {"n": 0})
+    assert set(journal.entries) == {"new", "newer"}
+    assert journal.positions == {}
+    assert journal.next_answer("old", scenario) == 0
