@@ -25,6 +25,7 @@ import difflib
 import fnmatch
 import os
 import re
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -74,8 +75,9 @@ Chunking = Literal["event", "byte", "random", "utf8", "crlf", "coalesce"]
 
 
 class _Model(BaseModel):
-    # strict: YAML already types its scalars; "200" is not a status code.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # strict: YAML already types its scalars; "200" is not a status code. No float may
+    # be infinite or NaN: `delay_ms: .inf` would be a stream that never ends.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Step(_Model):
@@ -145,7 +147,7 @@ class Faults(_Model):
     count): ``disconnect_after: 3`` writes three events and then cuts the connection.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
     disconnect_after: int | None = Field(default=None, ge=0)
     disconnect_after_bytes: int | None = Field(default=None, ge=0)
@@ -662,14 +664,52 @@ class ScenarioSet(Sequence[Scenario]):
 # --- error translation ----------------------------------------------------------------
 
 
+_MODELS: tuple[type[BaseModel], ...] = (
+    Scenario,
+    Response,
+    Step,
+    Faults,
+    Match,
+    Expect,
+    ExpectToolCall,
+    ExpectUsage,
+    ExpectError,
+)
+
+
 def _all_field_names() -> set[str]:
     names: set[str] = set()
-    for model in (Scenario, Response, Step, Faults, Match, Expect, ExpectToolCall, ExpectUsage):
+    for model in _MODELS:
         names.update(model.model_fields)
     return names
 
 
 _FIELD_NAMES = _all_field_names()
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model whose fields a mapping at ``loc`` (from the top of a scenario) holds."""
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's own field already named its model
+        field = model.model_fields.get(part)
+        inner = _inner_model(field.annotation) if field is not None else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside ``X``, ``X | None``, ``list[X]`` and the like, if there is one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _translate(exc: ValidationError, node: yaml.Node, where: str | None) -> list[ScenarioError]:
@@ -704,8 +744,18 @@ def _message(error: Any, clean: tuple[str | int, ...]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(clean[-1]) if clean else "?"
-        hint = difflib.get_close_matches(key, _FIELD_NAMES, n=1)
-        return f"unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        model = _model_at(clean[:-1])
+        fields = set(model.model_fields) if model is not None else _FIELD_NAMES
+        hint = difflib.get_close_matches(key, fields, n=1)
+        if hint:
+            return f"unknown field {key!r} (did you mean {hint[0]!r}?)"
+        owners = [m.__name__ for m in _MODELS if key in m.model_fields]
+        if model is not None and owners:
+            return (
+                f"unknown field {key!r} in a {model.__name__} (it is a field of "
+                f"{' and '.join(owners)}; see docs/scenarios.md)"
+            )
+        return f"unknown field {key!r}"
     if kind == "missing":
         return "required field is missing"
     message = str(error["msg"]).removeprefix("Value error, ")

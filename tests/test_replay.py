@@ -1149,6 +1149,8 @@ def test_parse_faults_types() -> None:
         ('{"bogus": 1}', "bogus"),
         ("{not json", "fault header is not valid JSON"),
         ("[1, 2]", "expected key=value"),
+        ("stall_after=1, stall_ms=inf", "stall_ms: Input should be a finite number"),
+        ('{"stall_after": 1, "stall_ms": NaN}', "stall_ms: Input should be a finite number"),
     ],
 )
 def test_parse_faults_errors(header: str, named: str) -> None:

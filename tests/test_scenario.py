@@ -152,6 +152,34 @@ ERRORS = [
         "unknown field 'evnt' (did you mean 'event'?)",
     ),
     (
+        "hint-from-the-right-model",  # `modle` under match: `model`, not a step's field
+        yml("version: 1", "provider: openai", "match: {modle: gpt-4o}", "events: []"),
+        3,
+        "match.modle",
+        "unknown field 'modle' (did you mean 'model'?)",
+    ),
+    (
+        "field-of-another-model",
+        yml("version: 1", "provider: openai", "events:", "  - data: x", "    delay_ms: 5"),
+        5,
+        "events[0].delay_ms",
+        "unknown field 'delay_ms' in a Step (it is a field of Scenario and Response;",
+    ),
+    (
+        "infinite-pause",
+        yml("version: 1", "provider: openai", "events:", "  - sleep_ms: .inf"),
+        4,
+        "events[0].sleep_ms",
+        "input should be a finite number",
+    ),
+    (
+        "nan-delay",
+        yml("version: 1", "provider: openai", "delay_ms: .nan", "events: []"),
+        3,
+        "delay_ms",
+        "input should be a finite number",
+    ),
+    (
         "missing-provider",
         yml("version: 1", "events: []"),
         1,
