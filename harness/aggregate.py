@@ -58,9 +58,9 @@ naming the event number.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from harness import _json
 from harness.errors import ProviderDataError
 from harness.openai_sse import DEFAULT_ID, DEFAULT_MODEL
 from harness.provider_errors import ANTHROPIC_TYPES, Family, error_body
@@ -316,7 +316,7 @@ def _anthropic(stream: bytes) -> Answer:
     for index, parts in json_parts.items():
         text = "".join(parts)
         try:
-            blocks[index]["input"] = json.loads(text) if text else {}
+            blocks[index]["input"] = _json.loads(text) if text else {}
         except ValueError as exc:
             raise _Malformed(
                 f"content block {index}: the tool input is not valid JSON ({exc})"

@@ -50,11 +50,12 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import ValidationError
 
+from harness import _json
 from harness.atomic import write_atomic
 from harness.errors import UsageError
 from harness.pipeline import normalize
 from harness.replay import build_plan, encode_step
-from harness.scenario import NAME_PATTERN, Step, parse_scenario
+from harness.scenario import MAX_DEPTH, NAME_PATTERN, Step, parse_scenario
 from harness.secrets import filter_headers
 from harness.sse import SSEDecoder
 
@@ -73,6 +74,11 @@ __all__ = [
 
 Provider = Literal["openai", "anthropic", "gemini"]
 Newline = Literal["lf", "crlf", "cr"]
+
+#: How deeply a data line or tool arguments may nest to be written as YAML structure:
+#: a scenario file may nest MAX_DEPTH levels, and a step's data sits up to six levels
+#: down (responses, an answer, events, a step). Deeper JSON is kept as text.
+MAX_DATA_DEPTH = MAX_DEPTH - 8
 _NEWLINES: dict[Newline, bytes] = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}
 
 
@@ -158,8 +164,8 @@ def detect_provider(interaction: _Interaction) -> Provider:
 
 def _json_object(data: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        value = _json.loads(data)
+    except ValueError:
         return None
     return value if isinstance(value, dict) else None
 
@@ -316,11 +322,11 @@ def _ordered(step: dict[str, Any]) -> dict[str, Any]:
 def _compact_json(text: str) -> dict[str, Any] | list[Any] | None:
     """The JSON object or array ``text`` holds if re-encoding it compactly gives ``text``."""
     try:
-        value = json.loads(text)
+        value = _json.loads(text)
     except ValueError:
         return None
-    if not isinstance(value, dict | list):
-        return None
+    if not isinstance(value, dict | list) or _json.depth(value) > MAX_DATA_DEPTH:
+        return None  # deeper than a scenario file may nest: kept as text
     try:
         again = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
@@ -472,10 +478,10 @@ def _tool_calls(calls: dict[int, list[Any]]) -> list[dict[str, Any]] | None:
     for index in sorted(calls):
         name, fragments = calls[index]
         try:
-            arguments = json.loads("".join(fragments) or "{}")
+            arguments = _json.loads("".join(fragments) or "{}")
         except ValueError:
             return None
-        if not isinstance(arguments, dict):
+        if not isinstance(arguments, dict) or _json.depth(arguments) > MAX_DATA_DEPTH:
             return None
         out.append({"name": "".join(name), "arguments": arguments})
     return out or None

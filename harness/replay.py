@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from harness import _json
 from harness.aggregate import anthropic_message, gemini_response, openai_completion
 from harness.errors import FaultSpecError, UsageError
 from harness.pipeline import NormalizeOptions, Normalizer
@@ -124,8 +125,8 @@ def parse_faults(header: str) -> Faults:
     values: dict[str, Any]
     if text.startswith("{"):
         try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as exc:
+            loaded = _json.loads(text)
+        except ValueError as exc:
             raise FaultSpecError(f"fault header is not valid JSON: {exc}") from None
         values = loaded  # text that starts with "{" and parses is an object
     else:

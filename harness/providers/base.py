@@ -21,10 +21,10 @@ Rules every adapter keeps:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from harness import _json
 from harness.errors import ProviderDataError
 from harness.events import StreamError, StreamEvent
 from harness.sse import ServerSentEvent
@@ -42,8 +42,6 @@ __all__ = [
 ]
 
 JSONObject = dict[str, Any]
-
-_decode_json = json.JSONDecoder().decode
 
 
 class ProviderAdapter(Protocol):
@@ -69,8 +67,9 @@ class ProviderAdapter(Protocol):
 def load_json(data: str) -> JSONObject:
     """Parse an event's data, which must be a JSON object."""
     try:
-        value = _decode_json(data)
+        value = _json.loads(data)
     except ValueError as exc:
+        # Nesting too deep to parse included: malformed upstream data, not a crash.
         raise ProviderDataError(f"data is not valid JSON ({exc}): {_clip(data)}") from None
     if type(value) is not dict:
         raise ProviderDataError(f"data is JSON but not an object ({_kind(value)}): {_clip(data)}")

@@ -15,9 +15,10 @@ Mapping to OpenAI:
 
 * text parts -> ``content``; parts with ``thought: true`` -> ``reasoning_content``.
 * ``functionCall`` parts -> one complete tool call each (Gemini does not fragment
-  arguments): ``arguments`` is ``args`` as compact JSON. The call's ``id`` is the
-  one Gemini sent, else ``call_<n>`` with ``n`` the tool-call index, so ids are
-  deterministic and unique within the response.
+  arguments): ``arguments`` is ``args`` as compact, strict JSON, so ``args`` holding
+  a number JSON cannot write (``NaN``, ``1e400``) is malformed data. The call's ``id``
+  is the one Gemini sent, else ``call_<n>`` with ``n`` the tool-call index, so ids
+  are deterministic and unique within the response.
 * ``finishReason``: ``STOP`` -> ``stop`` (``tool_calls`` when the candidate emitted
   a function call); ``MAX_TOKENS`` -> ``length``; ``SAFETY``, ``RECITATION``,
   ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII`` and the image safety reasons ->
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from harness.errors import ProviderDataError
 from harness.events import (
     Delta,
     Done,
@@ -157,12 +159,20 @@ class GeminiAdapter:
         n = self._tool_calls.get(candidate, 0)
         self._tool_calls[candidate] = n + 1
         args = get_obj(call, "args", where) or {}
+        try:
+            arguments = _dump_args(args)
+        except ValueError:
+            # json reads NaN, Infinity and 1e400 as floats but, strict, cannot write them;
+            # lenient, it would hand clients arguments that are not JSON (seen in fuzzing).
+            raise ProviderDataError(
+                f"{where}.args: holds a number JSON cannot carry (NaN, Infinity or out of range)"
+            ) from None
         return ToolCallDelta(
             index=n,
             id=get_str(call, "id", where) or f"call_{n}",
             type="function",
             name=get_str(call, "name", where) or "",
-            arguments=json.dumps(args, ensure_ascii=False, separators=(",", ":")),
+            arguments=arguments,
         )
 
     def _error(self, raw: object) -> StreamError:
@@ -177,6 +187,9 @@ class GeminiAdapter:
             message=get_str(error, "message", "error") or "the provider reported an error",
             provider=self.name,
         )
+
+
+_dump_args = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _usage(usage: JSONObject) -> Usage:
