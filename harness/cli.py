@@ -13,6 +13,7 @@ could not be read (for ``check``: when a golden differs, is missing or is unused
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -259,34 +260,28 @@ def _scenarios_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_int(text: str) -> int:
+def _number(
+    text: str, *, cast: type[int] | type[float], low: float, inclusive: bool, noun: str
+) -> float:
+    """An argparse value: ``cast(text)``, finite, and at least ``low`` (above it when
+    not ``inclusive``)."""
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+    if not (low <= value if inclusive else low < value) or value == float("inf"):
+        bound = f"{'>=' if inclusive else '>'} {low:g}"
+        raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+_positive_int = functools.partial(_number, cast=int, low=1, inclusive=True, noun="a number")
+_positive_float = functools.partial(
+    _number, cast=float, low=0, inclusive=False, noun="a number of seconds"
+)
+_non_negative = functools.partial(
+    _number, cast=float, low=0, inclusive=True, noun="a finite number"
+)
 
 
 def _load(args: argparse.Namespace) -> ScenarioSet | None:
