@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--journal-max",
         type=_positive_int,
-        default=10_000,
+        default=None,
         metavar="N",
         help="journal entries kept per test id, the oldest dropped first (default 10000)",
     )
@@ -330,10 +330,10 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"  Gemini:    base_url={url}/s/gemini/text", flush=True)
         print("  Ctrl-C to stop.", flush=True)
 
-    # The defaults live in harness.serve (DEFAULT_*_TIMEOUT); only what was given is passed.
-    timeouts = {
+    # The defaults live in harness.serve and harness.server; only what was given is passed.
+    bounds = {
         name: value
-        for name in ("keep_alive_timeout", "body_timeout")
+        for name in ("keep_alive_timeout", "body_timeout", "journal_max")
         if (value := getattr(args, name)) is not None
     }
     try:
@@ -345,8 +345,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             on_ready=ready,
             admin_token=token,
             reload=lambda: load_scenarios(args.scenarios),
-            journal_max=args.journal_max,
-            **timeouts,
+            **bounds,
         )
     except UsageError as exc:
         print(f"harness serve: {exc}", file=sys.stderr)

@@ -76,8 +76,9 @@ Provider = Literal["openai", "anthropic", "gemini"]
 Newline = Literal["lf", "crlf", "cr"]
 
 #: How deeply a data line or tool arguments may nest to be written as YAML structure:
-#: a scenario file may nest MAX_DEPTH levels, and a step's data sits up to six levels
-#: down (responses, an answer, events, a step). Deeper JSON is kept as text.
+#: a scenario file may nest MAX_DEPTH levels, a step's data sits up to six levels down
+#: (the document, responses, an answer, events, a step, data) and a few more are kept
+#: in reserve. Deeper JSON is kept as text.
 MAX_DATA_DEPTH = MAX_DEPTH - 8
 _NEWLINES: dict[Newline, bytes] = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}
 

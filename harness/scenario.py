@@ -416,7 +416,11 @@ def builtin_scenarios_dir() -> Path:
 
 
 def parse_scenario(
-    text: str, *, path: str | Path | None = None, name: str | None = None
+    text: str,
+    *,
+    path: str | Path | None = None,
+    name: str | None = None,
+    max_bytes: int | None = None,
 ) -> Scenario:
     """Parse and validate one scenario from YAML text.
 
@@ -424,14 +428,18 @@ def parse_scenario(
         text: the YAML document.
         path: where it came from, for error messages.
         name: the name to use when the file has no ``name`` field.
+        max_bytes: the largest document accepted, in UTF-8 bytes (default
+            :data:`MAX_FILE_BYTES`), as for a file.
 
     Raises:
         ScenarioError: naming the file, line and field of the first problem, or
             :class:`ScenarioSetError` when there are several.
     """
     where = str(path) if path is not None else None
-    if len(text) > MAX_FILE_BYTES:
-        raise ScenarioError(_too_large(len(text), MAX_FILE_BYTES), path=where)
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    # A character is 1 to 4 bytes: only text near the limit needs encoding to count.
+    if len(text) > limit or (4 * len(text) > limit and len(text.encode()) > limit):
+        raise ScenarioError(_too_large(len(text.encode()), limit), path=where)
     try:
         # One parse gives both the node tree (for line numbers) and the data.
         loader = _Loader(text)
@@ -515,7 +523,8 @@ def load_scenario(
     default = path.with_suffix("").name
     if root is not None:
         default = path.relative_to(root).with_suffix("").as_posix()
-    return parse_scenario(text, path=path, name=default)
+    # The file was held to max_bytes as it was read; the same limit applies to its text.
+    return parse_scenario(text, path=path, name=default, max_bytes=max_bytes)
 
 
 #: The largest scenario file the loader reads (bytes). The built-in files are a few
@@ -625,6 +634,7 @@ class ScenarioSet(Sequence[Scenario]):
                 raise ScenarioError(f"duplicate scenario name {scenario.name!r}", field="name")
             self._by_name[scenario.name] = scenario
         self._order = list(self._by_name.values())
+        self._longest = max((len(known) for known in self._by_name), default=0)
 
     def __getitem__(self, index: int) -> Scenario:  # type: ignore[override]
         return self._order[index]
@@ -652,8 +662,7 @@ class ScenarioSet(Sequence[Scenario]):
         # difflib's ratio is 2*matches/(len(a)+len(b)): a name over 4 times the longest
         # known one can never reach the 0.4 cutoff, and indexing it costs time and
         # memory in proportion to its length (a name can come from a request body).
-        longest = max((len(known) for known in self._by_name), default=0)
-        if len(name) <= 4 * longest:
+        if len(name) <= 4 * self._longest:
             close = difflib.get_close_matches(name, self._by_name, n=n, cutoff=0.4)
             if close:
                 return close

@@ -28,10 +28,16 @@ from hypercorn.config import Config
 
 from harness.errors import UsageError
 from harness.scenario import ScenarioSet
-from harness.server import DEFAULT_MAX_BODY, Journal, Sleep, create_app
+from harness.server import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_JOURNAL_MAX,
+    DEFAULT_MAX_BODY,
+    Journal,
+    Sleep,
+    create_app,
+)
 
 __all__ = [
-    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_KEEP_ALIVE_TIMEOUT",
     "MAX_HEAD_BYTES",
     "BackgroundLoop",
@@ -70,9 +76,6 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 #: Longer than the idle time of the SDKs' connection pools, so the server is not the
 #: one that closes a connection a client is about to reuse.
 DEFAULT_KEEP_ALIVE_TIMEOUT = 75.0
-#: Seconds a request body may take to arrive in full (Quart's ``BODY_TIMEOUT``);
-#: a slower one gets the provider's 408 and the connection is closed.
-DEFAULT_BODY_TIMEOUT = 60.0
 #: The largest request head (request line and headers), in bytes: past it, h11 answers
 #: 431 and closes the connection before the app sees anything (Hypercorn's default,
 #: pinned here so an upgrade cannot change it unnoticed).
@@ -168,7 +171,7 @@ def serve_forever(
     reload: Callable[[], ScenarioSet] | None = None,
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
-    journal_max: int = 10_000,
+    journal_max: int = DEFAULT_JOURNAL_MAX,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
 
@@ -191,8 +194,8 @@ def serve_forever(
         admin_token=admin_token,
         reload=reload,
         journal=Journal(max_entries=journal_max),
+        body_timeout=body_timeout,
     )
-    app.config["BODY_TIMEOUT"] = body_timeout
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -291,8 +294,8 @@ class ServerThread:
             sleep=sleep,
             admin_token=admin_token,
             reload=reload,
+            body_timeout=body_timeout,
         )
-        self.app.config["BODY_TIMEOUT"] = body_timeout
         self._keep_alive_timeout = keep_alive_timeout
         self._host = host
         self._port = port

@@ -46,6 +46,7 @@ from quart import Quart, Request, request
 from quart.wrappers import Response as QuartResponse
 from werkzeug.exceptions import HTTPException
 
+from harness import _json
 from harness.errors import FaultSpecError, ScenarioError, ScenarioSetError
 from harness.provider_errors import Family, error_body
 from harness.replay import Plan, ReplayError, build_plan, parse_faults
@@ -56,6 +57,11 @@ __all__ = ["DEFAULT_MAX_BODY", "HEADER_PREFIX", "Journal", "create_app"]
 
 #: The largest request body accepted (bytes); larger gets the provider's 413.
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+#: Seconds a request body may take to arrive in full (Quart's ``BODY_TIMEOUT``);
+#: a slower one gets the provider's 408 and the connection is closed.
+DEFAULT_BODY_TIMEOUT = 60.0
+#: Journal entries kept per test id (``harness serve --journal-max``).
+DEFAULT_JOURNAL_MAX = 10_000
 
 #: Control headers harness reads (all optional).
 HEADER_PREFIX = "x-harness-"
@@ -94,7 +100,7 @@ class Journal:
 
     entries: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
     #: Entries kept per test id; the oldest go first (a long load test stays bounded).
-    max_entries: int = 10_000
+    max_entries: int = DEFAULT_JOURNAL_MAX
     #: Test ids kept; the least recently active one goes first.
     max_test_ids: int = 10_000
     positions: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -169,11 +175,18 @@ def _family_of(path: str) -> Family:
     return "openai"
 
 
+#: Answers given before the request body was read in full (too large, too slow): the
+#: rest of it is never read, so the connection cannot carry another request.
+_UNREAD_BODY = frozenset({408, 413})
+
+
 def _error(family: Family, status: int, message: str, **headers: str) -> QuartResponse:
     body = json.dumps(error_body(family, status, message), separators=(",", ":"))
     response = QuartResponse(body, status=status, content_type="application/json")
     for name, value in headers.items():
         response.headers[name.replace("_", "-")] = value
+    if status in _UNREAD_BODY:
+        response.headers["connection"] = "close"
     return response
 
 
@@ -306,6 +319,7 @@ def create_app(
     journal: Journal | None = None,
     admin_token: str | None = None,
     reload: Callable[[], ScenarioSet] | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
 ) -> Quart:
     """Build the mock provider app.
 
@@ -324,6 +338,7 @@ def create_app(
             reachable from other machines).
         reload: loads the scenarios again (from the folder they came from) for
             ``POST /_harness/reload``; without it that endpoint answers 409.
+        body_timeout: seconds a request body may take to arrive (then a 408).
     """
     app = Quart("harness")
     # A doubled slash is not redirected (an HTML 308 no SDK follows on a POST): the path
@@ -331,7 +346,7 @@ def create_app(
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.config["RESPONSE_TIMEOUT"] = None
-    app.config["BODY_TIMEOUT"] = 60
+    app.config["BODY_TIMEOUT"] = body_timeout
     journal = journal or Journal()
     plans = _PlanCache()
     app.config["HARNESS_JOURNAL"] = journal
@@ -367,7 +382,7 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> QuartResponse:
         status = exc.code or 500
-        if status not in (408, 413):  # their body is never read: the connection ends
+        if status not in _UNREAD_BODY:
             await _drain(request)
         family = _family_of(request.path)
         if status == 404:
@@ -378,8 +393,6 @@ def create_app(
             message = f"Request body too large: the limit is {max_body} bytes."
         else:
             message = exc.description or f"HTTP {status}"
-        if status in (408, 413):
-            return _error(family, status, message, connection="close")
         return _error(family, status, message)
 
     @app.errorhandler(Exception)
@@ -416,11 +429,7 @@ def create_app(
         body, problem = await _read_json(request)
         entry["body"] = body if problem is None else None
         if problem is not None:
-            status, message = problem
-            # The rest of a body too large or too slow is never read: the connection ends.
-            return fail(
-                status, message, **({"connection": "close"} if status in (408, 413) else {})
-            )
+            return fail(*problem)
         assert isinstance(body, dict)
         model = model or (body.get("model") if isinstance(body.get("model"), str) else None)
         stream = stream_from_route if stream_from_route is not None else body.get("stream") is True
@@ -692,12 +701,6 @@ async def _drain(req: Request) -> None:
         await req.get_data(as_text=False)
 
 
-def _no_constant(name: str) -> Any:
-    # Python's json reads NaN and Infinity, which JSON (RFC 8259) does not have; the
-    # providers refuse them, and the journal must stay JSON that any client can read.
-    raise ValueError(f"{name} is not a JSON value")
-
-
 def _shown(value: str, limit: int = 120) -> str:
     """``repr(value)``, cut to ``limit`` characters: names from requests are echoed in
     error messages, and a request may carry a megabyte-long one."""
@@ -722,7 +725,9 @@ async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
     if not raw:
         return None, (400, "The request body is empty: expected a JSON object.")
     try:
-        body = json.loads(raw, parse_constant=_no_constant)
+        # Strict: NaN and Infinity are not JSON; the providers refuse them, and the
+        # journal must stay JSON that any client can read.
+        body = _json.loads(raw, strict=True)
     except UnicodeDecodeError:
         return None, (400, "The request body is not valid UTF-8 JSON.")
     except json.JSONDecodeError as exc:
@@ -731,9 +736,7 @@ async def _read_json(req: Request) -> tuple[Any, tuple[int, str] | None]:
             f"The request body is not valid JSON: {exc.msg} "
             f"at line {exc.lineno} column {exc.colno}.",
         )
-    except RecursionError:
-        return None, (400, "The request body is not valid JSON: it is nested too deeply.")
-    except ValueError as exc:  # NaN / Infinity, or an integer past Python's 4300 digits
+    except ValueError as exc:  # NaN, Infinity, 4300+ digits, nested too deeply
         return None, (400, f"The request body is not valid JSON: {str(exc).split(';')[0]}.")
     if not isinstance(body, dict):
         return None, (400, f"The request body must be a JSON object, got {type(body).__name__}.")

@@ -18,8 +18,8 @@ from typing import Any
 
 from harness.provider_errors import Family
 from harness.scenario import ScenarioSet, load_scenarios
-from harness.serve import DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT, ServerThread
-from harness.server import Sleep
+from harness.serve import DEFAULT_KEEP_ALIVE_TIMEOUT, ServerThread
+from harness.server import DEFAULT_BODY_TIMEOUT, Sleep
 
 __all__ = ["RunningServer", "run_server"]
 
@@ -29,9 +29,19 @@ class RunningServer:
 
     def __init__(self, thread: ServerThread, scenarios: ScenarioSet) -> None:
         self._thread = thread
-        self.scenarios = scenarios
         self.url = thread.url
         self.journal = thread.journal
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the free one picked for ``port=0``)."""
+        return int(self.url.rsplit(":", 1)[1])  # http://host:port or http://[v6]:port
+
+    @property
+    def scenarios(self) -> ScenarioSet:
+        """The scenarios served now (a ``POST /_harness/reload`` swaps them)."""
+        current: ScenarioSet = self._thread.app.config["HARNESS_SCENARIOS"]
+        return current
 
     def base_url(
         self, scenario: str | None = None, family: Family = "openai", *, test_id: str = ""
@@ -49,7 +59,9 @@ class RunningServer:
 
     def requests(self, test_id: str = "") -> list[dict[str, Any]]:
         """The journal entries recorded under ``test_id`` (a copy)."""
-        return [dict(entry) for entry in self.journal.entries.get(test_id, [])]
+        # list() copies the deque in one step under the GIL; iterating it directly
+        # would race with the server thread appending ("deque mutated during iteration").
+        return [dict(entry) for entry in list(self.journal.entries.get(test_id, ()))]
 
 
 @contextmanager

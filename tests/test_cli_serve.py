@@ -80,9 +80,8 @@ def test_serve_prints_a_connectable_loopback_url_and_stops_on_ctrl_c(
     assert proc.wait(timeout=10) == 0
     assert proc.stderr is not None
     assert b"Traceback" not in proc.stderr.read()
-    port = int(url.rsplit(":", 1)[1])
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        rawhttp.connect(url, timeout=2).close()
 
 
 def test_serve_stops_on_sigterm_with_a_stream_open(
@@ -230,19 +229,16 @@ def test_timeout_flags_reach_the_server() -> None:
     )
     try:
         url = _read_line(proc).rsplit(" ", 1)[-1].strip()
-        port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
-            idle.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")  # a head never finished
+        with rawhttp.connect(url, timeout=10) as idle:
+            idle.send(b"POST /v1/chat/completions HTTP/1.1\r\n")  # a head never finished
             started = time.monotonic()
-            assert idle.recv(1024) == b""  # closed by the server, well before recv's 10 s
+            assert idle.at_end()  # closed by the server, well before the read's 10 s
             assert time.monotonic() - started < 8
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
-            slow.sendall(
-                b"POST /s/openai/text/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
-                b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
-            )
-            answer = slow.recv(65536)
-            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        unfinished = b"POST /s/openai/text/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+        unfinished += b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+        with rawhttp.send(url, unfinished, timeout=10) as slow:
+            head = slow.head()
+            assert head.raw.startswith(b"HTTP/1.1 408"), head.raw[:200]
         response = httpx.post(
             f"{url}/s/openai/text/v1/chat/completions", json={"stream": True}, timeout=10
         )
@@ -257,13 +253,15 @@ def test_timeout_flags_reach_the_server() -> None:
 
 def test_timeout_defaults_in_the_help_are_the_servers(capsys: pytest.CaptureFixture[str]) -> None:
     """The help states the defaults harness.serve really uses (the CLI does not import it)."""
-    from harness.serve import DEFAULT_BODY_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT
+    from harness.serve import DEFAULT_KEEP_ALIVE_TIMEOUT
+    from harness.server import DEFAULT_BODY_TIMEOUT, DEFAULT_JOURNAL_MAX
 
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"request head (default {DEFAULT_KEEP_ALIVE_TIMEOUT:g})" in text
     assert f"this long (default {DEFAULT_BODY_TIMEOUT:g})" in text
+    assert f"dropped first (default {DEFAULT_JOURNAL_MAX})" in text
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "soon"])

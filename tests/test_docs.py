@@ -17,9 +17,10 @@ DOCS = sorted([*ROOT.glob("docs/*.md"), ROOT / "README.md", ROOT / "ARCHITECTURE
 REFERENCE = re.compile(r"`((?:tests/[\w/]+\.py)?(?:::\w+)+)(?:\[[^\]`]*\])?`")
 
 
-def _references(text: str) -> list[tuple[str, list[str]]]:
-    """``(module, names)`` for each cited test, continuations resolved to their module."""
-    out: list[tuple[str, list[str]]] = []
+def _references(text: str) -> list[tuple[str, list[str], bool]]:
+    """``(module, names, continued)`` for each cited test; a continuation (``::name``
+    after a full reference) gets the earlier reference's module and class."""
+    out: list[tuple[str, list[str], bool]] = []
     module = ""
     owner: list[str] = []
     for match in REFERENCE.finditer(text):
@@ -28,20 +29,20 @@ def _references(text: str) -> list[tuple[str, list[str]]]:
         if head:
             module = head
             owner = names[:-1]
-            out.append((module, names))
+            out.append((module, names, False))
         else:
             assert module, f"{match.group(0)} continues no earlier reference"
-            out.append((module, [*owner, *names]))
+            out.append((module, [*owner, *names], True))
     return out
 
 
-def _exists(module_path: str, names: list[str]) -> bool:
+def _exists(module_path: str, names: list[str], continued: bool) -> bool:
     module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
     found: object = module
     for name in names:
         if not hasattr(found, name):
             # A continuation may name a module-level test beside a class's test.
-            return len(names) > 1 and hasattr(module, names[-1])
+            return continued and len(names) > 1 and callable(getattr(module, names[-1], None))
         found = getattr(found, name)
     return callable(found)
 
@@ -50,8 +51,8 @@ def _exists(module_path: str, names: list[str]) -> bool:
 def test_every_cited_test_exists(doc: Path) -> None:
     missing = [
         f"{module}::{'::'.join(names)}"
-        for module, names in _references(doc.read_text(encoding="utf-8"))
-        if not _exists(module, names)
+        for module, names, continued in _references(doc.read_text(encoding="utf-8"))
+        if not _exists(module, names, continued)
     ]
     assert missing == [], f"{doc.name} cites tests that do not exist: {missing}"
 
@@ -69,7 +70,15 @@ def test_security_md_backs_every_threat_with_a_test() -> None:
 def test_the_reference_parser_resolves_continuations() -> None:
     text = "`tests/test_a.py::TestX::test_one`, `::test_two` then `tests/test_b.py::test_c`"
     assert _references(text) == [
-        ("tests/test_a.py", ["TestX", "test_one"]),
-        ("tests/test_a.py", ["TestX", "test_two"]),
-        ("tests/test_b.py", ["test_c"]),
+        ("tests/test_a.py", ["TestX", "test_one"], False),
+        ("tests/test_a.py", ["TestX", "test_two"], True),
+        ("tests/test_b.py", ["test_c"], False),
     ]
+
+
+def test_a_full_reference_must_resolve_through_its_class() -> None:
+    """Only a continuation may fall back to a module-level test of the same name."""
+    here = "tests/test_docs.py"
+    assert _exists(here, ["test_every_cited_test_exists"], False)
+    assert not _exists(here, ["NoSuchClass", "test_every_cited_test_exists"], False)
+    assert _exists(here, ["NoSuchClass", "test_every_cited_test_exists"], True)

@@ -923,3 +923,25 @@ def test_absurd_nesting_is_a_scenario_error(depth: int) -> None:
     with pytest.raises(ScenarioError, match=r"nested deeper than|maximum nesting depth") as caught:
         parse_scenario(text, path="deep.yaml")
     assert caught.value.path == "deep.yaml"
+
+
+def test_max_bytes_can_raise_the_limit_as_well_as_lower_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_scenario(max_bytes=) is the file's limit, both ways: the text is not held to
+    the default limit a second time; parse_scenario counts UTF-8 bytes, not characters."""
+    import harness.scenario as module
+
+    monkeypatch.setattr(module, "MAX_FILE_BYTES", 150)
+    path = tmp_path / "big.yaml"
+    path.write_text(yml("version: 1", "provider: openai", f"description: {'é' * 60}", "events: []"))
+    size = path.stat().st_size
+    assert 150 < size < 200
+    assert load_scenario(path, max_bytes=200).description == "é" * 60
+    with pytest.raises(ScenarioError, match=f"{size:,} bytes, over the limit of 150 bytes"):
+        load_scenario(path)
+    text = path.read_text()
+    assert len(text) < 150 < len(text.encode())  # under the limit in characters, not bytes
+    with pytest.raises(ScenarioError, match="over the limit of 150 bytes"):
+        parse_scenario(text)
+    assert parse_scenario(text, name="big", max_bytes=size).provider == "openai"
