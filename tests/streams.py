@@ -73,20 +73,22 @@ def an_event(kind: str, **fields: Any) -> bytes:
     return sse({"type": kind, **fields}, kind)
 
 
+def an_message(input_tokens: int = 25, **usage: int) -> dict[str, Any]:
+    """The ``message`` of ``message_start`` (a new dict each call: safe to mutate)."""
+    return {
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1, **usage},
+    }
+
+
 def an_start(input_tokens: int = 25, **usage: int) -> bytes:
-    return an_event(
-        "message_start",
-        message={
-            "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-sonnet-4-5-20250929",
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1, **usage},
-        },
-    )
+    return an_event("message_start", message=an_message(input_tokens, **usage))
 
 
 def an_text_block(index: int, *pieces: str) -> bytes:

@@ -31,7 +31,7 @@ import asyncio
 import copy
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -50,7 +50,6 @@ from harness import (
     StreamEvent,
     ToolCallDelta,
     Usage,
-    anormalize,
     get_adapter,
     normalize,
 )
@@ -59,7 +58,8 @@ from harness.cassette import Chunk, Interaction
 from harness.convert import scenario_yaml
 from harness.scenario import parse_scenario
 from harness.testing import RunningServer
-from tests.streams import collect, events_of, oa_chunk, sse
+from tests.output_rules import acollect, check_output, split
+from tests.streams import an_message, collect, events_of, oa_chunk, sse
 
 T = TypeVar("T")
 PROVIDERS = ["openai", "anthropic", "gemini"]
@@ -192,18 +192,7 @@ def anthropic_specs(draw: st.DrawFn) -> Spec:
         if draw(st.integers(0, 5)) == 0:
             spec.events.append(Event({"type": "ping"}, "ping"))
 
-    usage = {"input_tokens": 25, "output_tokens": 1, "cache_read_input_tokens": 3}
-    message = {
-        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5-20250929",
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": usage,
-    }
-    event("message_start", message=message)
+    event("message_start", message=an_message(cache_read_input_tokens=3))
     for index in range(draw(st.integers(0, 4))):
         kind = pick(draw, ["text", "thinking", "tool_use"])
         if kind == "tool_use":
@@ -440,79 +429,16 @@ def mutated_streams(draw: st.DrawFn, provider: str) -> bytes:
 # --- The properties. ------------------------------------------------------------------
 
 
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    """``data`` cut at ``cuts`` (taken modulo its length); empty pieces kept."""
-    points = sorted(c % (len(data) + 1) for c in cuts)
-    edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(edges)]
-
-
-async def _aiter(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        await asyncio.sleep(0)
-        yield chunk
-
-
-async def _acollect(provider: str, chunks: list[bytes]) -> bytes:
-    return b"".join([frame async for frame in anormalize(provider, _aiter(chunks))])
-
-
-def _no_constants(name: str) -> Any:
-    raise AssertionError(f"{name} is not JSON")
-
-
-def check_output(out: bytes) -> None:
-    """The pipeline's output invariants (harness/pipeline.py docstring) on one stream."""
-    out.decode("utf-8")  # strict: never invalid UTF-8, even from lone surrogates
-    assert out.endswith(b"\n\n")
-    # JSON escapes CR and LF, so frames are exactly the blank-line separated pieces.
-    frames = out[:-2].split(b"\n\n")
-    assert [e.data for e in events_of(out)] == [f[6:].decode() for f in frames if f[:1] == b"d"]
-    *body, last = frames
-    for frame in body:
-        if frame == b": keep-alive":
-            continue
-        assert frame.startswith(b"data: {"), frame[:80]
-        chunk = json.loads(frame[6:], parse_constant=_no_constants)
-        assert "error" not in chunk, "an error chunk before the end"
-        assert chunk["object"] == "chat.completion.chunk"
-        assert type(chunk["choices"]) is list
-    if last == b"data: [DONE]":
-        assert body, "[DONE] without the usage chunk"
-        usage = json.loads(body[-1][6:])
-        assert usage["choices"] == []
-        assert set(usage["usage"]) >= {"prompt_tokens", "completion_tokens", "total_tokens"}
-        return
-    assert last.startswith(b"data: {"), last[:80]
-    error = json.loads(last[6:], parse_constant=_no_constants)
-    assert list(error) == ["error"], error
-    assert error["error"]["type"] == "stream_error"
-    assert all(type(error["error"][k]) is str for k in ("code", "message", "provider"))
-
-
-def check_gemini_arguments(out: bytes) -> None:
-    """Gemini sends whole ``args`` objects, so every ``arguments`` we write is strict JSON."""
-    for event in events_of(out):
-        if event.data == "[DONE]":
-            continue
-        for choice in json.loads(event.data).get("choices", []):
-            for call in choice["delta"].get("tool_calls", []):
-                args = json.loads(call["function"]["arguments"], parse_constant=_no_constants)
-                assert type(args) is dict, args
-
-
 def check_stream(provider: str, stream: bytes, cuts: list[int]) -> bytes:
     """Normalize ``stream`` whole, split and async; check the invariants; the output."""
     whole = b"".join(normalize(provider, [stream]))
-    check_output(whole)
-    if provider == "gemini":
-        check_gemini_arguments(whole)
+    check_output(whole, provider)
     chunks = split(stream, cuts)
     assert b"".join(normalize(provider, chunks)) == whole
     # Right after every CR: each CRLF split across two reads.
     at_cr = [i + 1 for i, byte in enumerate(stream) if byte == 0x0D]
     assert b"".join(normalize(provider, split(stream, at_cr))) == whole
-    assert asyncio.run(_acollect(provider, chunks)) == whole
+    assert asyncio.run(acollect(provider, chunks)) == whole
     return whole
 
 
@@ -709,7 +635,7 @@ def test_deeply_nested_json_is_a_parse_error(provider: str, shape: str, depth: i
     error = collect(out)["error"]
     assert error["code"] == "parse_error"
     assert "nested too deeply" in error["message"]
-    assert asyncio.run(_acollect(provider, chunks)) == out
+    assert asyncio.run(acollect(provider, chunks)) == out
 
 
 @pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e400"])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import normalize
+from tests.output_rules import check_output, split
 from tests.streams import (
     GM_USAGE,
     an_end,
@@ -18,7 +17,6 @@ from tests.streams import (
     an_text_block,
     an_thinking_block,
     an_tool_block,
-    events_of,
     gemini_stream,
     gm_chunk,
     openai_text,
@@ -46,30 +44,14 @@ SAMPLES: list[tuple[str, bytes]] = [
 ]
 
 
-def _split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(edges)]
-
-
 @settings(max_examples=300, deadline=None)
 @given(sample=st.sampled_from(SAMPLES), cuts=st.lists(st.integers(min_value=0), max_size=40))
 def test_any_split_gives_the_same_output(sample: tuple[str, bytes], cuts: list[int]) -> None:
     """Where the upstream bytes are split (inside UTF-8, between CR and LF) never matters."""
     provider, stream = sample
     whole = b"".join(normalize(provider, [stream]))
-    assert b"".join(normalize(provider, _split(stream, cuts))) == whole
-
-
-def _assert_one_terminal(out: bytes) -> None:
-    datas = [e.data for e in events_of(out)]
-    assert datas, "the output is never empty: at least a terminal frame"
-    terminals = [d for d in datas if d == "[DONE]" or "error" in json.loads(d)]
-    assert len(terminals) == 1, terminals
-    assert terminals[0] == datas[-1]
-    for data in datas:
-        if data != "[DONE]":
-            json.loads(data)
+    check_output(whole, provider)
+    assert b"".join(normalize(provider, split(stream, cuts))) == whole
 
 
 json_values = st.recursive(
@@ -130,5 +112,5 @@ def provider_event(draw: st.DrawFn) -> bytes:
     events=st.lists(provider_event(), max_size=12),
 )
 def test_arbitrary_events_never_raise_and_end_once(provider: str, events: list[bytes]) -> None:
-    """Whatever the events, normalize does not raise and ends in exactly one terminal frame."""
-    _assert_one_terminal(b"".join(normalize(provider, events)))
+    """Whatever the events, normalize does not raise and keeps the output rules."""
+    check_output(b"".join(normalize(provider, events)), provider)
