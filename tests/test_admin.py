@@ -23,6 +23,7 @@ import pytest
 
 from harness.scenario import ScenarioSet, parse_scenario
 from harness.testing import RunningServer, run_server
+from tests import rawhttp
 
 TEXT = """\
 version: 1
@@ -51,40 +52,26 @@ events:
 """
 
 STALL = "stall_after=1; stall_ms=30000"  # holds a stream open (kept even at speed 0)
+STREAM = b'{"stream": true}'
 
 
-def _port(server: RunningServer) -> int:
-    return int(server.url.rsplit(":", 1)[1])
-
-
-def _stream(server: RunningServer, scenario: str = "oa/text", faults: str = "") -> socket.socket:
+def _stream(
+    server: RunningServer, scenario: str = "oa/text", faults: str = ""
+) -> rawhttp.Connection:
     """Start a streaming request on a raw socket; return once its head has arrived."""
-    sock = socket.create_connection(("127.0.0.1", _port(server)), timeout=10)
-    body = b'{"stream": true}'
-    extra = f"x-harness-faults: {faults}\r\n" if faults else ""
-    sock.sendall(
-        (
-            f"POST /s/{scenario}/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
-        ).encode()
-        + body
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 200"), head
-    return sock
+    headers = {"x-harness-faults": faults} if faults else {}
+    request = rawhttp.request(f"/s/{scenario}/v1/chat/completions", STREAM, headers=headers)
+    conn = rawhttp.send(server.url, request, timeout=10)
+    head = conn.head()
+    assert head.raw.startswith(b"HTTP/1.1 200"), head
+    return conn
 
 
-def _read_to_end(sock: socket.socket) -> bytes:
-    """The rest of a chunked body, up to and including its terminating chunk."""
-    sock.settimeout(10)
-    data = b""
-    while not data.endswith(b"\r\n0\r\n\r\n"):
-        chunk = sock.recv(65536)
-        assert chunk, data
-        data += chunk
-    return data
+def _read_to_end(conn: rawhttp.Connection) -> bytes:
+    """The rest of a chunked body (the chunks joined), up to its terminating chunk."""
+    chunks, terminated = conn.chunks()
+    assert terminated, chunks
+    return b"".join(chunks)
 
 
 def _stats(server: RunningServer, **headers: str) -> dict[str, Any]:
@@ -155,13 +142,13 @@ def test_stats_reports_tasks_streams_statuses_and_memory(server: RunningServer) 
 def test_stats_counts_go_up_during_streams_and_back_down_after(server: RunningServer) -> None:
     """Open streams and tasks rise while streams run and return to idle once they end."""
     idle = _idle_tasks(server)
-    socks = [_stream(server, faults=STALL) for _ in range(3)]
+    conns = [_stream(server, faults=STALL) for _ in range(3)]
     try:
         busy = _eventually(server, lambda s: s["open_streams"] == 3)
         assert busy["tasks"] > idle
     finally:
-        for sock in socks:
-            sock.close()
+        for conn in conns:
+            conn.close()
     done = _eventually(server, lambda s: s["open_streams"] == 0 and s["tasks"] <= idle)
     assert done["streams"].get("client_gone", 0) + done["streams"].get("cut", 0) >= 3
 
@@ -169,10 +156,10 @@ def test_stats_counts_go_up_during_streams_and_back_down_after(server: RunningSe
 def test_client_hanging_up_mid_stream_leaves_nothing_behind(server: RunningServer) -> None:
     """A client that resets the connection mid-stream: its stream and tasks go at once."""
     idle = _idle_tasks(server)
-    sock = _stream(server, faults=STALL)
+    conn = _stream(server, faults=STALL)
     _eventually(server, lambda s: s["open_streams"] == 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()  # linger 0: a RST, as a killed client sends
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()  # linger 0: a RST, as a killed client sends
     _eventually(server, lambda s: s["open_streams"] == 0 and s["tasks"] <= idle)
 
 
@@ -181,25 +168,22 @@ def test_closed_keep_alive_connection_is_released_at_once(server: RunningServer)
     keep-alive timeout (75 s, socket in CLOSE-WAIT, three tasks); now it goes at once.
     """
     idle = _idle_tasks(server)
-    socks = []
+    conns = []
     for _ in range(5):  # each reads a whole answer, then closes without another request
-        sock = _stream(server)
-        _read_to_end(sock)
-        socks.append(sock)
+        conn = _stream(server)
+        _read_to_end(conn)
+        conns.append(conn)
     _eventually(server, lambda s: s["tasks"] > idle)  # the idle connections are open
-    for sock in socks:
-        sock.close()
+    for conn in conns:
+        conn.close()
     _eventually(server, lambda s: s["tasks"] <= idle, seconds=3)
 
 
 async def _hang_up_at_random(port: int, rng: random.Random, requests: int) -> None:
     """Streams with one byte per write, each dropped with a RST at a random byte."""
-    body = b'{"stream": true}'
-    request = (
-        "POST /s/oa/text/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-        "x-harness-faults: chunking=byte\r\n\r\n"
-    ).encode() + body
+    request = rawhttp.request(
+        "/s/oa/text/v1/chat/completions", STREAM, headers={"x-harness-faults": "chunking=byte"}
+    )
     for _ in range(requests):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request)
@@ -218,7 +202,7 @@ def test_clients_hanging_up_under_load_leave_nothing_behind(server: RunningServe
     rng = random.Random(7)
 
     async def run() -> None:
-        await asyncio.gather(*(_hang_up_at_random(_port(server), rng, 10) for _ in range(30)))
+        await asyncio.gather(*(_hang_up_at_random(server.port, rng, 10) for _ in range(30)))
 
     asyncio.run(run())
     _eventually(server, lambda s: s["tasks"] <= idle and s["open_streams"] == 0, seconds=5)
@@ -312,11 +296,11 @@ def test_stream_in_flight_keeps_its_plan_across_a_reload(
 ) -> None:
     """A stream started before a reload ends with the bytes of the scenario it started
     with; the next request gets the new ones."""
-    sock = _stream(server, faults="stall_after=1; stall_ms=500")
+    conn = _stream(server, faults="stall_after=1; stall_ms=500")
     (folder / "oa" / "text.yaml").write_text(OTHER)
     assert _reload(server).status_code == 200
-    data = _read_to_end(sock)
-    sock.close()
+    data = _read_to_end(conn)
+    conn.close()
     assert b'"n":2' in data
     assert b"other" not in data
     assert '"other":true' in _text(server, "oa/text")

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from harness.cli import main
+from tests import rawhttp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,8 +235,10 @@ def test_timeout_flags_reach_the_server() -> None:
             started = time.monotonic()
             assert idle.at_end()  # closed by the server, well before the read's 10 s
             assert time.monotonic() - started < 8
-        unfinished = b"POST /s/openai/text/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
-        unfinished += b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+        unfinished = (  # the body has 1 of its 100 bytes
+            b"POST /s/openai/text/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+        )
         with rawhttp.send(url, unfinished, timeout=10) as slow:
             head = slow.head()
             assert head.raw.startswith(b"HTTP/1.1 408"), head.raw[:200]

@@ -9,7 +9,6 @@ connection ends, while another client is still answered.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -42,83 +41,22 @@ from harness.scenario import (
 )
 from harness.serve import DEFAULT_KEEP_ALIVE_TIMEOUT, MAX_HEAD_BYTES, ServerThread, _config, bind
 from harness.testing import RunningServer, run_server
+from tests import rawhttp
+from tests.rawhttp import Answer
 
-# --- a raw HTTP/1.1 exchange -----------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    """What came back on a raw socket: status (0: none), headers, body, and whether the
-    server closed the connection after it."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    closed: bool
-
-    def message(self) -> str:
-        """The provider-shaped error's message (every family puts it at error.message)."""
-        assert self.headers.get("content-type") == "application/json", self
-        error = json.loads(self.body)["error"]
-        assert isinstance(error, dict)
-        message: str = error["message"]
-        return message
-
-
-def _connect(url: str, timeout: float = 10.0) -> socket.socket:
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    return socket.create_connection((parts.hostname, parts.port), timeout=timeout)
-
-
-def _read_answer(sock: socket.socket) -> Answer:
-    """Read one answer with a content-length body (or none), then whether EOF follows."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = _recv(sock)
-        if not chunk:
-            return Answer(0, {}, data, True)
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = _recv(sock)
-        if not chunk:
-            break
-        body += chunk
-    closed = False
-    if headers.get("connection", "").lower() == "close":
-        closed = _recv(sock) == b""
-    return Answer(status, headers, body[:length], closed)
-
-
-def _recv(sock: socket.socket) -> bytes:
-    try:
-        return sock.recv(65536)
-    except ConnectionResetError:
-        return b""
+# --- a raw HTTP/1.1 exchange (tests/rawhttp.py) --------------------------------------
 
 
 def _exchange(url: str, data: bytes) -> Answer:
-    """Send ``data`` on a new connection and read one answer."""
-    with _connect(url) as sock:
-        # The server may answer and close before taking everything.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(data)
-        return _read_answer(sock)
+    """Send ``data`` on a new connection and read one answer (the server may answer and
+    close before taking everything, or reset the connection)."""
+    return rawhttp.exchange(url, data, timeout=10, tolerate_reset=True)
 
 
 def _post(target: str, body: bytes = b'{"model": "m", "stream": true}', **headers: str) -> bytes:
     """A POST request's bytes, sent as given (the target is not normalized)."""
-    fields = {"host": "127.0.0.1", "content-type": "application/json", "connection": "close"}
-    fields.update({k.replace("_", "-"): v for k, v in headers.items()})
-    fields["content-length"] = str(len(body))
-    head = f"POST {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    return head.encode() + b"\r\n" + body  # header values: UTF-8 bytes, as obs-text
+    fields = {"connection": "close", **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return rawhttp.request(target, body, host="127.0.0.1", headers=fields)
 
 
 def _still_serving(url: str) -> None:
@@ -680,8 +618,8 @@ class TestSlowClients:
         head = b"POST /s/ok/v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-pad: " + b"a" * 600
 
         def dribble() -> tuple[int, bytes]:
-            with _connect(impatient.url) as sock:
-                return _dribble(sock, head)
+            with rawhttp.connect(impatient.url, 10) as conn:
+                return _dribble(conn.sock, head)
 
         sent, got = self._while_served(impatient.url, dribble)
         assert got == b""
@@ -708,13 +646,10 @@ class TestSlowClients:
         )
 
         def dribble() -> tuple[int, Answer]:
-            with _connect(impatient.url) as sock:
-                sock.sendall(head)
-                sent, got = _dribble(sock, payload)
-                rest = b""
-                while chunk := _recv(sock):
-                    rest += chunk
-                return sent, _parse(got + rest)
+            with rawhttp.connect(impatient.url, 10, tolerate_reset=True) as conn:
+                conn.send(head)
+                sent, conn.buffer = _dribble(conn.sock, payload)  # the answer's first bytes
+                return sent, conn.answer(until_close=True)
 
         sent, answer = self._while_served(impatient.url, dribble)
         assert sent < len(payload) // 2
@@ -724,8 +659,8 @@ class TestSlowClients:
 
     def test_idle_connection_is_closed(self, impatient: RunningServer) -> None:
         """A connection that sends nothing is closed after the keep-alive timeout."""
-        with _connect(impatient.url) as sock:
-            assert _recv(sock) == b""
+        with rawhttp.connect(impatient.url, 10, tolerate_reset=True) as conn:
+            assert conn.at_end()
 
     def test_timeouts_have_bounded_defaults_and_no_read_timeout(self) -> None:
         """The defaults: 75 s keep-alive (idle or unfinished head), 60 s body, 16 KiB
@@ -738,15 +673,6 @@ class TestSlowClients:
             assert server.app.config["BODY_TIMEOUT"] == 60.0
         fd = int(config.bind[0].removeprefix("fd://"))
         os.close(fd)
-
-
-def _parse(data: bytes) -> Answer:
-    """Parse one answer out of bytes already read."""
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    return Answer(int(lines[0].split(" ")[1]), headers, body[:length], True)
 
 
 # --- 5. the admin endpoints beyond loopback ---------------------------------------------------
@@ -880,20 +806,14 @@ def _hostile_traffic(base: str) -> None:
     ):
         next(stream.iter_raw())
     # Heads HTTP itself refuses: a secret next to a NUL, and one in a 100 KB head.
-    parts = urlsplit(base)
     for head in (
         f"GET /x?key={QUERY_SECRET} HTTP/1.1\r\nhost: x\r\nauthorization: "
         f"{SECRETS['authorization']}\0\r\n\r\n",
         f"GET /x?key={QUERY_SECRET} HTTP/1.1\r\nhost: x\r\nx-api-key: "
         f"{SECRETS['x-api-key']}\r\nx-pad: {'a' * 100_000}\r\n\r\n",
     ):
-        assert parts.hostname is not None
-        assert parts.port is not None
-        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-            sock.sendall(head.encode())
-            sock.settimeout(10)
-            while _recv(sock):
-                pass
+        with rawhttp.send(base, head.encode(), 10, tolerate_reset=True) as conn:
+            conn.drain()
 
 
 def _assert_no_secret(*texts: str) -> None:

@@ -1,10 +1,10 @@
 """The mock provider over real sockets: bytes on the wire, faults, timing, selection, journal.
 
 Every test talks to a real Hypercorn server on 127.0.0.1 (``run_server`` /
-``ServerThread``), through httpx or a tiny hand-written HTTP/1.1 client that keeps each
-chunk of the chunked encoding apart, so the exact writes the server makes are visible.
-Pauses are never measured: the server is given a ``sleep`` that records what it is asked
-to wait. The scenarios are written here, so every expected byte is known.
+``ServerThread``), through httpx or the raw HTTP/1.1 client of ``tests/rawhttp.py``, which
+keeps each chunk of the chunked encoding apart, so the exact writes the server makes are
+visible. Pauses are never measured: the server is given a ``sleep`` that records what it
+is asked to wait. The scenarios are written here, so every expected byte is known.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from harness.scenario import Faults, ScenarioSet, parse_scenario
 from harness.serve import ServerThread
 from harness.server import Journal, _PlanCache
 from harness.testing import RunningServer, run_server
+from tests import rawhttp
 
 # --- scenarios -------------------------------------------------------------------------
 
@@ -286,109 +287,20 @@ def tid(request: pytest.FixtureRequest) -> str:
     return f"tid-{request.node.name}"
 
 
-# --- a tiny HTTP/1.1 client that keeps chunks apart ----------------------------------------
+# --- a raw POST that keeps chunks apart (tests/rawhttp.py) -------------------------------
 
 
-@dataclass
-class Raw:
-    """One response read off a raw socket."""
-
-    status: int
-    headers: dict[str, str]
-    chunks: list[bytes]
-    terminated: bool  # the terminating 0-size chunk arrived
-    closed: bool  # the server closed the connection
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self.chunks)
-
-
-class _Reader:
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = b""
-        self.eof = False
-
-    def _fill(self) -> bool:
-        if self.eof:
-            return False
-        data = self.sock.recv(65536)  # a timeout raises: a hang is a failure
-        if not data:
-            self.eof = True
-            return False
-        self.buffer += data
-        return True
-
-    def line(self) -> bytes | None:
-        while b"\r\n" not in self.buffer:
-            if not self._fill():
-                return None
-        line, _, self.buffer = self.buffer.partition(b"\r\n")
-        return line
-
-    def exact(self, size: int) -> bytes:
-        while len(self.buffer) < size and self._fill():
-            pass
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
-
-
-def _request_bytes(url: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    netloc = urlsplit(url).netloc
-    head = [f"POST {path} HTTP/1.1", f"Host: {netloc}", f"Content-Length: {len(body)}"]
-    head.append("Content-Type: application/json")
-    head += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
-
-def _read_head(reader: _Reader) -> tuple[int, dict[str, str]]:
-    status_line = reader.line()
-    assert status_line is not None, "the server closed before the status line"
-    status = int(status_line.split(b" ")[1])
-    headers: dict[str, str] = {}
-    while (line := reader.line()) not in (b"", None):
-        assert line is not None
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
-def _read_chunks(reader: _Reader, limit: int | None = None) -> tuple[list[bytes], bool]:
-    chunks: list[bytes] = []
-    while limit is None or len(chunks) < limit:
-        size_line = reader.line()
-        if size_line is None:
-            return chunks, False
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            assert reader.line() == b"", "no CRLF after the terminating chunk"
-            return chunks, True
-        data = reader.exact(size)
-        chunks.append(data)
-        if len(data) < size or reader.line() != b"":
-            return chunks, False  # cut inside a chunk
-    return chunks, False
-
-
-def raw_post(url: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Raw:
-    """POST ``body`` (JSON) and read the whole answer, one element per chunk."""
+def raw_post(
+    url: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> rawhttp.Answer:
+    """POST ``body`` (JSON) with `connection: close`; read the whole answer (one element
+    per chunk) and the server closing the connection after it."""
     payload = json.dumps({"model": "x", "stream": True} if body is None else body).encode()
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-        sock.sendall(_request_bytes(url, path, payload, {"Connection": "close", **(headers or {})}))
-        reader = _Reader(sock)
-        status, head = _read_head(reader)
-        if head.get("transfer-encoding") == "chunked":
-            chunks, terminated = _read_chunks(reader)
-        else:
-            chunks, terminated = [reader.exact(int(head.get("content-length", "0")))], True
-        while reader._fill():  # with Connection: close the server ends the connection
-            pass
-        assert reader.buffer == b"", f"bytes after the end of the body: {reader.buffer!r}"
-        return Raw(status, head, chunks, terminated, closed=reader.eof)
+    fields = {"connection": "close", **(headers or {})}
+    data = rawhttp.request(path, payload, host=urlsplit(url).netloc, headers=fields)
+    answer = rawhttp.exchange(url, data, until_close=True)
+    assert answer.status, f"the server closed before the head ended: {answer.head.raw!r}"
+    return answer
 
 
 def _sse_data(body: bytes) -> list[str]:
@@ -1114,18 +1026,13 @@ class TestJournal:
         """A client closing mid-stream is `client_disconnected`; the server keeps serving."""
         scenarios = ScenarioSet([parse_scenario(SLOW, name="slow")])
         with run_server(scenarios, speed=1) as slow:  # real pauses: 0.2 s between events
-            parts = urlsplit(slow.url)
-            assert parts.hostname is not None
-            assert parts.port is not None
             payload = json.dumps({"model": "x", "stream": True}).encode()
-            request = _request_bytes(
-                slow.url, "/s/slow/v1/chat/completions", payload, {"x-harness-test-id": tid}
+            request = rawhttp.request(
+                "/s/slow/v1/chat/completions", payload, headers={"x-harness-test-id": tid}
             )
-            with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-                sock.sendall(request)
-                reader = _Reader(sock)
-                assert _read_head(reader)[0] == 200
-                chunks, terminated = _read_chunks(reader, limit=1)
+            with rawhttp.send(slow.url, request) as conn:
+                assert conn.head().status == 200
+                chunks, terminated = conn.chunks(limit=1)
                 assert chunks == [b"data: first\n\n"]
                 assert not terminated
             with httpx.Client(base_url=slow.url, timeout=5) as http:
@@ -1146,15 +1053,11 @@ class TestJournal:
         """A client leaving while a non-streaming answer waits is not left `pending`."""
         scenarios = ScenarioSet([parse_scenario(SLOW, name="slow")])
         with run_server(scenarios, speed=1) as slow:  # one real pause of 0.6 s
-            parts = urlsplit(slow.url)
-            assert parts.hostname is not None
-            assert parts.port is not None
             payload = json.dumps({"model": "x"}).encode()
-            request = _request_bytes(
-                slow.url, "/s/slow/v1/chat/completions", payload, {"x-harness-test-id": tid}
+            request = rawhttp.request(
+                "/s/slow/v1/chat/completions", payload, headers={"x-harness-test-id": tid}
             )
-            with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-                sock.sendall(request)
+            with rawhttp.send(slow.url, request):
                 for _ in range(40):  # wait until the server has the request
                     if slow.requests(tid):
                         break
@@ -1325,30 +1228,24 @@ class TestBadInput:
         self, server: RunningServer, path: str, content_type: str, status: int
     ) -> None:
         """An error sent before the body arrived says `connection: close` or keeps serving."""
-        parts = urlsplit(server.url)
-        assert parts.hostname is not None
-        assert parts.port is not None
         body = b'{"model": "x"}'
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-            sock.sendall(head)
+        request = rawhttp.request(path, body, headers={"content-type": content_type})
+        head = request.removesuffix(body)
+        with rawhttp.connect(server.url) as conn:
+            conn.send(head)
             # The body goes only after the answer, unless the server waits for it (a fix).
-            answered_early = bool(select.select([sock], [], [], 1.0)[0])
+            answered_early = bool(select.select([conn.sock], [], [], 1.0)[0])
             next_request = b"GET /_harness/health HTTP/1.1\r\nHost: x\r\n\r\n"
             if not answered_early:
-                sock.sendall(body)
-            reader = _Reader(sock)
-            got, headers = _read_head(reader)
-            assert got == status
-            reader.exact(int(headers["content-length"]))
-            if headers.get("connection", "").lower() == "close":
+                conn.send(body)
+            got = conn.head()
+            assert got.status == status
+            conn.exact(int(got.headers["content-length"]))
+            if got.headers.get("connection", "").lower() == "close":
                 return  # the client knows not to reuse the connection
             try:
-                sock.sendall((body if answered_early else b"") + next_request)
-                again = reader.line()
+                conn.send((body if answered_early else b"") + next_request)
+                again = conn.line()
             except OSError as exc:  # a reset
                 again = repr(exc).encode()
             assert again == b"HTTP/1.1 200 ", (
@@ -1557,18 +1454,11 @@ def test_journal_keeps_the_last_entries_per_test_id() -> None:
 
 def test_journal_says_completed_once_the_last_byte_is_out(server: RunningServer) -> None:
     """A client that stops at [DONE] already finds the answer journaled as completed."""
-    host, port = server.url.removeprefix("http://").split(":")
     body = b'{"stream": true}'
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(
-            b"POST /t/done-race/s/timed/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-        )
-        seen = b""
-        while b"[DONE]" not in seen:
-            part = sock.recv(65536)
-            assert part, seen
-            seen += part
+    request = rawhttp.request("/t/done-race/s/timed/v1/chat/completions", body)
+    with rawhttp.send(server.url, request) as conn:
+        while b"[DONE]" not in conn.buffer:
+            assert conn.fill(), conn.buffer
         assert server.requests("done-race")[-1]["outcome"] == "completed"
 
 
