@@ -27,7 +27,7 @@ __all__ = ["RunningServer", "run_server"]
 class RunningServer:
     """A started server: its URL, the per-family base URLs, and its journal."""
 
-    def __init__(self, thread: ServerThread, scenarios: ScenarioSet) -> None:
+    def __init__(self, thread: ServerThread) -> None:
         self._thread = thread
         self.url = thread.url
         self.journal = thread.journal
@@ -113,6 +113,6 @@ def run_server(
     )
     thread.start()
     try:
-        yield RunningServer(thread, loaded)
+        yield RunningServer(thread)
     finally:
         thread.stop()

@@ -99,8 +99,16 @@ def _eventually(
 def _idle_tasks(server: RunningServer) -> int:
     """The task count once one request has been served and its connection closed."""
     httpx.post(f"{server.url}/s/oa/text/v1/chat/completions", json={"stream": True}, timeout=10)
-    time.sleep(0.2)
-    return int(_stats(server)["tasks"])
+    # The count settles once the connection's tasks are gone: take it when two
+    # readings 0.1 s apart agree (a baseline taken too early would be too high).
+    last = int(_stats(server)["tasks"])
+    for _ in range(50):
+        time.sleep(0.1)
+        now = int(_stats(server)["tasks"])
+        if now == last:
+            return now
+        last = now
+    pytest.fail(f"the task count never settled (last {last})")
 
 
 @pytest.fixture

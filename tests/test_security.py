@@ -454,7 +454,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("small")
     (folder / "ok.yaml").write_text(OK)
     with ServerThread(load_scenarios(folder), max_body=1024) as server:
-        yield RunningServer(server, load_scenarios(folder))
+        yield RunningServer(server)
 
 
 class TestRequests:

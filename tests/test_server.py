@@ -228,7 +228,9 @@ class Pauses:
     def _latest_bytes_sent(self) -> int:
         if self.server is None:
             return -1
-        entries = [e for group in list(self.server.journal.entries.values()) for e in group]
+        # Copies taken in one step each: the server thread appends meanwhile.
+        groups = list(self.server.journal.entries.values())
+        entries = [e for group in groups for e in list(group)]
         if not entries:
             return -1
         return int(max(entries, key=lambda e: e["time"])["bytes_sent"])
