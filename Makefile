@@ -1,19 +1,41 @@
 # Everything a newcomer needs, from a machine with only python3 and make.
-# `make test` builds .venv on first use (and again when pyproject.toml changes).
+# `make test` builds .venv on first use, exactly as uv.lock says (and again when
+# pyproject.toml or uv.lock changes); `make lock` refreshes uv.lock.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The locker, bootstrapped into .venv with the machine's pip: nothing else is needed.
+UV_VERSION := 0.13.9
+UV     := $(BIN)/uv
+# uv uses the venv's Python and never downloads one; .venv is the project environment.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install test lint typecheck pytest scan bench bench-serve soak fuzz serve demo clean
+.PHONY: install lock test test-latest lint typecheck pytest scan bench bench-serve soak fuzz \
+	serve demo clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# A .venv without uv predates the lock: it is built again from nothing.
+$(UV):
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --locked: fail, instead of resolving anew, when uv.lock does not match pyproject.toml.
+# The sync is exact: a package the lock does not list is removed (uv keeps pip and itself).
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra test
 	touch $(STAMP)
+
+# Resolve the newest releases that pyproject.toml allows and write uv.lock. Then run
+# `make test`, and commit uv.lock with what the new versions changed.
+lock: | $(UV)
+	$(UV) lock --upgrade
+	$(MAKE) install
+	$(BIN)/python -m tests.sdk_behaviour --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests bench
@@ -38,6 +60,23 @@ scan: $(STAMP)
 
 # The one command CI and developers run: lint, types, secret scan, tests with coverage.
 test: lint typecheck scan pytest
+
+# SDK drift, as a report: the locked environment in .venv-latest with the newest releases
+# of the official SDKs (and their HTTP stack), the SDK suites run there, and each checked
+# behaviour that differs from tests/sdk_behaviour.py's row for the locked version printed
+# (CHANGED sdk locked -> newest key: before -> after). Test failures here are the news,
+# not an error: the target fails only when it cannot run. `make test` never depends on it.
+LATEST      := .venv-latest
+LATEST_SDKS := openai anthropic google-genai httpx2
+SDK_SUITES  := tests/test_sdk_conformance.py tests/test_sdk_timeouts.py tests/test_conformance_kit.py
+
+test-latest: | $(UV)
+	rm -rf $(LATEST)
+	UV_PROJECT_ENVIRONMENT=$(LATEST) $(UV) sync --locked --extra test --quiet
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade $(LATEST_SDKS)
+	-HARNESS_SDK_OBSERVATIONS=$(LATEST)/observations.jsonl $(LATEST)/bin/python -m pytest \
+	  -p no:cacheprovider -n 2 -q --no-header -rN $(SDK_SUITES)
+	$(LATEST)/bin/python -m tests.sdk_behaviour --drift $(LATEST)/observations.jsonl
 
 bench: $(STAMP)
 	$(BIN)/python bench/normalize.py
@@ -81,4 +120,4 @@ demo: $(STAMP)
 	$(BIN)/harness normalize --provider anthropic docs/examples/anthropic-text.sse
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
