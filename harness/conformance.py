@@ -23,12 +23,14 @@ to retry: ``expect`` describes the last answer. ``docs/pytest.md`` is the guide.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
+from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import UsageError
 from harness.pytest_plugin import PARAMETERS_ATTR, select_scenarios
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Adapter",
+    "KnownFailure",
     "Outcome",
     "OutcomeError",
     "ToolCall",
@@ -90,6 +93,50 @@ class Outcome:
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
     error: OutcomeError | None = None
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    """Why a client does not conform on a scenario, and for which versions of what.
+
+    Attributes:
+        reason: why the client does not conform (shown by pytest).
+        when: a requirement the installed packages must meet for the failure to be
+            expected, as in ``pip``: ``"anthropic<2.17"``, ``"openai>=3,<3.61"``, with an
+            optional environment marker (``"anthropic<2.17; python_version<'3.13'"``).
+            ``None``: always. Outside the condition the case runs as a plain test, so an
+            SDK release that fixes the bug does not fail the suite with XPASS(strict).
+    """
+
+    reason: str
+    when: str | None = None
+
+    def applies(self) -> bool:
+        """Whether the failure is expected with the packages installed now.
+
+        Raises:
+            UsageError: ``when`` is not a requirement, or names a package that is not
+                installed.
+        """
+        if self.when is None:
+            return True
+        try:
+            requirement = Requirement(self.when)
+        except InvalidRequirement as exc:
+            raise UsageError(
+                f"KnownFailure when={self.when!r}: not a requirement like 'anthropic<2.17' ({exc})"
+            ) from None
+        if requirement.url or requirement.extras:
+            raise UsageError(f"KnownFailure when={self.when!r}: give a name and versions only")
+        try:
+            installed = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            raise UsageError(
+                f"KnownFailure when={self.when!r}: {requirement.name!r} is not installed"
+            ) from None
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            return False
+        return requirement.specifier.contains(installed, prereleases=True)
 
 
 #: ``run(base_url, scenario)``: runs the client against ``base_url`` and returns what
@@ -173,7 +220,7 @@ def conformance_tests(
     family: Family = "openai",
     scenarios: Iterable[str] | None = None,
     overrides: Mapping[str, Expect | Mapping[str, Any]] | None = None,
-    known_failures: Mapping[str, str] | None = None,
+    known_failures: Mapping[str, str | KnownFailure] | None = None,
 ) -> Callable[[Harness], None]:
     """A pytest test function that checks ``adapter``'s client on every scenario.
 
@@ -188,9 +235,12 @@ def conformance_tests(
         scenarios: names or ``fnmatch`` globs to restrict the run to (default: all).
         overrides: per scenario name, a replacement ``Expect``, or a mapping of
             ``expect`` fields that replace those fields (``{"error": None}``).
-        known_failures: per scenario name, why the client does not conform. Those cases
-            are ``xfail(strict=True)``: once the client conforms, the run fails until the
-            entry is removed.
+        known_failures: per scenario name, why the client does not conform: a reason,
+            or a :class:`KnownFailure` whose ``when`` limits it to the versions of a
+            package that have the bug. Those cases are ``xfail(strict=True)`` where the
+            failure applies: once the client conforms, the run fails until the entry is
+            removed (or its ``when`` excludes the fixed version); elsewhere they run as
+            plain cases.
 
     Raises:
         UsageError: an unknown family (at once); at collection, an unknown scenario
@@ -201,7 +251,10 @@ def conformance_tests(
         raise UsageError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
     patterns = list(scenarios) if scenarios is not None else None
     changes = dict(overrides or {})
-    known = dict(known_failures or {})
+    known = {
+        name: entry if isinstance(entry, KnownFailure) else KnownFailure(entry)
+        for name, entry in (known_failures or {}).items()
+    }
 
     def expect_of(scenario: Scenario) -> Expect | None:
         change = changes.get(scenario.name)
@@ -231,8 +284,10 @@ def conformance_tests(
                 continue
             if applies(scenario, family) and expect_of(scenario) is not None:
                 marks = []
-                if scenario.name in known:
-                    marks.append(pytest.mark.xfail(strict=True, reason=known[scenario.name]))
+                failure = known.get(scenario.name)
+                if failure is not None and _applies(scenario.name, failure):
+                    reason = failure.reason + (f" (with {failure.when})" if failure.when else "")
+                    marks.append(pytest.mark.xfail(strict=True, reason=reason))
                 cases.append(pytest.param(scenario.name, id=scenario.name, marks=marks))
         run = {case.values[0] for case in cases}
         stray = sorted(set(known) - run)
@@ -262,6 +317,13 @@ def conformance_tests(
 
     setattr(test_conformance, PARAMETERS_ATTR, parameters)
     return test_conformance
+
+
+def _applies(name: str, failure: KnownFailure) -> bool:
+    try:
+        return failure.applies()
+    except UsageError as exc:
+        raise UsageError(f"conformance_tests known_failures[{name!r}]: {exc}") from None
 
 
 def _run(adapter: Adapter, base_url: str, scenario: Scenario) -> Outcome:

@@ -4,12 +4,14 @@ Four adapters (``openai`` and ``anthropic``, sync and async) are written the way
 application would call the SDK: one streaming call, ``except <sdk>.APIError`` around it,
 one retry (``max_retries=1``) whatever the scenario. ``conformance_tests`` runs each over
 every scenario its route serves; the SDK deviations documented in
-``docs/sdk-behaviour.md`` are declared as ``known_failures`` (strict xfails: if an SDK
-release fixes one, this suite fails until the entry goes).
+``tests/sdk_behaviour.py`` are declared as ``known_failures`` (strict xfails: if an SDK
+release fixes one, this suite fails until the entry goes). A deviation that a release
+fixed is a :class:`KnownFailure` whose ``when`` is the table's version range for it.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from typing import Any
 
@@ -18,6 +20,7 @@ import openai
 import pytest
 
 from harness.conformance import (
+    KnownFailure,
     Outcome,
     OutcomeError,
     ToolCall,
@@ -27,6 +30,7 @@ from harness.conformance import (
 )
 from harness.errors import UsageError
 from harness.scenario import Expect, Scenario, load_scenarios
+from tests import sdk_behaviour
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-harness-test"  # not in the SDK's deprecated list: no warning
@@ -183,13 +187,20 @@ async def run_anthropic_async(base_url: str, scenario: Scenario) -> Outcome:
 
 # --- the conformance tests ------------------------------------------------------------------
 
-#: Where the SDKs do not conform (observed; docs/sdk-behaviour.md has the details).
+#: Where the SDKs do not conform (observed; tests/sdk_behaviour.py has the details).
 CLEAN_CUT = "a stream cut cleanly before its terminal event ends silently: no exception"
-OPENAI_KNOWN = {"openai/cut-clean": f"openai SDK, raw OpenAI stream: {CLEAN_CUT}"}
-ANTHROPIC_KNOWN = {
+RAW_CUT = "httpx2.RemoteProtocolError from httpcore2.RemoteProtocolError"
+OPENAI_KNOWN: dict[str, str | KnownFailure] = {
+    "openai/cut-clean": f"openai SDK, raw OpenAI stream: {CLEAN_CUT}"
+}
+ANTHROPIC_KNOWN: dict[str, str | KnownFailure] = {
     "anthropic/cut-clean": f"anthropic SDK: {CLEAN_CUT}; the final message has stop_reason None",
-    "anthropic/cut-abrupt": "anthropic SDK: an abrupt cut raises a raw httpx2.RemoteProtocolError, "
-    "which `except anthropic.APIError` does not catch",
+    # Fixed in 2.17, which wraps the cut as anthropic.APIConnectionError.
+    "anthropic/cut-abrupt": KnownFailure(
+        "anthropic SDK: an abrupt cut raises a raw httpx2.RemoteProtocolError, "
+        "which `except anthropic.APIError` does not catch",
+        when=sdk_behaviour.versions_where("anthropic", "abrupt_cut", RAW_CUT),
+    ),
     "anthropic/usage-absent": "anthropic SDK: the messages.stream helper crashes with "
     "AttributeError on a message_delta without usage",
 }
@@ -323,6 +334,56 @@ def test_family_decides_the_scenarios() -> None:
         "strict": True,
         "reason": "silent",
     }
+
+
+def test_known_failure_applies_by_version() -> None:
+    """A KnownFailure's `when` makes it a strict xfail only where the installed version
+    matches: otherwise the case is a plain test (no XPASS(strict) once a release fixes it)."""
+    version = importlib.metadata.version("anthropic")
+    inside = KnownFailure("buggy here", when=f"anthropic=={version}")
+    outside = KnownFailure("fixed here", when=f"anthropic!={version}")
+    assert inside.applies()
+    assert not outside.applies()
+    assert not KnownFailure("not this python", when="anthropic; python_version<'3'").applies()
+    assert KnownFailure("always").applies()
+    for entry, marked in ((inside, True), (outside, False)):
+        test = conformance_tests(
+            run_anthropic, family="anthropic", known_failures={"anthropic/cut-clean": entry}
+        )
+        case = next(p for p in _parameters(test) if p.id == "anthropic/cut-clean")
+        assert bool(case.marks) is marked
+    reason = _mark_reason(inside)
+    assert reason == f"buggy here (with anthropic=={version})"
+
+
+def _mark_reason(entry: KnownFailure) -> str:
+    test = conformance_tests(
+        run_anthropic, family="anthropic", known_failures={"anthropic/cut-clean": entry}
+    )
+    case = next(p for p in _parameters(test) if p.id == "anthropic/cut-clean")
+    return str(case.marks[0].kwargs["reason"])
+
+
+@pytest.mark.parametrize(
+    ("when", "problem"),
+    [
+        ("anthropic <<< 2", "not a requirement like 'anthropic<2.17'"),
+        ("no-such-package-xyz<1", "'no-such-package-xyz' is not installed"),
+        ("anthropic[extra]<3", "give a name and versions only"),
+    ],
+)
+def test_known_failure_bad_condition_is_a_usage_error(when: str, problem: str) -> None:
+    """A malformed `when`, or one naming a package that is not installed, is a collection
+    error that names the scenario and the condition."""
+    test = conformance_tests(
+        run_anthropic,
+        family="anthropic",
+        known_failures={"anthropic/cut-clean": KnownFailure("x", when=when)},
+    )
+    with pytest.raises(UsageError, match=r"known_failures\['anthropic/cut-clean'\]") as caught:
+        _parameters(test)
+    assert problem in str(caught.value)
+    assert repr(when) in str(caught.value)
 
 
 def test_bad_arguments_are_reported() -> None:

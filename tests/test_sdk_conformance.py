@@ -13,8 +13,8 @@ Where the SDK conforms, the text, reasoning, tool calls, finish reason (mapped t
 vocabulary) and usage it yields are compared with the scenario's ``expect``, and an
 HTTP error must raise the SDK's exception for that status. Where an SDK does not detect a
 fault (a stream cut cleanly ends silently, say), the test pins what the SDK actually does,
-so that a change in an SDK shows up here. ``docs/sdk-behaviour.md`` is the table of those
-behaviours; the ``*_FAULTS`` dicts below are its source of truth.
+so that a change in an SDK shows up here. ``tests/sdk_behaviour.py`` is the table of those
+behaviours, per SDK and version range; ``docs/sdk-behaviour.md`` is generated from it.
 
 Every test sends its own ``x-harness-test-id``: ``responses`` sequences and journal entries
 are kept per test id, so tests never advance each other's sequences.
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anthropic
-import httpx2
 import openai
 import pytest
 from google import genai
@@ -38,6 +37,7 @@ from google.genai import types as genai_types
 
 from harness.scenario import Expect, Scenario, load_scenarios
 from harness.testing import RunningServer
+from tests import sdk_behaviour
 
 TEST_ID_HEADER = "x-harness-test-id"
 OPENAI_MODEL = "gpt-4o-mini"
@@ -100,41 +100,9 @@ def test_every_scenario_has_one_conformance_kind() -> None:
     assert len(SCENARIOS) == len(load_scenarios())  # every built-in scenario has expect
 
 
-# --- what each SDK does with each fault (observed; pinned by the tests below) ----------
+# --- what each SDK does with each fault: tests/sdk_behaviour.py, per version -----------
+# Each check below looks up the row for the installed SDK version (sdk_behaviour.check).
 
-#: openai SDK, raw OpenAI stream (OpenAI scenarios on the OpenAI route).
-OPENAI_RAW_FAULTS: dict[FaultKind, type[BaseException] | None] = {
-    "in_band": openai.APIError,  # the {"error": ...} chunk; .type is the error type
-    "clean_cut": None,  # iteration just ends: no finish_reason, no usage, no exception
-    "abrupt_cut": openai.APIConnectionError,  # wraps httpx2.RemoteProtocolError
-}
-
-#: anthropic SDK on the Anthropic route (raw events and the messages.stream helper alike).
-ANTHROPIC_FAULTS: dict[FaultKind, type[BaseException] | None] = {
-    "in_band": anthropic.APIStatusError,  # exactly this class, with status_code 200
-    "clean_cut": None,  # iteration just ends: stop_reason None, no message_stop
-    "abrupt_cut": httpx2.RemoteProtocolError,  # NOT wrapped in anthropic.APIConnectionError
-}
-
-#: google-genai on the Gemini route.
-GENAI_FAULTS: dict[FaultKind, type[BaseException] | None] = {
-    "in_band": genai_errors.ServerError,  # .code from the error's code, .status its status
-    "clean_cut": None,  # iteration just ends: finish_reason None
-    "abrupt_cut": httpx2.RemoteProtocolError,  # NOT wrapped in a google.genai error
-}
-
-#: The exception class each SDK raises for an HTTP error status.
-OPENAI_STATUS: dict[int, type[openai.APIStatusError]] = {
-    429: openai.RateLimitError,
-    500: openai.InternalServerError,
-    503: openai.InternalServerError,  # every status >= 500
-    529: openai.InternalServerError,
-}
-ANTHROPIC_STATUS: dict[int, type[anthropic.APIStatusError]] = {
-    429: anthropic.RateLimitError,
-    500: anthropic.InternalServerError,
-    529: anthropic.OverloadedError,  # a subclass of InternalServerError
-}
 
 ANTHROPIC_STOP: dict[str | None, str | None] = {
     None: None,
@@ -276,7 +244,7 @@ def test_openai_http_errors(builtin_server: RunningServer, scenario: Scenario, m
     assert status is not None
     test_id = str(uuid.uuid4())
     seen = stream_openai(builtin_server.base_url(scenario.name, "openai"), mode, test_id=test_id)
-    assert type(seen.error) is OPENAI_STATUS[status]
+    sdk_behaviour.check("openai", f"http_{status}", f"{scenario.name} {mode}", seen.error)
     assert isinstance(seen.error, openai.APIStatusError)
     assert seen.error.status_code == status
     assert seen.text == ""
@@ -286,7 +254,7 @@ def test_openai_http_errors(builtin_server: RunningServer, scenario: Scenario, m
 @MODES
 @_params(_select(kind="fault"))
 def test_openai_stream_faults(builtin_server: RunningServer, scenario: Scenario, mode: str) -> None:
-    """A broken 200 stream: normalized ones raise APIError(code); raw ones as OPENAI_RAW_FAULTS."""
+    """A broken 200 stream: normalized ones raise APIError(code); raw ones as the table says."""
     expect = _expect(scenario)
     assert expect.error is not None
     kind = fault_kind(scenario)
@@ -296,19 +264,17 @@ def test_openai_stream_faults(builtin_server: RunningServer, scenario: Scenario,
     assert seen.text == expect.text  # everything before the break reached the application
     assert seen.finish_reason is None
     assert seen.usage is None
+    case = f"{scenario.name} {mode}"
     if scenario.provider != "openai":
         # Normalized by the server: any break ends in harness's top-level "error" chunk.
-        assert type(seen.error) is openai.APIError
+        sdk_behaviour.check("openai", "stream_error", case, seen.error)
+        assert isinstance(seen.error, openai.APIError)
         assert seen.error.code == expect.error.code
         assert isinstance(seen.error.body, dict)
         assert seen.error.body["type"] == "stream_error"
         assert seen.error.body["provider"] == scenario.provider
         return
-    wanted = OPENAI_RAW_FAULTS[kind]
-    if wanted is None:
-        assert seen.error is None  # NOT detected: the stream just ends
-        return
-    assert type(seen.error) is wanted
+    sdk_behaviour.check("openai", kind, case, seen.error)
     if kind == "in_band":
         assert isinstance(seen.error, openai.APIError)
         event = scenario.answers[-1].events[-1]  # type: ignore[index]
@@ -316,8 +282,6 @@ def test_openai_stream_faults(builtin_server: RunningServer, scenario: Scenario,
         assert seen.error.body == event.data["error"]  # the chunk's error object, as sent
         assert seen.error.type == expect.error.code  # its error.type
         assert seen.error.code == event.data["error"]["code"]  # its error.code (may be null)
-    if kind == "abrupt_cut":
-        assert isinstance(seen.error.__cause__, httpx2.RemoteProtocolError)
 
 
 @MODES
@@ -331,7 +295,8 @@ def test_openai_normalized_faults(
     url = builtin_server.base_url(scenario.name, "openai")
     seen = stream_openai(url, mode, test_id=str(uuid.uuid4()), extra={"x-harness-normalize": "1"})
     assert seen.text == expect.text
-    assert type(seen.error) is openai.APIError
+    sdk_behaviour.check("openai", "stream_error", f"{scenario.name} {mode} normalized", seen.error)
+    assert isinstance(seen.error, openai.APIError)
     assert seen.error.code == expect.error.code
 
 
@@ -466,12 +431,10 @@ def stream_anthropic(base_url: str, mode: str, api: str, *, test_id: str, retrie
 
 ANTHROPIC_APIS = pytest.mark.parametrize("api", ["events", "helper"])
 
-#: Complete answers the messages.stream helper fails on (raw events read them fine).
-#: A message_delta without usage (some compatible servers) crashes its accumulator
-#: with AttributeError ('NoneType' object has no attribute 'output_tokens').
-ANTHROPIC_HELPER_CRASHES: dict[str, type[BaseException]] = {
-    "anthropic/usage-absent": AttributeError,
-}
+#: Complete answers the messages.stream helper fails on (raw events read them fine), and
+#: the row of tests/sdk_behaviour.py that says how: a message_delta without usage (some
+#: compatible servers) crashes its accumulator.
+ANTHROPIC_HELPER_CRASHES: dict[str, str] = {"anthropic/usage-absent": "helper_without_usage"}
 
 
 @ANTHROPIC_APIS
@@ -486,7 +449,7 @@ def test_anthropic_answers(
     seen = stream_anthropic(url, mode, api, test_id=test_id, retries=_retries(scenario))
     crash = ANTHROPIC_HELPER_CRASHES.get(scenario.name) if api == "helper" else None
     if crash is not None:
-        assert type(seen.error) is crash, repr(seen.error)
+        sdk_behaviour.check("anthropic", crash, f"{scenario.name} {mode}", seen.error)
         assert seen.text == _expect(scenario).text  # every text event arrived first
         return
     assert_answer(seen, _expect(scenario))
@@ -506,7 +469,8 @@ def test_anthropic_http_errors(
     test_id = str(uuid.uuid4())
     url = builtin_server.base_url(scenario.name, "anthropic")
     seen = stream_anthropic(url, mode, api, test_id=test_id, retries=0)
-    assert type(seen.error) is ANTHROPIC_STATUS[status]
+    case = f"{scenario.name} {mode}-{api}"
+    sdk_behaviour.check("anthropic", f"http_{status}", case, seen.error)
     assert isinstance(seen.error, anthropic.APIStatusError)
     assert seen.error.status_code == status
     assert seen.text == ""
@@ -519,7 +483,7 @@ def test_anthropic_http_errors(
 def test_anthropic_stream_faults(
     builtin_server: RunningServer, scenario: Scenario, mode: str, api: str
 ) -> None:
-    """A broken 200 stream: the anthropic SDK does what ANTHROPIC_FAULTS says, text intact."""
+    """A broken 200 stream: the anthropic SDK does what the table says, text intact."""
     expect = _expect(scenario)
     assert expect.error is not None
     kind = fault_kind(scenario)
@@ -529,18 +493,12 @@ def test_anthropic_stream_faults(
     assert seen.text == expect.text
     assert seen.finish_reason is None
     assert "message_stop" not in seen.events
-    wanted = ANTHROPIC_FAULTS[kind]
-    if wanted is None:
-        assert seen.error is None  # NOT detected: the stream just ends
-        return
-    assert type(seen.error) is wanted
+    sdk_behaviour.check("anthropic", kind, f"{scenario.name} {mode}-{api}", seen.error)
     if kind == "in_band":
         assert isinstance(seen.error, anthropic.APIStatusError)
         assert seen.error.status_code == 200  # the status of the stream's response
         assert isinstance(seen.error.body, dict)
         assert seen.error.body["error"]["type"] == expect.error.code
-    if kind == "abrupt_cut":
-        assert not isinstance(seen.error, anthropic.APIError)  # `except APIError` misses it
 
 
 def test_anthropic_non_streaming(builtin_server: RunningServer) -> None:
@@ -659,8 +617,9 @@ def test_genai_http_errors(builtin_server: RunningServer, scenario: Scenario, mo
     assert status is not None
     test_id = str(uuid.uuid4())
     seen = stream_gemini(builtin_server.base_url(scenario.name, "gemini"), mode, test_id=test_id)
+    sdk_behaviour.check("google-genai", f"http_{status}", f"{scenario.name} {mode}", seen.error)
     wanted = genai_errors.ClientError if status < 500 else genai_errors.ServerError
-    assert type(seen.error) is wanted
+    assert type(seen.error) is wanted  # the table and the SDK's own rule agree
     assert isinstance(seen.error, genai_errors.APIError)
     assert seen.error.code == status
     body = scenario.answers[-1].body
@@ -673,7 +632,7 @@ def test_genai_http_errors(builtin_server: RunningServer, scenario: Scenario, mo
 @MODES
 @_params(_select("gemini", kind="fault"))
 def test_genai_stream_faults(builtin_server: RunningServer, scenario: Scenario, mode: str) -> None:
-    """A broken 200 stream: google-genai does what GENAI_FAULTS says, the text before it intact."""
+    """A broken 200 stream: google-genai does what the table says, text before it intact."""
     expect = _expect(scenario)
     assert expect.error is not None
     kind = fault_kind(scenario)
@@ -682,19 +641,13 @@ def test_genai_stream_faults(builtin_server: RunningServer, scenario: Scenario, 
     seen = stream_gemini(url, mode, test_id=str(uuid.uuid4()))
     assert seen.text == expect.text
     assert seen.finish_reason is None
-    wanted = GENAI_FAULTS[kind]
-    if wanted is None:
-        assert seen.error is None  # NOT detected: the stream just ends
-        return
-    assert type(seen.error) is wanted
+    sdk_behaviour.check("google-genai", kind, f"{scenario.name} {mode}", seen.error)
     if kind == "in_band":
         assert isinstance(seen.error, genai_errors.APIError)
         event = scenario.answers[-1].events[-1]  # type: ignore[index]
         assert isinstance(event.data, dict)
         assert seen.error.code == event.data["error"]["code"]
         assert seen.error.status == expect.error.code
-    if kind == "abrupt_cut":
-        assert not isinstance(seen.error, genai_errors.APIError)  # `except APIError` misses it
 
 
 def test_genai_non_streaming(builtin_server: RunningServer) -> None:
