@@ -25,6 +25,7 @@ from hypercorn.asyncio import run as hypercorn_run
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config
+from hypercorn.events import RawData
 
 from harness.errors import UsageError
 from harness.scenario import ScenarioSet
@@ -32,6 +33,7 @@ from harness.server import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_JOURNAL_MAX,
     DEFAULT_MAX_BODY,
+    ClientGone,
     Journal,
     Sleep,
     create_app,
@@ -115,6 +117,18 @@ class _TCPServer(TCPServer):
     """
 
     _reading_done = False
+    _client_gone = False
+
+    async def protocol_send(self, event: Any) -> None:
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        if self._client_gone:
+            raise ClientGone("the client closed the connection")
+        await super().protocol_send(event)
+        if self.writer.is_closing():  # the write failed and Hypercorn closed the stream
+            self._client_gone = True
+            raise ClientGone("the client closed the connection")
 
     async def _read_data(self) -> None:
         await super()._read_data()

@@ -78,6 +78,18 @@ SECRET_HEADERS = DEFAULT_HEADERS
 Sleep = Callable[[float], Awaitable[Any]]
 
 
+class ClientGone(ConnectionResetError):
+    """A write to the client failed: it hung up. Raised into the app's ``send``.
+
+    Hypercorn (0.16 to 0.18) swallows a failed write and lets the app go on sending into
+    the dead transport, where asyncio drops each write and logs ``socket.send() raised
+    exception.``; the app learns of the hang-up only when its receive task next runs,
+    which a stream written without pauses never lets happen, so such a stream was
+    journaled as completed with every byte. Raising at the first failed write stops the
+    stream there: the journal says ``client_disconnected`` with the bytes handed over.
+    """
+
+
 class _Abort(Exception):
     """Raised at the end of a plan that cuts the connection (caught by the ASGI layer)."""
 
@@ -258,8 +270,8 @@ class _PrefixAndAbort:
         stats.open_requests += 1
         outcome = "error"
         try:
-            await self._call(scope, receive, counting_send)
-            outcome = "completed" if head.get("ended") else "cut"
+            gone = await self._call(scope, receive, counting_send)
+            outcome = "client_gone" if gone else "completed" if head.get("ended") else "cut"
         except asyncio.CancelledError:
             outcome = "client_gone"
             raise
@@ -273,7 +285,8 @@ class _PrefixAndAbort:
                 stats.open_streams -= 1
                 stats.count(stats.streams, outcome)
 
-    async def _call(self, scope: Any, receive: Any, send: Any) -> None:
+    async def _call(self, scope: Any, receive: Any, send: Any) -> bool:
+        """Run the app; ``True`` when the client hung up while it was answered."""
         if scope["type"] == "http" and scope["path"].startswith(("/t/", "/s/")):
             scope = dict(scope)
             path = scope["path"]
@@ -291,11 +304,15 @@ class _PrefixAndAbort:
         try:
             await self.app(scope, receive, send)
         except _Abort:
-            return
+            pass
+        except ClientGone:
+            return True
         except BaseExceptionGroup as group:  # quart may wrap task errors
-            rest_group = group.subgroup(lambda exc: not isinstance(exc, _Abort))
+            rest_group = group.subgroup(lambda exc: not isinstance(exc, _Abort | ClientGone))
             if rest_group is not None:
                 raise rest_group from None
+            return group.subgroup(ClientGone) is not None
+        return False
 
     def _split(self, tail: str) -> tuple[str, str]:
         segments = tail.split("/")
@@ -813,11 +830,13 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: dict[str, Any])
                 if wait > 0:
                     await sleep(wait)
                 if write.data:
+                    # Resumed only once the server took the write (a failed one closes
+                    # this generator here): what is counted was handed over.
+                    yield write.data
                     sent += len(write.data)
                     entry["bytes_sent"] = sent
                     if index == last and not plan.abort and not tail_pause:
                         outcome = entry["outcome"] = "completed"
-                    yield write.data
             if plan.abort:
                 outcome = "disconnected_by_fault"
                 raise _Abort

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import pytest
+
+from harness.replay import Plan, build_plan
 from harness.scenario import ScenarioSet, parse_scenario
 from harness.serve import ServerThread
 from tests import rawhttp
@@ -61,3 +65,49 @@ def test_hang_up_mid_stream_leaves_no_task_and_is_journaled() -> None:
         again = _post(server.url)
         assert again.head().raw.startswith(b"HTTP/1.1 200")
         again.close()
+
+
+FAST = """
+version: 1
+provider: openai
+events:
+""" + "".join(
+    f'  - {{data: {{"choices": [{{"index": 0, "delta": {{"content": "{i:04}"}}}}]}}}}\n'
+    for i in range(3000)
+)
+
+
+def test_hang_up_during_a_stream_without_pauses_is_journaled_and_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that hangs up while a stream is written at speed 0 is journaled as
+    client_disconnected with the bytes handed over before the failed write, and the
+    server logs nothing (asyncio's `socket.send() raised exception.` came once per
+    write into the dead connection, and the journal said completed with every byte)."""
+    scenarios = ScenarioSet([parse_scenario(FAST, name="fast")])
+    caplog.set_level(logging.DEBUG)
+    with ServerThread(scenarios, speed=0.0) as server:
+        for _ in range(3):
+            conn = rawhttp.send(
+                server.url, rawhttp.request("/s/fast/v1/chat/completions", b'{"stream": true}')
+            )
+            assert conn.head().raw.startswith(b"HTTP/1.1 200")
+            conn.close()  # unread data: the kernel answers the next write with a reset
+        deadline = time.monotonic() + 5
+        entries: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            entries = list(server.journal.entries.get("", []))
+            if len(entries) == 3 and all(e["outcome"] != "pending" for e in entries):
+                break
+            time.sleep(0.02)
+        total = len(b"".join(w.data for w in _plan(scenarios).writes))
+        assert [e["outcome"] for e in entries] == ["client_disconnected"] * 3
+        assert all(0 < int(str(e["bytes_sent"])) < total for e in entries), (entries, total)
+    noise = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert noise == []
+
+
+def _plan(scenarios: ScenarioSet) -> Plan:
+    scenario = scenarios.get("fast")
+    assert scenario is not None
+    return build_plan(scenario, scenario.answers[0], target="openai", stream=True)
