@@ -40,6 +40,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness.errors import ScenarioError, ScenarioSetError
 
@@ -243,14 +244,49 @@ class Response(_Model):
     def _events_or_body(self) -> Response:
         if self.events is not None and self.body is not None:
             raise ValueError("give events (a stream) or body (a whole answer), not both")
+        if self.events is None and self.body is None and not self._may_be_empty:
+            raise _no_answer(self)
         # A disconnect that is not the last step is reported by the loader, which knows
         # the step's line (see _check_disconnects); replay stops at the first one anyway.
         return self
 
     @property
+    def _may_be_empty(self) -> bool:
+        """Whether this answer makes sense with neither events nor body.
+
+        An HTTP error or a redirect (300-599) may come bare, as from a proxy; 204 and
+        205 carry no content by definition; an ``http_error`` fault brings its own body.
+        Anything else would be an empty 2xx that cannot be what the author meant.
+        """
+        return (
+            self.status >= 300
+            or self.status in (204, 205)
+            or (self.faults is not None and self.faults.http_error is not None)
+        )
+
+    @property
     def streaming(self) -> bool:
         """Whether this answer is a stream."""
         return self.events is not None
+
+
+def _no_answer(answer: Response) -> ValidationError:
+    """The error for an answer with neither events nor body, located at the field.
+
+    Raised from a validator, a :class:`ValidationError` keeps its own location under
+    the caller's (``responses[1].events``), so the loader reports the ``events:`` or
+    ``body:`` left without a value, or else the mapping that lacks both.
+    """
+    field = "body" if "body" in answer.model_fields_set else "events"
+    empty = f"{field} has no value, so" if field in answer.model_fields_set else "without them"
+    message = (
+        "an answer needs events (a stream) or body (a whole answer); "
+        f'{empty} it would be an empty {answer.status} (write body: "" if you mean that)'
+    )
+    detail = InitErrorDetails(
+        type=PydanticCustomError("no_answer", message), loc=(field,), input=None
+    )
+    return ValidationError.from_exception_data("Response", [detail])
 
 
 class ExpectToolCall(_Model):
@@ -506,7 +542,7 @@ def _check_disconnects(scenario: Scenario, node: yaml.Node, where: str | None) -
 def load_scenario(
     path: str | Path, *, root: str | Path | None = None, max_bytes: int | None = None
 ) -> Scenario:
-    """Load one scenario file; its default name is its path under ``root`` without ``.yaml``.
+    """Load one scenario file; its default name is its path under ``root`` without extension.
 
     Args:
         path: the file.
@@ -585,8 +621,15 @@ def _too_large(size: int, limit: int, *, more: bool = False) -> str:
     )
 
 
+#: The extensions of scenario files in a folder, compared lower-cased.
+_SUFFIXES = (".yaml", ".yml")
+
+
 def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
     """Load every ``*.yaml`` / ``*.yml`` under ``directory`` (the built-ins by default).
+
+    The extension is matched in any case (``x.YAML`` loads, and so ``x.YAML`` next to
+    ``x.yaml`` is a duplicate name); other files, such as a README, are skipped.
 
     Raises:
         ScenarioError: the folder does not exist.
@@ -595,7 +638,7 @@ def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
     root = Path(directory) if directory is not None else builtin_scenarios_dir()
     if not root.is_dir():
         raise ScenarioError("no such scenarios folder", path=str(root))
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _SUFFIXES and p.is_file())
     scenarios: list[Scenario] = []
     errors: list[ScenarioError] = []
     seen: dict[str, Path] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError, ScenarioSetError
+from harness.replay import build_plan
 from harness.scenario import (
     Faults,
     Match,
@@ -611,6 +612,90 @@ def test_empty_responses_rejected() -> None:
     assert (error.line, error.field) == (3, "responses")
 
 
+NEEDS_AN_ANSWER = "an answer needs events (a stream) or body (a whole answer); "
+NO_ANSWER = [
+    # (id, text, line, field): the line is the mapping that lacks the answer, or the
+    # empty `events:` / `body:` itself.
+    ("nothing", yml("version: 1", "provider: openai", "expect: {text: hi}"), 1, "events"),
+    ("status-200", yml("version: 1", "provider: openai", "status: 200"), 1, "events"),
+    ("status-201", yml("version: 1", "provider: openai", "status: 201"), 1, "events"),
+    ("headers-only", yml("version: 1", "provider: openai", "headers: {x-a: b}"), 1, "events"),
+    ("events-left-empty", yml("version: 1", "provider: openai", "events:"), 3, "events"),
+    ("body-null", yml("version: 1", "provider: openai", "body: null"), 3, "body"),
+    (
+        "faults-without-http-error",
+        yml("version: 1", "provider: openai", "faults: {drop_usage: true}"),
+        1,
+        "events",
+    ),
+    (
+        "responses-item",
+        yml("version: 1", "provider: openai", "responses:", "  - events: []", "  - status: 200"),
+        5,
+        "responses[1].events",
+    ),
+    (
+        "responses-item-events-left-empty",
+        yml("version: 1", "provider: openai", "responses:", "  - body: {}", "  - events:"),
+        5,
+        "responses[1].events",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field"),
+    [case[1:] for case in NO_ANSWER],
+    ids=[case[0] for case in NO_ANSWER],
+)
+def test_answer_without_events_or_body_rejected(text: str, line: int, field: str) -> None:
+    """An answer with neither events nor body (a silent empty 200) is refused at its line."""
+    error = fails(text)
+    assert (error.path, error.line, error.field) == ("s.yaml", line, field)
+    assert error.problem.startswith(NEEDS_AN_ANSWER), error.problem
+    assert str(error) == f"s.yaml:{line}: {field}: {error.problem}"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ["status: 500"],
+        ["status: 503", "headers: {retry-after: '2'}"],
+        ["status: 302", "headers: {location: 'http://127.0.0.1:1/'}"],
+        ["status: 204"],
+        ["status: 205"],
+        ["faults: {http_error: 429, retry_after: 1}"],
+        ['body: ""'],
+        ["events: []"],
+    ],
+    ids=[
+        "500",
+        "503",
+        "302",
+        "204",
+        "205",
+        "http-error-fault",
+        "empty-body-string",
+        "empty-stream",
+    ],
+)
+def test_answer_without_content_allowed_when_it_says_so(answer: list[str]) -> None:
+    """A status that needs no content, an http_error fault or an explicit empty body loads."""
+    single = parse_scenario(yml("version: 1", "provider: openai", *answer), name="t/x")
+    item = ["  - " + answer[0], *("    " + line for line in answer[1:])]
+    many = parse_scenario(
+        yml("version: 1", "provider: openai", "responses:", "  - events: []", *item), name="t/x"
+    )
+    assert single.answers[0] == many.answers[1]
+
+
+def test_status_only_error_replays_as_that_status_with_an_empty_body() -> None:
+    """A ``status: 500`` answer without body is served as a bare 500, as a proxy may send."""
+    scenario = parse_scenario(yml("version: 1", "provider: openai", "status: 500"), name="t/x")
+    plan = build_plan(scenario, scenario.answers[0], target="openai", stream=True)
+    assert (plan.status, plan.streaming, plan.writes) == (500, False, ())
+
+
 # --- loading folders --------------------------------------------------------------------
 
 
@@ -690,6 +775,32 @@ def test_load_folder_names_and_extensions(tmp_path: Path) -> None:
     assert loaded.names == ["openai/deep/one", "two"]
     assert loaded.get("two") is not None
     assert loaded.get("two").path == tmp_path / "two.yml"  # type: ignore[union-attr]
+
+
+def test_load_folder_upper_case_extensions_load(tmp_path: Path) -> None:
+    """``.YAML`` / ``.Yml`` load like ``.yaml``; README.md, .json and .txt are skipped."""
+    write(tmp_path, "a.YAML", GOOD)
+    write(tmp_path, "sub/b.Yml", GOOD)
+    write(tmp_path, "c.yaml", GOOD)
+    write(tmp_path, "README.md", "# hi")
+    write(tmp_path, "d.json", json.dumps({"version": 1}))
+    write(tmp_path, "e.yaml.bak", "not: [a scenario")
+    loaded = load_scenarios(tmp_path)
+    assert loaded.names == ["a", "c", "sub/b"]
+    assert loaded.get("a").path == tmp_path / "a.YAML"  # type: ignore[union-attr]
+
+
+def test_same_stem_in_upper_and_lower_case_extension_collide(tmp_path: Path) -> None:
+    """``foo.yaml`` next to ``foo.YAML`` is a duplicate-name error naming both files."""
+    lower = write(tmp_path, "foo.yaml", GOOD)
+    if (tmp_path / "foo.YAML").exists():
+        pytest.skip("case-insensitive file system: foo.YAML is foo.yaml")
+    upper = write(tmp_path, "foo.YAML", GOOD)
+    with pytest.raises(ScenarioSetError) as info:
+        load_scenarios(tmp_path)
+    (error,) = info.value.errors
+    assert (error.path, error.field) == (str(lower), "name")
+    assert error.problem == f"duplicate scenario name 'foo' (also in {upper})"
 
 
 def test_load_empty_folder_gives_empty_set(tmp_path: Path) -> None:
