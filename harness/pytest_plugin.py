@@ -5,8 +5,11 @@ pytest run loads it; it imports only pytest and harness's pure core (no web stac
 and starts nothing until a test uses one of its fixtures. ``docs/pytest.md`` is the user guide.
 
 * ``harness_server`` (session): the server of this pytest process
-  (:func:`harness.testing.run_server` on port 0). Under pytest-xdist every worker is
-  its own process, so every worker has its own server on its own port.
+  (:func:`harness.testing.run_server` on ``--harness-port``, default 0: a free port).
+  Under pytest-xdist every worker is its own process, so every worker has its own
+  server on its own port (a fixed port is refused with more than one worker). A
+  conftest may override it: it must give a :class:`harness.testing.RunningServer`,
+  which then serves the tests at the session speed.
 * ``harness`` (function): a :class:`Harness` handle. Its base URLs carry the test's
   own id (``/t/{test_id}/``), so journal entries and ``responses`` sequences are kept
   per test without any header: unmodified clients are isolated through ``base_url``.
@@ -24,12 +27,16 @@ command line wins over a fixture override, which wins over a marker::
     strict teardown  -                       harness_strict     @pytest.mark.harness(strict=False)
     scenario folder  --harness-scenarios DIR -                  -
     golden folder    --harness-goldens DIR   -                  -
+    server port      --harness-port N        harness_server     -
+
+(A ``harness_server`` override binds its own port: the plugin cannot move it, so a
+``--harness-port`` it does not listen on is an error rather than silently ignored.)
 
 (``harness.strict = False`` inside a test also turns its teardown checks off.) The
 scenario folder is needed at collection, when markers are expanded and before any
 fixture runs, and the golden folder at the end of the session on the xdist
 controller, where no fixture runs: both come from the command line only (put them in
-``addopts``).
+``addopts``). There are no ini options: ``addopts`` is where a project sets these.
 """
 
 from __future__ import annotations
@@ -87,6 +94,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "wins over the harness_speed fixture and the harness(speed=) marker",
     )
     group.addoption(
+        "--harness-port",
+        metavar="N",
+        type=_port_option,
+        default=0,
+        help="port of the session server on 127.0.0.1 (default 0: a free port); "
+        "refused with more than one xdist worker, which cannot share a port",
+    )
+    group.addoption(
         "--harness-goldens",
         metavar="DIR",
         default=None,
@@ -128,8 +143,53 @@ def _speed_option(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _port_option(value: str) -> int:
+    """A TCP port for ``--harness-port``: an integer 0..65535 (0: a free one)."""
+    import argparse
+
+    port = int(value) if re.fullmatch(r"[0-9]{1,5}", value.strip()) else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"a port is an integer from 0 to 65535 (0: a free one), got {value!r}"
+        )
+    return port
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    """How many xdist workers this run has (1 without xdist or without distribution).
+
+    On a worker, the count the controller started; on the controller, the execution
+    nodes of ``-n`` / ``--tx`` (``-n auto`` is resolved by then, in xdist's
+    ``pytest_cmdline_main``).
+    """
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return int(workerinput.get("workercount", 1))
+    specs: list[str] = config.getoption("tx", None) or []
+    if config.getoption("dist", "no") == "no" or config.getoption("collectonly"):
+        return 1
+    count = 0
+    for spec in specs:  # "3*popen" is three nodes
+        times, star, _ = spec.partition("*")
+        count += int(times) if star and times.isdigit() else 1
+    return max(count, 1)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers and this process's (lazy) state."""
+    """Register the markers and this process's (lazy) state.
+
+    Raises:
+        pytest.UsageError: a fixed ``--harness-port`` with more than one xdist worker.
+    """
+    port: int = config.getoption("harness_port")
+    workers = _xdist_workers(config)
+    if port and workers > 1:
+        raise pytest.UsageError(
+            f"--harness-port {port} cannot serve {workers} xdist workers: every worker is "
+            "its own process with its own server, and only one of them can listen on one "
+            "port. Use --harness-port 0 (a free port per worker; clients take "
+            "harness.base_url()) or -n 1."
+        )
     config.addinivalue_line(
         "markers",
         "scenario(*names): the harness scenario(s) of this test; a glob or several names "
@@ -260,18 +320,31 @@ class _State:
         speed: float | None = self.config.getoption("harness_speed")
         return 0.0 if speed is None else speed
 
-    def server(self, speed: float) -> RunningServer:
-        """The server replaying at ``speed`` (one per speed, started on first use)."""
+    def port(self) -> int:
+        port: int = self.config.getoption("harness_port")
+        return port
+
+    def server(
+        self, speed: float, scenarios: ScenarioSet | None = None, port: int = 0
+    ) -> RunningServer:
+        """The server replaying at ``speed`` (one per speed, started on first use).
+
+        It serves ``scenarios`` (default: the ``--harness-scenarios`` folder) on ``port``
+        (0: a free one; only the session server is given ``--harness-port``).
+        """
         if speed not in self._servers:
             from harness.testing import run_server
 
-            server = self._stack.enter_context(run_server(self.scenarios(), speed=speed))
+            served = self.scenarios() if scenarios is None else scenarios
+            server = self._stack.enter_context(run_server(served, speed=speed, port=port))
             self._servers[speed] = server
             self._speeds[id(server)] = speed
         return self._servers[speed]
 
-    def speed_of(self, server: RunningServer) -> float:
-        return self._speeds[id(server)]
+    def speed_of(self, server: RunningServer) -> float | None:
+        """The speed of a server this plugin started (``None``: not one of ours)."""
+        speed = self._speeds.get(id(server))
+        return speed if speed is not None and self._servers.get(speed) is server else None
 
     def close(self) -> None:
         self._servers.clear()
@@ -334,14 +407,41 @@ def node_test_id(nodeid: str) -> str:
 def harness_server(pytestconfig: pytest.Config) -> Iterator[RunningServer]:
     """The mock provider of this pytest process, at the session speed (``--harness-speed``).
 
-    Started on first use, stopped at the end of the session. Each xdist worker is its
-    own process with its own server on its own free port.
+    On 127.0.0.1, port ``--harness-port`` (default 0: a free one). Started on first
+    use, stopped at the end of the session. Each xdist worker is its own process with
+    its own server on its own free port (a fixed port is refused with several workers).
+
+    A conftest may override this fixture: it must give a
+    :class:`harness.testing.RunningServer` (``with run_server(...) as server: yield
+    server``), which ``harness`` then uses for the tests at the session speed; see
+    ``docs/pytest.md``.
     """
     state = pytestconfig.stash[_STATE]
     try:
-        yield state.server(state.session_speed())
+        yield _start_session_server(state)
     finally:
         state.close()
+
+
+def _start_session_server(state: _State) -> RunningServer:
+    """The session server on ``--harness-port``; a port that cannot be bound fails the test
+    with the port, the reason and the fix (no traceback: nothing in the test is wrong)."""
+    from harness.errors import UsageError
+
+    port = state.port()
+    try:
+        return state.server(state.session_speed(), port=port)
+    except UsageError as exc:  # harness.serve.bind: "cannot listen on HOST:PORT: why"
+        if not port or "cannot listen" not in str(exc):
+            raise  # a broken scenario folder, reported as it is
+        reason = str(exc).split(" (pass --port", 1)[0]  # the CLI's hint, not pytest's
+    # Outside the except block, so that the report does not chain the bind error.
+    pytest.fail(
+        f"--harness-port {port}: the harness server {reason}.\n"
+        "To fix it: stop what holds the port (another pytest run, `harness serve`, ...), "
+        "choose another, or pass --harness-port 0 for a free one.",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
@@ -409,7 +509,14 @@ def harness(
     state = config.stash[_STATE]
     command_line: float | None = config.getoption("harness_speed")
     speed = _speed(harness_speed) if command_line is None else command_line
-    server = harness_server if speed == state.speed_of(harness_server) else state.server(speed)
+    session_speed = state.speed_of(harness_server)
+    if session_speed is None:  # a conftest overrides harness_server
+        _check_override(harness_server, state.port())
+        session_speed = state.session_speed()
+    if speed == session_speed:
+        server = harness_server
+    else:  # a server of the plugin's at that speed, with the session server's scenarios
+        server = state.server(speed, harness_server.scenarios)
     scenario = None
     if harness_scenario is not None:
         scenario = server.scenarios.get(harness_scenario)
@@ -442,6 +549,35 @@ def harness(
             f"as its scenarios say:\n{listing}\n"
             "Fix the test or the client. To skip this check for a test, mark it "
             "@pytest.mark.harness(strict=False) or set harness.strict = False in it.",
+            pytrace=False,
+        )
+
+
+def _check_override(server: object, port: int) -> None:
+    """Fail the test, saying what to do, when a ``harness_server`` override cannot work.
+
+    It must be a :class:`harness.testing.RunningServer` (not the ``run_server(...)``
+    context manager itself, a ``ServerThread`` or a URL), and listen on
+    ``--harness-port`` when one is given: the plugin cannot move a server it did not
+    start, so it says so instead of letting the test talk to the wrong port.
+    """
+    __tracebackhide__ = True
+    from harness.testing import RunningServer
+
+    if not isinstance(server, RunningServer):
+        pytest.fail(
+            "the harness_server fixture must give a harness.testing.RunningServer, got "
+            f"{type(server).__name__}. A fixture that overrides it starts one with\n"
+            "    with harness.testing.run_server(...) as server: yield server\n"
+            "(scope='session'; see docs/pytest.md).",
+            pytrace=False,
+        )
+    if port and server.port != port:
+        pytest.fail(
+            f"--harness-port {port} is given, but the harness_server fixture that overrides "
+            f"harness's listens on port {server.port}: an override binds its own port.\n"
+            'Pass port=pytestconfig.getoption("harness_port") to run_server in it, or leave '
+            "--harness-port out.",
             pytrace=False,
         )
 

@@ -7,7 +7,9 @@ process: the ``harness`` handle's assertions, on this project's own run of the p
 
 from __future__ import annotations
 
+import random
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -309,6 +311,202 @@ def test_option_precedence(pytester: pytest.Pytester) -> None:
     forced.assert_outcomes(passed=3)
     forced.stdout.fnmatch_lines_random(
         ["*SPEED marker 2.0 True*", "*SPEED default 2.0 True*", "*SPEED fixture 2.0*"]
+    )
+
+
+# --- --harness-port and a harness_server override --------------------------------------
+
+PYTEST_MD = Path(__file__).resolve().parent.parent / "docs" / "pytest.md"
+
+
+def _free_port() -> int:
+    """A free port below the ephemeral range (Linux: 32768 and up), so that no server
+    of another test, bound to port 0, can take it before the test under way binds it."""
+    for port in random.sample(range(20000, 32000), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 20000-32000")
+
+
+def test_harness_port_option(pytester: pytest.Pytester) -> None:
+    """--harness-port N puts the session server on N; a test at another speed gets a free port."""
+    port = _free_port()
+    pytester.makepyfile(
+        f"""
+        import httpx
+        import pytest
+
+        @pytest.mark.scenario("openai/text")
+        def test_fixed(harness, harness_server):
+            assert harness.server is harness_server
+            assert harness_server.url == "http://127.0.0.1:{port}"
+            url = "http://127.0.0.1:{port}/t/" + harness.test_id + "/s/openai/text/v1"
+            body = {{"model": "m", "messages": [], "stream": True}}
+            assert httpx.post(url + "/chat/completions", json=body).status_code == 200
+            harness.assert_attempts(1)
+
+        @pytest.mark.harness(speed=0.5)
+        def test_other_speed(harness):
+            assert harness.server.port != {port}
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-port", str(port))
+    result.assert_outcomes(passed=2)
+    help_text = pytester.runpytest_subprocess("--help")
+    help_text.stdout.fnmatch_lines(["*--harness-port=N*"])
+
+
+@pytest.mark.parametrize("value", ["eighty", "-1", "65536", "8.5", ""])
+def test_harness_port_bad_value_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    """A --harness-port that is no integer in 0..65535 is a usage error naming the option."""
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--harness-port={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"*argument --harness-port: a port is an integer from 0 to 65535 (0: a free one), "
+            f"got {value!r}*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_harness_port_in_use_says_which_and_how_to_fix(pytester: pytest.Pytester) -> None:
+    """A --harness-port in use errors the tests that need it, naming the port and the fix."""
+    pytester.makepyfile("def test_one(harness):\n    pass\n\ndef test_two(harness):\n    pass\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--harness-port={port}")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"*--harness-port {port}: the harness server cannot listen on 127.0.0.1:{port}: "
+            "*in use*",
+            "*To fix it: stop what holds the port*choose another, or pass --harness-port 0 *",
+        ]
+    )
+    assert "--port 0" not in result.stdout.str()  # the CLI's hint, not pytest's
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_harness_port_with_xdist(pytester: pytest.Pytester) -> None:
+    """A fixed --harness-port is refused with several xdist workers, and works with one."""
+    port = _free_port()
+    pytester.makepyfile(f"def test_port(harness):\n    assert harness.server.port == {port}\n")
+    several = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--harness-port", str(port)
+    )
+    assert several.ret == pytest.ExitCode.USAGE_ERROR
+    several.stderr.fnmatch_lines(
+        [f"*--harness-port {port} cannot serve 2 xdist workers*one port*--harness-port 0*-n 1*"]
+    )
+    one = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "1", "--harness-port", str(port)
+    )
+    one.assert_outcomes(passed=1)
+    spread = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--tx", "2*popen", "--dist", "load", "--harness-port", str(port)
+    )
+    assert spread.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def _doc_override() -> str:
+    """The conftest.py of docs/pytest.md that overrides harness_server."""
+    blocks = re.findall(r"```python\n(.*?)```", PYTEST_MD.read_text(encoding="utf-8"), re.S)
+    found = [block for block in blocks if "def harness_server(" in block]
+    assert len(found) == 1, "docs/pytest.md has one harness_server override example"
+    return found[0]
+
+
+def test_harness_server_override_from_the_docs(pytester: pytest.Pytester) -> None:
+    """The docs' harness_server override is used by harness, with --harness-port and speeds."""
+    pytester.makeconftest(_doc_override())
+    pytester.makepyfile(
+        """
+        import httpx
+        import pytest
+
+        @pytest.mark.scenario("openai/429-then-200")
+        def test_override(harness, harness_server):
+            assert harness.server is harness_server
+            body = {"model": "m", "messages": [], "stream": True}
+            url = harness.base_url() + "/chat/completions"
+            assert [httpx.post(url, json=body).status_code for _ in range(2)] == [429, 200]
+            harness.assert_attempts(2)
+            admin = harness_server.url + "/_harness/requests"
+            assert httpx.get(admin).status_code == 401  # the override's admin token
+            print("PORT", harness_server.port)
+
+        @pytest.mark.harness(speed=0.5)
+        @pytest.mark.scenario("openai/text")
+        def test_other_speed(harness, harness_server):
+            assert harness.server is not harness_server
+            assert harness.speed == 0.5
+            assert harness.scenario.name == "openai/text"
+        """
+    )
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    plain.assert_outcomes(passed=2)
+    port = _free_port()
+    fixed = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", f"--harness-port={port}")
+    fixed.assert_outcomes(passed=2)
+    fixed.stdout.fnmatch_lines([f"*PORT {port}*"])
+
+
+def test_harness_server_override_errors(pytester: pytest.Pytester) -> None:
+    """An override that gives no RunningServer, or ignores --harness-port, errors clearly."""
+    pytester.makepyfile(
+        test_shape="""
+        import pytest
+        from harness.testing import run_server
+
+        @pytest.fixture(scope="session")
+        def harness_server():
+            return run_server()  # not entered: no server
+
+        def test_shape(harness):
+            pass
+        """,
+        test_port="""
+        import pytest
+        from harness.testing import run_server
+
+        @pytest.fixture(scope="session")
+        def harness_server():
+            with run_server() as server:
+                yield server
+
+        def test_port(harness):
+            pass
+        """,
+    )
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_shape.py")
+    plain.assert_outcomes(errors=1)
+    plain.stdout.fnmatch_lines(
+        [
+            "*the harness_server fixture must give a harness.testing.RunningServer, got "
+            "_GeneratorContextManager*",
+            "*with harness.testing.run_server(...) as server: yield server*",
+        ]
+    )
+    assert "KeyError" not in plain.stdout.str()
+    port = _free_port()
+    ignored = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--harness-port={port}", "test_port.py"
+    )
+    ignored.assert_outcomes(errors=1)
+    ignored.stdout.fnmatch_lines(
+        [
+            f"*--harness-port {port} is given, but the harness_server fixture that overrides "
+            "harness's listens on port *",
+            '*port=pytestconfig.getoption("harness_port")*',
+        ]
     )
 
 
