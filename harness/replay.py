@@ -25,6 +25,7 @@ server's speed factor. A fault's stall is kept whatever the speed.
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import random
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from harness import _json
+from harness._text import article
 from harness.aggregate import anthropic_message, gemini_response, openai_completion
 from harness.errors import FaultSpecError, UsageError
 from harness.pipeline import NormalizeOptions, Normalizer
@@ -143,11 +145,19 @@ def parse_faults(header: str) -> Faults:
     try:
         return Faults.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'faults'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(_fault_problem(e) for e in exc.errors(include_url=False))
         raise FaultSpecError(f"bad fault overlay: {problems}") from None
+
+
+def _fault_problem(error: Any) -> str:
+    """One readable problem of a fault overlay: an unknown fault names the closest one,
+    as a scenario file's ``faults:`` does."""
+    where = ".".join(str(p) for p in error["loc"]) or "faults"
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(where, Faults.model_fields, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see docs/scenarios.md#faults"
+        return f"unknown fault {where!r} ({hint})"
+    return f"{where}: {error['msg']}"
 
 
 def encode_step(step: Step, newline: Newline = "lf") -> bytes:
@@ -212,8 +222,8 @@ def build_plan(
     source: Family = scenario.provider
     if source != target and target != "openai":
         raise ReplayError(
-            f"scenario {scenario.name!r} holds a {source} stream; the {target} route can only "
-            f"replay {target} scenarios (the OpenAI route normalizes any provider)"
+            f"scenario {scenario.name!r} holds {article(source)} stream; the {target} route can "
+            f"only replay {target} scenarios (the OpenAI route normalizes any provider)"
         )
     if normalize and target != "openai":
         raise ReplayError("only the OpenAI route can send the normalized form")

@@ -1160,6 +1160,23 @@ def test_parse_faults_errors(header: str, named: str) -> None:
     assert named in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("eror_after=2", "unknown fault 'eror_after' (did you mean 'error_after'?)"),
+        ('{"disconect_after": 1}', "unknown fault 'disconect_after' (did you mean"),
+        ("zzz=1", "unknown fault 'zzz' (see docs/scenarios.md#faults)"),
+    ],
+)
+def test_parse_faults_typo_names_the_closest_fault(header: str, named: str) -> None:
+    """A misspelt fault in the header gets the same hint as in a file, not pydantic's
+    'Extra inputs are not permitted'."""
+    with pytest.raises(FaultSpecError) as info:
+        parse_faults(header)
+    assert named in str(info.value)
+    assert "Extra inputs" not in str(info.value)
+
+
 @pytest.mark.parametrize("value", ["off", "42", "1.5"])
 def test_parse_faults_string_fields_take_any_text(value: str) -> None:
     """``error_message=<text>`` keeps the text even when it looks like a bool or number."""
