@@ -20,11 +20,18 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
+    import threading
+
     from harness.scenario import ScenarioSet
 
 __all__ = ["main"]
 
 READ_SIZE = 65536
+
+EXIT_CODES = """\
+exit status: 0 on success; 1 when an input could not be read or a check found a
+problem (a golden differs, a secret was found); 2 for unusable arguments (a bad flag,
+nothing to scan); 130 on Ctrl-C. Each command's --help says more."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,12 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from harness import __version__
     from harness.providers import ADAPTERS
 
     parser = argparse.ArgumentParser(
         prog="harness",
         description="Record/replay testing harness and mock LLM provider.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     norm = sub.add_parser(
         "normalize",
@@ -61,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
             "normalized OpenAI chat.completion.chunk stream to standard output as the "
             "input arrives. A broken input stream ends in a stream_error chunk and exit "
             "status 0."
+        ),
+        epilog=(
+            "exit status: 0 when a stream was produced (one that ends in a stream_error "
+            "chunk included), 1 when the input could not be read, 2 for unusable arguments."
         ),
     )
     norm.add_argument(
@@ -104,7 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         help="token for /_harness/* when remote (default: $HARNESS_ADMIN_TOKEN, else random)",
     )
     serve.add_argument(
-        "--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)"
+        "--port", type=_port, default=8080, help="port (default 8080; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="print a line per request on standard error: method, path, scenario, status, "
+        "how it ended (secrets masked)",
     )
     serve.add_argument(
         "--speed",
@@ -135,11 +156,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    listing = sub.add_parser("list", help="list the scenarios: name, provider, description")
+    listing = sub.add_parser(
+        "list",
+        help="list the scenarios: name, provider, description",
+        description="Print one line per scenario: its name (what /s/NAME/ selects), the "
+        "provider whose stream it holds, and its description.",
+    )
     _scenarios_option(listing)
     listing.set_defaults(run=_list)
 
-    show = sub.add_parser("show", help="show one scenario's answers, events and timing")
+    show = sub.add_parser(
+        "show",
+        help="show one scenario's answers, events and timing",
+        description="Print a scenario's answers: status, headers, faults, and each event "
+        "as it goes on the wire with the time it is sent at speed 1, then its expect.",
+    )
     _scenarios_option(show)
     show.add_argument("name", help="the scenario name, as `harness list` prints it")
     show.set_defaults(run=_show)
@@ -188,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--upstream", required=True, metavar="URL", help="the real API's base URL")
     record.add_argument("--cassette", required=True, metavar="PATH", help="cassette file to write")
     record.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    record.add_argument("--port", type=int, default=8081, help="port (default 8081; 0: any free)")
+    record.add_argument("--port", type=_port, default=8081, help="port (default 8081; 0: any free)")
     record.add_argument(
         "--record-mode",
         choices=["none", "once", "new_episodes", "all"],
@@ -275,6 +306,19 @@ def _number(
     return value
 
 
+def _port(text: str) -> int:
+    """An argparse value: a TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 (any free port) to 65535, got {text!r}"
+        )
+    return value
+
+
 _positive_int = functools.partial(_number, cast=int, low=1, inclusive=True, noun="a number")
 _positive_float = functools.partial(
     _number, cast=float, low=0, inclusive=False, noun="a number of seconds"
@@ -296,9 +340,30 @@ def _load(args: argparse.Namespace) -> ScenarioSet | None:
 
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import signal
+    import threading
+
+    # Ctrl-C or SIGTERM at any moment of start-up (imports, loading, binding) stops the
+    # server as soon as it could serve, instead of racing asyncio's own SIGINT handling
+    # (a signal that cancelled the start-up task could be lost, and the server ran on).
+    stopping = threading.Event()
+    kept = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in _STOP_SIGNALS}
+    try:
+        return _serve_until_stopped(args, stopping)
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (2, 15)  # SIGINT, SIGTERM, the same numbers on every Unix
+
+
+def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) -> int:
+    from harness._text import plural
     from harness.errors import UsageError
     from harness.scenario import load_scenarios
     from harness.serve import is_loopback, serve_forever
+    from harness.server import unserved_match_paths
 
     token = None
     if not is_loopback(args.host):
@@ -322,14 +387,23 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     scenarios = _load(args)
     if scenarios is None:
         return 1
+    for warning in unserved_match_paths(scenarios):
+        print(f"harness serve: warning: {warning}", file=sys.stderr)
+    if not scenarios:
+        where = args.scenarios or "the built-in library"
+        print(
+            f"harness serve: warning: no scenarios in {where}: every request will get a 404 "
+            "(scenario files end in .yaml or .yml)",
+            file=sys.stderr,
+        )
 
     def ready(url: str) -> None:
-        print(f"harness: serving {len(scenarios)} scenarios on {url}", flush=True)
-        print(f"  OpenAI:    base_url={url}/s/openai/text/v1", flush=True)
-        print(f"  Anthropic: base_url={url}/s/anthropic/text", flush=True)
-        print(f"  Gemini:    base_url={url}/s/gemini/text", flush=True)
+        print(f"harness: serving {plural(len(scenarios), 'scenario')} on {url}", flush=True)
+        for line in _base_urls(scenarios, url):
+            print(f"  {line}", flush=True)
         print("  Ctrl-C to stop.", flush=True)
 
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.log_requests else None
     # The defaults live in harness.serve and harness.server; only what was given is passed.
     bounds = {
         name: value
@@ -345,6 +419,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             on_ready=ready,
             admin_token=token,
             reload=lambda: load_scenarios(args.scenarios),
+            list_command=_list_command(args),
+            on_request=log,
+            stop_requested=stopping,
             **bounds,
         )
     except UsageError as exc:
@@ -352,6 +429,35 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 2
     print("harness: stopped", file=sys.stderr)
     return 0
+
+
+#: The SDK base URL of each route, by family: (label, the provider whose scenarios it
+#: replays raw, the suffix its SDK needs). The OpenAI route replays any scenario.
+_ROUTES = (("OpenAI", "openai", "/v1"), ("Anthropic", "anthropic", ""), ("Gemini", "gemini", ""))
+
+
+def _base_urls(scenarios: ScenarioSet, url: str) -> list[str]:
+    """A ready-to-use base URL per route, each naming a scenario that exists (a ``text``
+    one where there is one); a route with no scenario it can serve is left out."""
+    out = []
+    for label, provider, suffix in _ROUTES:
+        own = [s.name for s in scenarios if s.provider == provider]
+        if not own and provider == "openai":
+            own = [s.name for s in scenarios]
+        if not own:
+            continue
+        name = next((n for n in own if n.endswith("/text") or n == "text"), own[0])
+        out.append(f"{label + ':':<10} base_url={url}/s/{name}{suffix}")
+    return out
+
+
+def _list_command(args: argparse.Namespace) -> str:
+    """How to list the scenarios being served, for 404 hints."""
+    if args.scenarios is None:
+        return "harness list"
+    import shlex
+
+    return f"harness list --scenarios {shlex.quote(args.scenarios)}"
 
 
 def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -504,7 +610,8 @@ def _normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         try:
             source = open(args.file, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            parser.error(f"cannot read {args.file!r}: {exc.strerror}")
+            print(f"harness normalize: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 1
     out = sys.stdout.buffer
     try:
         frames = normalize(

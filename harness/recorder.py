@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 import httpx
 
+from harness._text import plural
 from harness.cassette import (
     RECORD_MODES,
     CassetteError,
@@ -350,7 +351,7 @@ class _ProxyApp:
         shown = filter_uri(target, self.session.extra_query)
         _say(
             f"#{slot} {interaction.method} {shown} -> {interaction.status}, "
-            f"{len(interaction.chunks)} chunks, {size} bytes, "
+            f"{plural(len(interaction.chunks), 'chunk')}, {plural(size, 'byte')}, "
             f"{time.perf_counter() - started:.2f} s{how}: {verdict}"
         )
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_plus
 
+from harness._text import plural
+
 __all__ = [
     "DEFAULT_HEADERS",
     "DEFAULT_QUERY",
@@ -612,7 +614,8 @@ def run_scan(args: argparse.Namespace) -> int:
     Without paths, scans :data:`DEFAULT_SCAN_PATHS` under the current directory,
     skipping those that do not exist. Prints ``path:line: kind: excerpt`` per finding
     on standard output and the summary on standard error. Returns 1 if anything was
-    found, 0 if nothing was, 2 if a given path does not exist (nothing is scanned).
+    found, 0 if nothing was, 2 if a given path does not exist or there is no file to
+    scan at all (nothing is scanned: a CI gate run from the wrong folder fails).
     """
     given = [str(path) for path in (getattr(args, "paths", None) or [])]
     if given:
@@ -624,27 +627,32 @@ def run_scan(args: argparse.Namespace) -> int:
         targets = given
     else:
         targets = [path for path in DEFAULT_SCAN_PATHS if os.path.isdir(path)]
-        if not targets:
-            print(
-                "harness scan: nothing to scan (no "
-                + " or ".join(f"{path}/" for path in DEFAULT_SCAN_PATHS)
-                + " here; pass the paths to scan)",
-                file=sys.stderr,
-            )
     files = list(iter_files(targets))
+    if not files:
+        # A CI gate run from the wrong folder must fail, not pass on nothing.
+        where = ", ".join(targets) if targets else " or ".join(f"{p}/" for p in DEFAULT_SCAN_PATHS)
+        print(
+            f"harness scan: nothing to scan: no cassette or scenario files in {where} "
+            "(run it from the project's root, or pass the paths to scan)",
+            file=sys.stderr,
+        )
+        return 2
     findings: list[Finding] = []
     for file in files:
         findings.extend(scan_file(file))
     for finding in findings:
         print(finding)
     sys.stdout.flush()
-    where = ", ".join(targets) if targets else "nothing"
+    where = ", ".join(targets)
     if not findings:
-        print(f"harness scan: no secrets in {len(files)} files ({where})", file=sys.stderr)
+        print(
+            f"harness scan: no secrets in {plural(len(files), 'file')} ({where})", file=sys.stderr
+        )
         return 0
     affected = len({finding.path for finding in findings})
     print(
-        f"harness scan: {len(findings)} possible secrets in {affected} of {len(files)} files "
+        f"harness scan: {plural(len(findings), 'possible secret')} in {affected} of "
+        f"{plural(len(files), 'file')} "
         f"({where}); remove or mask them, then rotate any real key (docs/secrets.md)",
         file=sys.stderr,
     )

@@ -13,6 +13,7 @@ connectable the moment it is reported (no sleep-and-retry in callers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import signal
@@ -167,10 +168,27 @@ async def _serve(
     ready: Callable[[], None],
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
 ) -> None:
+    if stop.is_set():  # stopped (Ctrl-C) while starting: never serve
+        sock.close()
+        return
     config = _config(sock, keep_alive_timeout)
     _release_closed_connections()
+    asyncio.get_running_loop().set_exception_handler(_quiet_cancelled_connections)
     ready()
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+
+
+def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: drops the cancellation of a connection's task.
+
+    At shutdown, Hypercorn cancels the task of each open connection; Python 3.11's
+    ``asyncio.streams`` then calls ``task.exception()`` on it, which raises
+    ``CancelledError`` into the loop's handler: ~30 lines of traceback per open
+    stream on Ctrl-C (CPython fixed it in 3.12). Anything else goes to the default.
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def serve_forever(
@@ -186,6 +204,9 @@ def serve_forever(
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     journal_max: int = DEFAULT_JOURNAL_MAX,
+    list_command: str = "harness list",
+    on_request: Callable[[str], None] | None = None,
+    stop_requested: threading.Event | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
 
@@ -195,6 +216,9 @@ def serve_forever(
     :func:`harness.server.create_app`). ``keep_alive_timeout`` bounds an idle
     connection and the time to send a request's head, ``body_timeout`` the time to
     send its body (see :data:`DEFAULT_KEEP_ALIVE_TIMEOUT`, ``docs/security.md``).
+    ``list_command`` and ``on_request`` are :func:`harness.server.create_app`'s.
+    ``stop_requested``: set by the caller's own signal handler while it was starting
+    (loading scenarios, say); the server then stops as soon as it could have started.
 
     Raises:
         UsageError: the address cannot be bound.
@@ -209,13 +233,19 @@ def serve_forever(
         reload=reload,
         journal=Journal(max_entries=journal_max),
         body_timeout=body_timeout,
+        list_command=list_command,
+        on_request=on_request,
     )
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            # Unix only; elsewhere Ctrl-C arrives as KeyboardInterrupt (see README).
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        if stop_requested is not None and stop_requested.is_set():
+            stop.set()  # a signal came before the handlers above were in place
         await _serve(
             app, sock, stop, lambda: on_ready(url) if on_ready else None, keep_alive_timeout
         )

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import hmac
 import json
 import os
+import re
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -47,13 +49,14 @@ from quart.wrappers import Response as QuartResponse
 from werkzeug.exceptions import HTTPException
 
 from harness import _json
+from harness._text import plural
 from harness.errors import FaultSpecError, ScenarioError, ScenarioSetError
 from harness.provider_errors import Family, error_body
 from harness.replay import Plan, ReplayError, build_plan, parse_faults
 from harness.scenario import Faults, Scenario, ScenarioSet
 from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY
 
-__all__ = ["DEFAULT_MAX_BODY", "HEADER_PREFIX", "Journal", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "HEADER_PREFIX", "Journal", "create_app", "unserved_match_paths"]
 
 #: The largest request body accepted (bytes); larger gets the provider's 413.
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -240,10 +243,13 @@ class _PrefixAndAbort:
     the connection without the terminating chunk: exactly an abrupt disconnect.
     """
 
-    def __init__(self, app: Any, scenarios: ScenarioSet) -> None:
+    def __init__(
+        self, app: Any, scenarios: ScenarioSet, on_request: Callable[[str], None] | None = None
+    ) -> None:
         self.app = app
         self.scenarios = scenarios
         self.stats = _Stats()
+        self.on_request = on_request
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -269,6 +275,10 @@ class _PrefixAndAbort:
 
         stats.open_requests += 1
         outcome = "error"
+        started = time.monotonic()
+        # The journal entry of this request, put here by the app (shared by scope copies).
+        holder: dict[str, dict[str, Any]] = {}
+        scope = {**scope, "harness.entry": holder}
         try:
             gone = await self._call(scope, receive, counting_send)
             outcome = "client_gone" if gone else "completed" if head.get("ended") else "cut"
@@ -284,6 +294,8 @@ class _PrefixAndAbort:
             if head.get("stream"):
                 stats.open_streams -= 1
                 stats.count(stats.streams, outcome)
+            if self.on_request is not None:
+                self.on_request(_log_line(scope, head, holder.get("entry"), started))
 
     async def _call(self, scope: Any, receive: Any, send: Any) -> bool:
         """Run the app; ``True`` when the client hung up while it was answered."""
@@ -337,6 +349,8 @@ def create_app(
     admin_token: str | None = None,
     reload: Callable[[], ScenarioSet] | None = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    list_command: str = "harness list",
+    on_request: Callable[[str], None] | None = None,
 ) -> Quart:
     """Build the mock provider app.
 
@@ -356,6 +370,11 @@ def create_app(
         reload: loads the scenarios again (from the folder they came from) for
             ``POST /_harness/reload``; without it that endpoint answers 409.
         body_timeout: seconds a request body may take to arrive (then a 408).
+        list_command: the command that lists these scenarios, named in 404 hints
+            (``harness list --scenarios DIR`` for a folder).
+        on_request: called with one line per request once it has ended (method, path
+            with secrets masked, scenario, status, how it ended, bytes, duration):
+            ``harness serve --log-requests``.
     """
     app = Quart("harness")
     # A doubled slash is not redirected (an HTML 308 no SDK follows on a POST): the path
@@ -368,7 +387,7 @@ def create_app(
     plans = _PlanCache()
     app.config["HARNESS_JOURNAL"] = journal
     app.config["HARNESS_SCENARIOS"] = scenarios
-    outer = _PrefixAndAbort(app.asgi_app, scenarios)
+    outer = _PrefixAndAbort(app.asgi_app, scenarios, on_request)
     app.asgi_app = outer  # type: ignore[method-assign]
 
     @app.before_request
@@ -403,10 +422,10 @@ def create_app(
             await _drain(request)
         family = _family_of(request.path)
         if status == 404:
-            message = f"Unknown route {request.method} {request.path}. " + _ROUTES_HINT
-        elif status == 405:
-            message = f"Method {request.method} is not allowed on {request.path}."
-        elif status == 413:
+            return unserved(404, f"Unknown route {request.method} {request.path}. " + _ROUTES_HINT)
+        if status == 405:
+            return unserved(405, f"Method {request.method} is not allowed on {request.path}.")
+        if status == 413:
             message = f"Request body too large: the limit is {max_body} bytes."
         else:
             message = exc.description or f"HTTP {status}"
@@ -418,13 +437,12 @@ def create_app(
         family = _family_of(request.path)
         return _error(family, 500, f"harness internal error: {type(exc).__name__}: {exc}")
 
-    async def answer(family: Family, model: str | None, stream_from_route: bool | None) -> Any:
-        started = time.time()
-        test_id = _test_id(request)
+    def journaled() -> dict[str, Any]:
+        """A new journal entry for this request (also handed to the request log)."""
         entry = journal.add(
-            test_id,
+            _test_id(request),
             {
-                "time": started,
+                "time": time.time(),
                 "method": request.method,
                 "path": request.path,
                 "query": _mask_query(request.args.to_dict()),
@@ -438,6 +456,21 @@ def create_app(
                 "bytes_sent": 0,
             },
         )
+        holder: dict[str, Any] | None = request.scope.get("harness.entry")  # type: ignore[assignment]
+        if holder is not None:
+            holder["entry"] = entry
+        return entry
+
+    def unserved(status: int, message: str) -> QuartResponse:
+        """A request to no route harness serves (404, 405): journaled, so a user can see
+        which path their client used; answered in the family's error shape."""
+        entry = journaled()
+        entry.update(status=status, outcome="rejected", error=message)
+        return _error(_family_of(request.path), status, message)
+
+    async def answer(family: Family, model: str | None, stream_from_route: bool | None) -> Any:
+        test_id = _test_id(request)
+        entry = journaled()
 
         def fail(status: int, message: str, **headers: str) -> QuartResponse:
             entry.update(status=status, outcome="rejected", error=message)
@@ -451,7 +484,7 @@ def create_app(
         model = model or (body.get("model") if isinstance(body.get("model"), str) else None)
         stream = stream_from_route if stream_from_route is not None else body.get("stream") is True
 
-        scenario, why = _select(scenarios, family, model, stream, body, request)
+        scenario, why = _select(scenarios, family, model, stream, body, request, list_command)
         if scenario is None:
             return fail(404, why)
         entry["scenario"] = scenario.name
@@ -487,7 +520,7 @@ def create_app(
             "streamGenerateContent",
         ):
             await _drain(request)
-            return _error("gemini", 404, f"Unknown route POST {request.path}. " + _ROUTES_HINT)
+            return unserved(404, f"Unknown route POST {request.path}. " + _ROUTES_HINT)
         return await answer("gemini", model or None, action == "streamGenerateContent")
 
     @app.get("/v1/models")
@@ -589,7 +622,7 @@ def create_app(
                 return _admin_error(
                     400,
                     "scenario_error",
-                    f"Reload failed; still serving the {len(scenarios)} scenarios loaded "
+                    f"Reload failed; still serving the {plural(len(scenarios), 'scenario')} loaded "
                     f"before. {exc}",
                     errors=[str(problem) for problem in problems],
                 )
@@ -606,6 +639,25 @@ def create_app(
     return app
 
 
+def _log_line(
+    scope: Mapping[str, Any], head: Mapping[str, Any], entry: dict[str, Any] | None, started: float
+) -> str:
+    """One line of ``harness serve --log-requests``: no query string, header or body, so
+    no secret (an API key may travel as ``?key=``)."""
+    path = str(scope.get("raw_path", b"").decode("latin-1") or scope.get("path", ""))
+    method = scope.get("method", "?")
+    status = head.get("status", "-")
+    millis = (time.monotonic() - started) * 1000
+    if entry is None:  # admin endpoints, CORS preflights: not journaled
+        return f"{method} {path} {status} {millis:.0f} ms"
+    scenario = entry.get("scenario") or "-"
+    faults = f" faults={entry['faults']}" if entry.get("faults") else ""
+    return (
+        f"{method} {entry.get('path', path)} scenario={scenario} {status} {entry['outcome']}"
+        f" {plural(int(entry.get('bytes_sent') or 0), 'byte')} {millis:.0f} ms{faults}"
+    )
+
+
 def _task_name(task: asyncio.Task[Any]) -> str:
     coro = task.get_coro()
     return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
@@ -615,6 +667,43 @@ def _admin_error(status: int, kind: str, message: str, **extra: Any) -> QuartRes
     body = json.dumps({"error": {"type": kind, "message": message, **extra}})
     return QuartResponse(body, status=status, content_type="application/json")
 
+
+#: Requests harness answers from scenarios, as ``match.path`` globs are checked against
+#: them (a Gemini model name stands for any).
+_SERVED_PATHS = (
+    "/v1/chat/completions",
+    "/v1/messages",
+    *(
+        f"/{version}/models/{{model}}:{action}"
+        for version in ("v1", "v1beta", "v1alpha")
+        for action in ("streamGenerateContent", "generateContent")
+    ),
+)
+
+
+def unserved_match_paths(scenarios: ScenarioSet) -> list[str]:
+    """A warning for each scenario whose ``match.path`` no served route can ever have:
+    such a scenario is only reachable by name, which is rarely what its author meant."""
+    out = []
+    for scenario in scenarios:
+        pattern = scenario.match.path if scenario.match is not None else None
+        if pattern is None:
+            continue
+        model = scenario.match.model if scenario.match is not None else None
+        names = {"gemini-model", *([model] if model else [])}
+        paths = [p.replace("{model}", name) for p in _SERVED_PATHS for name in names]
+        if not any(fnmatch.fnmatchcase(path, pattern) for path in paths) and not (
+            not any(c in pattern for c in "*?[") and _GEMINI_PATH.fullmatch(pattern)
+        ):
+            where = f" ({scenario.path})" if scenario.path is not None else ""
+            out.append(
+                f"scenario {scenario.name}{where}: match.path {pattern!r} is no route harness "
+                "serves, so no request can match it: " + _ROUTES_HINT
+            )
+    return out
+
+
+_GEMINI_PATH = re.compile(r"/v1(beta|alpha)?/models/[^/]+:(streamGenerateContent|generateContent)")
 
 _ROUTES_HINT = (
     "harness serves POST /v1/chat/completions, POST /v1/messages, "
@@ -767,6 +856,7 @@ def _select(
     stream: bool,
     body: Any,
     req: Request,
+    list_command: str = "harness list",
 ) -> tuple[Scenario | None, str]:
     name = str(req.scope.get("harness.scenario") or req.headers.get(SCENARIO_HEADER) or "")
     if name:
@@ -775,7 +865,7 @@ def _select(
             return scenario, ""
         close = scenarios.closest(name)
         hint = f" Closest: {', '.join(close)}." if close else ""
-        return None, f"No scenario named {_shown(name)}.{hint} `harness list` shows them all."
+        return None, f"No scenario named {_shown(name)}.{hint} `{list_command}` shows them all."
     for scenario in scenarios:
         if scenario.match is None:
             continue

@@ -282,7 +282,7 @@ def test_reload_with_a_broken_file_keeps_the_old_scenarios(
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "scenario_error"
-    assert "still serving the 1 scenarios loaded before" in error["message"]
+    assert "still serving the 1 scenario loaded before" in error["message"]  # not "1 scenarios"
     assert len(error["errors"]) == 1
     assert f"{folder / 'oa' / 'broken.yaml'}:5: events[1]" in error["errors"][0]
     assert '"n":1' in _text(server, "oa/text")  # the old version, not the edited one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import selectors
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli import _parser, main
 from tests.streams import anthropic_text, collect, gemini_stream, gm_chunk, oa_chunk, sse
 
 
@@ -95,13 +96,63 @@ def test_unknown_provider_is_a_one_line_usage_error(capsys: pytest.CaptureFixtur
     assert "anthropic" in err
 
 
-def test_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A missing file exits 2 with a message naming it."""
+def test_missing_file_is_unreadable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing input file exits 1 (unreadable input, as README and --help say) with one
+    line naming it, not 2 with the top-level usage."""
     missing = tmp_path / "nope.sse"
+    assert main(["normalize", "-p", "openai", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"harness normalize: cannot read {missing}: No such file or directory\n"
+
+
+def test_normalize_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness normalize --help` states 0, 1 and 2, as the README does."""
+    with pytest.raises(SystemExit):
+        main(["normalize", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 when a stream was produced" in out
+    assert "1 when the input could not be read" in out
+    assert "2 for unusable arguments" in out
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert "1 when the input could not be read; 2 for unusable arguments" in readme
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness --version` prints the package version and exits 0."""
+    import harness
+
     with pytest.raises(SystemExit) as exit_info:
-        main(["normalize", "-p", "openai", str(missing)])
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"harness {harness.__version__}\n"
+
+
+def test_every_subcommand_has_a_description() -> None:
+    """Each subcommand's --help opens with a description line, not just its usage."""
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) >= {"normalize", "serve", "list", "show", "check", "scan"}
+    for name, sub in commands.choices.items():
+        assert sub.description, f"harness {name} --help has no description"
+
+
+@pytest.mark.parametrize("command", ["serve", "record"])
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_bad_port_is_a_usage_error(
+    command: str, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--port outside 0..65535 is a one-line usage error with exit 2, not a traceback."""
+    extra = (
+        ["--upstream", "http://127.0.0.1:9", "--cassette", "x.yaml"] if command == "record" else []
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, *extra, "--port", port])
     assert exit_info.value.code == 2
-    assert f"cannot read '{missing}': No such file or directory" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "argument --port: expected a port" in err
+    assert "Traceback" not in err
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +206,7 @@ def test_normalize_does_not_import_the_web_stack() -> None:
     probe = (
         "import sys, io\n"
         "sys.stdin = io.TextIOWrapper(io.BytesIO(b''))\n"
-        "from harness.cli import main\n"
+        "from harness.cli import _parser, main\n"
         "main(['normalize', '-p', 'openai'])\n"
         "heavy = {'quart', 'hypercorn', 'httpx', 'httpx2', 'yaml', 'vcr', 'asyncio', 'pydantic'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"

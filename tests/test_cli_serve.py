@@ -275,3 +275,164 @@ def test_timeout_flags_refuse_unusable_values(
         main(["serve", "--body-timeout", value])
     assert exc.value.code == 2
     assert "--body-timeout" in capsys.readouterr().err
+
+
+def _serve_folder(folder: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str, list[str]]:
+    """`harness serve --scenarios folder`: the process, its URL, and its other stdout lines."""
+    proc = subprocess.Popen(
+        _harness("serve", "--scenarios", str(folder), "--port", "0", "--speed", "0", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = _read_line(proc)
+    assert first.startswith("harness: serving "), first
+    lines = []
+    while not (line := _read_line(proc)).startswith("  Ctrl-C"):
+        lines.append(line.strip())
+    return proc, first.rsplit(" ", 1)[-1].strip(), lines
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=15) == 0
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    return err
+
+
+ANTHROPIC_ONLY = """version: 1
+provider: anthropic
+match: {path: /v1/chat/completion}
+events:
+  - {event: message_stop, data: {type: message_stop}}
+"""
+
+
+def test_serve_prints_base_urls_of_scenarios_that_exist(tmp_path: Path) -> None:
+    """A folder with one Anthropic scenario: the URLs name it (no openai/text or
+    gemini/text that the folder does not have), the count is singular, and a match.path
+    that no route serves is warned about."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "hello.yaml").write_text(ANTHROPIC_ONLY)
+    proc, url, lines = _serve_folder(tmp_path)
+    try:
+        assert lines == [
+            f"OpenAI:    base_url={url}/s/mine/hello/v1",
+            f"Anthropic: base_url={url}/s/mine/hello",
+        ]
+        response = httpx.post(f"{url}/s/mine/hello/v1/messages", json={"stream": True}, timeout=10)
+        assert response.status_code == 200
+    finally:
+        err = _stop(proc)
+    assert "match.path '/v1/chat/completion' is no route harness serves" in err
+    assert "mine/hello" in err
+
+
+def test_serve_warns_on_an_empty_folder_and_hints_its_list_command(tmp_path: Path) -> None:
+    """Zero scenarios: a warning; a 404 names `harness list --scenarios DIR`, not the
+    built-in library's `harness list`; the unserved request is journaled."""
+    proc, url, lines = _serve_folder(tmp_path)
+    try:
+        assert lines == []
+        response = httpx.post(f"{url}/s/nothing/v1/chat/completions", json={}, timeout=10)
+        assert response.status_code == 404
+        assert f"`harness list --scenarios {tmp_path}` shows them all" in response.text
+        missing = httpx.post(f"{url}/v1/chat/completion", json={}, timeout=10)
+        assert missing.status_code == 404
+        journal = httpx.get(f"{url}/_harness/requests", timeout=10).json()["requests"]
+        assert [(e["path"], e["status"], e["outcome"]) for e in journal] == [
+            ("/v1/chat/completions", 404, "rejected"),
+            ("/v1/chat/completion", 404, "rejected"),
+        ]
+        assert "Unknown route POST /v1/chat/completion" in journal[1]["error"]
+    finally:
+        err = _stop(proc)
+    assert f"warning: no scenarios in {tmp_path}" in err
+
+
+def test_log_requests_prints_a_line_per_request_without_secrets(tmp_path: Path) -> None:
+    """--log-requests: one stderr line per request (method, path, scenario, status, how it
+    ended, bytes); the key in the query string and the authorization header never appear."""
+    (tmp_path / "hello.yaml").write_text(
+        ANTHROPIC_ONLY.replace("match: {path: /v1/chat/completion}\n", "")
+    )
+    proc, url, _ = _serve_folder(tmp_path, "--log-requests")
+    secret = "sk-live-abcdefghijklmnop1234"
+    try:
+        ok = httpx.post(
+            f"{url}/s/hello/v1/messages?key={secret}",
+            json={"stream": True},
+            headers={"authorization": f"Bearer {secret}"},
+            timeout=10,
+        )
+        assert ok.status_code == 200
+        assert httpx.post(f"{url}/v2/nothing", json={}, timeout=10).status_code == 404
+    finally:
+        err = _stop(proc)
+    assert secret not in err
+    lines = [line for line in err.splitlines() if line.startswith("POST ")]
+    assert len(lines) == 2, err
+    assert lines[0].startswith("POST /v1/messages scenario=hello 200 completed ")
+    assert " bytes " in lines[0]
+    assert lines[1].startswith("POST /v2/nothing scenario=- 404 rejected 0 bytes ")
+
+
+def test_ctrl_c_with_a_stream_open_stops_without_a_traceback(
+    served: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """SIGINT while a stream is open: exit 0 with `harness: stopped` and nothing else on
+    stderr (Python 3.11 logged ~30 lines of CancelledError per open connection)."""
+    proc, url = served
+    conn = rawhttp.send(
+        url,
+        rawhttp.request(
+            "/s/anthropic/stall/v1/messages", b'{"stream": true}', headers={"x-harness-speed": "1"}
+        ),
+    )
+    assert conn.head().raw.startswith(b"HTTP/1.1 200")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=15) == 0
+    assert proc.stderr is not None
+    assert proc.stderr.read().decode() == "harness: stopped\n"
+    conn.close()
+
+
+def _catches_sigint(pid: int) -> bool:
+    """Whether process ``pid`` has a handler for SIGINT (Linux: SigCgt in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+    return bool(caught & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
+def test_ctrl_c_right_after_start_stops_promptly(delay: float) -> None:
+    """SIGINT during start-up (loading, binding), once harness has its handler, ends the
+    process within seconds without a traceback, even when SIGINT came in ignored (a
+    background job of a script): before, it was lost until the server was ready. The test
+    waits until harness handles SIGINT (/proc SigCgt): an ignored signal before that is lost
+    to any program."""
+    with subprocess.Popen(
+        _harness("serve", "--port", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    ) as proc:  # the context closes the pipes whatever happens
+        deadline = time.monotonic() + 20
+        while not _catches_sigint(proc.pid):
+            assert time.monotonic() < deadline, "harness serve never handled SIGINT"
+            time.sleep(0.002)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail(f"harness serve ignored SIGINT sent {delay} s after start")
+    assert proc.returncode in (0, 130), err
+    assert b"Traceback" not in err, err.decode()

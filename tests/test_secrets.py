@@ -433,13 +433,18 @@ def test_cli_scan_missing_path_exits_two() -> None:
 def test_cli_scan_defaults_skip_missing_folders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without paths: cassettes/ and scenarios/ of the cwd, a missing one skipped."""
+    """Without paths: cassettes/ and scenarios/ of the cwd, a missing one skipped; with
+    nothing to scan at all, exit 2 (a CI gate run from the wrong folder must fail)."""
     monkeypatch.chdir(tmp_path)
-    assert main(["scan"]) == 0  # neither folder: nothing to scan
+    assert main(["scan"]) == 2  # neither folder: nothing to scan
     assert "nothing to scan" in capsys.readouterr().err
     (tmp_path / "cassettes").mkdir()
+    assert main(["scan"]) == 2  # an empty folder: still nothing
+    assert "no cassette or scenario files in cassettes" in capsys.readouterr().err
+    assert main(["scan", "cassettes"]) == 2  # named, and empty
+    capsys.readouterr()
     (tmp_path / "cassettes" / "openai.yaml").write_text(f"x-api-key: [{OPAQUE}]\n")
     assert main(["scan"]) == 1
     out, err = capsys.readouterr()
     assert out == "cassettes/openai.yaml:1: auth-header: x-api-key: HARN…\n"
-    assert "1 possible secrets in 1 of 1 files (cassettes)" in err
+    assert "1 possible secret in 1 of 1 file (cassettes)" in err  # not "1 files"
