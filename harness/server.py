@@ -920,13 +920,19 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: dict[str, Any])
                 if wait > 0:
                     await sleep(wait)
                 if write.data:
-                    # Resumed only once the server took the write (a failed one closes
-                    # this generator here): what is counted was handed over.
-                    yield write.data
+                    before = sent
                     sent += len(write.data)
                     entry["bytes_sent"] = sent
                     if index == last and not plan.abort and not tail_pause:
                         outcome = entry["outcome"] = "completed"
+                    try:
+                        yield write.data
+                    except GeneratorExit:
+                        # The write failed (the client hung up: ClientGone) or was cut
+                        # short: it was not handed over.
+                        entry["bytes_sent"] = before
+                        outcome = "client_disconnected"
+                        raise
             if plan.abort:
                 outcome = "disconnected_by_fault"
                 raise _Abort
