@@ -44,6 +44,9 @@ OBSERVATIONS_ENV = "HARNESS_SDK_OBSERVATIONS"
 
 #: The SDKs the table is about, and the distribution whose version decides the rows.
 SDKS = ("openai", "anthropic", "google-genai")
+#: The packages whose locked versions docs/sdk-behaviour.md lists: the SDKs and their
+#: HTTP stack.
+DOC_PACKAGES = (*SDKS, "httpx2")
 
 
 @dataclass(frozen=True)
@@ -538,11 +541,11 @@ def check(sdk: str, key: str, case: str, error: BaseException | None) -> Row:
 # --- the drift report (make test-latest) ----------------------------------------------------
 
 
-def locked_versions(lock: Path = LOCK) -> dict[str, str]:
-    """The version of each SDK in ``uv.lock``."""
+def locked_versions(lock: Path = LOCK, packages: Iterable[str] = SDKS) -> dict[str, str]:
+    """The version of each of ``packages`` (default: the SDKs) in ``uv.lock``."""
     data = tomllib.loads(lock.read_text(encoding="utf-8"))
     versions = {p["name"]: p["version"] for p in data.get("package", [])}
-    return {sdk: versions[sdk] for sdk in SDKS if sdk in versions}
+    return {name: versions[name] for name in packages if name in versions}
 
 
 def drift(observations: Iterable[Mapping[str, object]], locked: Mapping[str, str]) -> list[str]:
@@ -716,7 +719,7 @@ def render(locked: Mapping[str, str]) -> str:
     for row in ROWS:
         seen.setdefault(row.sdk, set()).update(row.seen_on)
     lines = []
-    for package in (*SDKS, "httpx2"):
+    for package in DOC_PACKAGES:
         also = ", ".join(sorted(seen.get(package, ()), key=Version)) or "—"
         version = locked.get(package, "(not locked)")
         lines.append(f"| `{package}` | {version} | {also} | {NOTES.get(package, '')} |")
@@ -737,15 +740,6 @@ def render(locked: Mapping[str, str]) -> str:
     return "\n".join(out)
 
 
-def _lock_with_httpx2(lock: Path = LOCK) -> dict[str, str]:
-    data = tomllib.loads(lock.read_text(encoding="utf-8"))
-    versions = {p["name"]: p["version"] for p in data.get("package", [])}
-    out = locked_versions(lock)
-    if "httpx2" in versions:
-        out["httpx2"] = versions["httpx2"]
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tests.sdk_behaviour --write`` (the page) or ``--drift FILE`` (the report)."""
     parser = argparse.ArgumentParser(prog="python -m tests.sdk_behaviour", description=__doc__)
@@ -759,7 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write:
         from harness.atomic import write_atomic
 
-        write_atomic(DOC, render(_lock_with_httpx2()).encode("utf-8"), overwrite=True)
+        page = render(locked_versions(packages=DOC_PACKAGES))
+        write_atomic(DOC, page.encode("utf-8"), overwrite=True)
         print(f"wrote {DOC.relative_to(ROOT)}")
         return 0
     observations = read_observations(Path(args.drift))

@@ -16,7 +16,9 @@ from tests.sdk_behaviour import ROWS, TableError, describe, drift, expected, ver
 
 def test_doc_is_generated_from_the_table() -> None:
     """docs/sdk-behaviour.md is what `python -m tests.sdk_behaviour --write` writes now."""
-    wanted = sdk_behaviour.render(sdk_behaviour._lock_with_httpx2())
+    wanted = sdk_behaviour.render(
+        sdk_behaviour.locked_versions(packages=sdk_behaviour.DOC_PACKAGES)
+    )
     assert sdk_behaviour.DOC.read_text(encoding="utf-8") == wanted, (
         "docs/sdk-behaviour.md is stale: run `.venv/bin/python -m tests.sdk_behaviour --write`"
     )
