@@ -308,15 +308,12 @@ def _number(
 
 def _port(text: str) -> int:
     """An argparse value: a TCP port, 0 (any free port) to 65535."""
+    from harness._args import port
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"expected a port from 0 (any free port) to 65535, got {text!r}"
-        )
-    return value
+        return port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _positive_int = functools.partial(_number, cast=int, low=1, inclusive=True, noun="a number")
@@ -347,15 +344,15 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # server as soon as it could serve, instead of racing asyncio's own SIGINT handling
     # (a signal that cancelled the start-up task could be lost, and the server ran on).
     stopping = threading.Event()
-    kept = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in _STOP_SIGNALS}
+    kept = {
+        sig: signal.signal(sig, lambda *_: stopping.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         return _serve_until_stopped(args, stopping)
     finally:
         for sig, handler in kept.items():
             signal.signal(sig, handler)
-
-
-_STOP_SIGNALS = (2, 15)  # SIGINT, SIGTERM, the same numbers on every Unix
 
 
 def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) -> int:

@@ -147,12 +147,12 @@ def _port_option(value: str) -> int:
     """A TCP port for ``--harness-port``: an integer 0..65535 (0: a free one)."""
     import argparse
 
-    port = int(value) if re.fullmatch(r"[0-9]{1,5}", value.strip()) else -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"a port is an integer from 0 to 65535 (0: a free one), got {value!r}"
-        )
-    return port
+    from harness._args import port
+
+    try:
+        return port(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _xdist_workers(config: pytest.Config) -> int:

@@ -151,7 +151,10 @@ def test_bad_port_is_a_usage_error(
         main([command, *extra, "--port", port])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "argument --port: expected a port" in err
+    assert (
+        f"argument --port: a port is an integer from 0 to 65535 (0: a free one), got {port!r}"
+        in err
+    )
     assert "Traceback" not in err
 
 
