@@ -37,7 +37,6 @@ import fnmatch
 import hmac
 import json
 import os
-import re
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -79,6 +78,10 @@ ADMIN_TOKEN_HEADER = "x-harness-admin-token"
 SECRET_HEADERS = DEFAULT_HEADERS
 
 Sleep = Callable[[float], Awaitable[Any]]
+
+#: The API versions in a Gemini path, and the actions of its model route.
+GEMINI_VERSIONS = ("v1", "v1beta", "v1alpha")
+GEMINI_ACTIONS = ("generateContent", "streamGenerateContent")
 
 
 class ClientGone(ConnectionResetError):
@@ -276,9 +279,11 @@ class _PrefixAndAbort:
         stats.open_requests += 1
         outcome = "error"
         started = time.monotonic()
-        # The journal entry of this request, put here by the app (shared by scope copies).
+        # For the request log, the app puts the request's journal entry here (the scope
+        # copies made below share it); without a log, the scope is left as it is.
         holder: dict[str, dict[str, Any]] = {}
-        scope = {**scope, "harness.entry": holder}
+        if self.on_request is not None:
+            scope = {**scope, "harness.entry": holder}
         try:
             gone = await self._call(scope, receive, counting_send)
             outcome = "client_gone" if gone else "completed" if head.get("ended") else "cut"
@@ -334,7 +339,7 @@ class _PrefixAndAbort:
                 return name, "/" + "/".join(segments[cut:])
         # Unknown name: it ends before the API version segment (or is the first one).
         for cut, segment in enumerate(segments):
-            if segment in ("v1", "v1beta", "v1alpha") and cut > 0:
+            if segment in GEMINI_VERSIONS and cut > 0:
                 return "/".join(segments[:cut]), "/" + "/".join(segments[cut:])
         return segments[0], "/" + "/".join(segments[1:])
 
@@ -515,10 +520,7 @@ def create_app(
     @app.post("/<version>/models/<path:target>")
     async def gemini(version: str, target: str) -> Any:
         model, _, action = target.rpartition(":")
-        if version not in ("v1", "v1beta", "v1alpha") or action not in (
-            "generateContent",
-            "streamGenerateContent",
-        ):
+        if version not in GEMINI_VERSIONS or action not in GEMINI_ACTIONS:
             await _drain(request)
             return unserved(404, f"Unknown route POST {request.path}. " + _ROUTES_HINT)
         return await answer("gemini", model or None, action == "streamGenerateContent")
@@ -650,11 +652,10 @@ def _log_line(
     millis = (time.monotonic() - started) * 1000
     if entry is None:  # admin endpoints, CORS preflights: not journaled
         return f"{method} {path} {status} {millis:.0f} ms"
-    scenario = entry.get("scenario") or "-"
-    faults = f" faults={entry['faults']}" if entry.get("faults") else ""
+    faults = f" faults={entry['faults']}" if entry["faults"] else ""
     return (
-        f"{method} {entry.get('path', path)} scenario={scenario} {status} {entry['outcome']}"
-        f" {plural(int(entry.get('bytes_sent') or 0), 'byte')} {millis:.0f} ms{faults}"
+        f"{method} {entry['path']} scenario={entry['scenario'] or '-'} {status} "
+        f"{entry['outcome']} {plural(entry['bytes_sent'], 'byte')} {millis:.0f} ms{faults}"
     )
 
 
@@ -668,33 +669,40 @@ def _admin_error(status: int, kind: str, message: str, **extra: Any) -> QuartRes
     return QuartResponse(body, status=status, content_type="application/json")
 
 
-#: Requests harness answers from scenarios, as ``match.path`` globs are checked against
-#: them (a Gemini model name stands for any).
-_SERVED_PATHS = (
-    "/v1/chat/completions",
-    "/v1/messages",
-    *(
-        f"/{version}/models/{{model}}:{action}"
-        for version in ("v1", "v1beta", "v1alpha")
-        for action in ("streamGenerateContent", "generateContent")
-    ),
-)
+def _served(path: str) -> bool:
+    """Whether a request to ``path`` reaches a route that answers from scenarios."""
+    if path in ("/v1/chat/completions", "/v1/messages"):
+        return True
+    # As the Gemini route reads it: /<version>/models/<target>, target = model:action.
+    version, _, target = path.removeprefix("/").partition("/models/")
+    action = target.rpartition(":")[2]
+    return version in GEMINI_VERSIONS and action in GEMINI_ACTIONS
 
 
 def unserved_match_paths(scenarios: ScenarioSet) -> list[str]:
     """A warning for each scenario whose ``match.path`` no served route can ever have:
-    such a scenario is only reachable by name, which is rarely what its author meant."""
+    such a scenario is only reachable by name, which is rarely what its author meant.
+
+    A literal path is checked as a request would be routed; a glob against a request to
+    each route (Gemini's with the scenario's ``match.model``, or any model name).
+    """
     out = []
     for scenario in scenarios:
-        pattern = scenario.match.path if scenario.match is not None else None
-        if pattern is None:
+        match = scenario.match
+        if match is None or match.path is None:
             continue
-        model = scenario.match.model if scenario.match is not None else None
-        names = {"gemini-model", *([model] if model else [])}
-        paths = [p.replace("{model}", name) for p in _SERVED_PATHS for name in names]
-        if not any(fnmatch.fnmatchcase(path, pattern) for path in paths) and not (
-            not any(c in pattern for c in "*?[") and _GEMINI_PATH.fullmatch(pattern)
-        ):
+        pattern = match.path
+        if any(c in pattern for c in "*?["):
+            model = match.model or "gemini-model"
+            routes = ["/v1/chat/completions", "/v1/messages"] + [
+                f"/{version}/models/{model}:{action}"
+                for version in GEMINI_VERSIONS
+                for action in GEMINI_ACTIONS
+            ]
+            reachable = any(fnmatch.fnmatchcase(route, pattern) for route in routes)
+        else:
+            reachable = _served(pattern)
+        if not reachable:
             where = f" ({scenario.path})" if scenario.path is not None else ""
             out.append(
                 f"scenario {scenario.name}{where}: match.path {pattern!r} is no route harness "
@@ -702,8 +710,6 @@ def unserved_match_paths(scenarios: ScenarioSet) -> list[str]:
             )
     return out
 
-
-_GEMINI_PATH = re.compile(r"/v1(beta|alpha)?/models/[^/]+:(streamGenerateContent|generateContent)")
 
 _ROUTES_HINT = (
     "harness serves POST /v1/chat/completions, POST /v1/messages, "

@@ -26,7 +26,7 @@ from harness.errors import UsageError
 from harness.replay import encode_step
 from harness.scenario import Faults, ScenarioSet, parse_scenario
 from harness.serve import ServerThread
-from harness.server import Journal, _PlanCache
+from harness.server import _ROUTES_HINT, Journal, _PlanCache, unserved_match_paths
 from harness.testing import RunningServer, run_server
 from tests import rawhttp
 
@@ -1483,3 +1483,31 @@ def test_journal_forgets_the_longest_quiet_test_id_past_max_test_ids() -> None:
     assert set(journal.entries) == {"new", "newer"}
     assert journal.positions == {}
     assert journal.next_answer("old", scenario) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "reachable"),
+    [
+        ("/v1/chat/completions", True),
+        ("/v1/messages", True),
+        ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", True),
+        ("/v1/models/any:generateContent", True),
+        ("/v1beta/models/*", True),  # a glob that a Gemini request can have
+        ("*/messages", True),
+        ("/v1/chat/completion", False),  # one letter short
+        ("/v1beta/models/x:countTokens", False),
+        ("/v2/*", False),
+    ],
+)
+def test_unserved_match_paths_warns_only_on_unreachable_paths(path: str, reachable: bool) -> None:
+    """A match.path no served route can have is named with the routes; literal paths are
+    routed as requests, globs tried against a request to each route."""
+    text = f"version: 1\nprovider: openai\nmatch: {{path: '{path}'}}\nevents: []\n"
+    warnings = unserved_match_paths(ScenarioSet([parse_scenario(text, name="m")]))
+    if reachable:
+        assert warnings == []
+    else:
+        assert warnings == [
+            f"scenario m: match.path {path!r} is no route harness serves, so no request can "
+            "match it: " + _ROUTES_HINT
+        ]
