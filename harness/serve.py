@@ -281,6 +281,9 @@ class BackgroundLoop:
                 asyncio.run(main())
             except BaseException as exc:  # reported by start() or stop()
                 self._error = exc
+            finally:
+                # Also when serve returned without calling ready (stopped while
+                # starting: harness.serve._serve), so start() never waits forever.
                 started.set()
 
         self._thread = threading.Thread(target=run, name=name, daemon=True)
