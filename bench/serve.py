@@ -9,7 +9,7 @@ bytes, each on its own event loop in a daemon thread of this process, on 127.0.0
 * ``harness``: ``ServerThread(ScenarioSet(...), speed=0)``, the scenario selected by
   the ``/s/{name}/`` prefix, one write per event (the default ``chunking: event``).
 * ``quart floor``: a minimal Quart app on the same Hypercorn runner
-  (``harness.serve.bind`` + ``_serve``): the route reads the body and returns an async
+  (``harness.mock.serve.bind`` + ``_serve``): the route reads the body and returns an async
   generator yielding the pre-encoded event bytes, ``response.timeout = None``.
   Our stack's floor: what harness adds is the difference.
 * ``raw asyncio``: ``asyncio.start_server`` writing a minimal HTTP/1.1 chunked
@@ -31,7 +31,7 @@ A stream is an error unless it is a 200 with exactly the expected bytes and even
    ``x-harness-faults: chunking=coalesce`` joins the events into as few writes as
    possible (up to 64 KiB each; the pauses of merged events are summed before their
    write), measured as cases 1 and 2.
-5. Where harness's time goes: ``harness.server.build_plan`` is wrapped (in this
+5. Where harness's time goes: ``harness.mock.app.build_plan`` is wrapped (in this
    process, timing only) to show what the per-request plan costs inside the server,
    in the event loop before the first byte: for the long stream, and summed over the
    C requests of one concurrent repeat (time during which no stream is written).
@@ -92,7 +92,7 @@ def scenario(kind: str, n: int) -> Any:
     Built as data, not YAML text: ``parse_scenario`` (pure-Python YAML) takes ~10 s
     for 20,000 events, which would dominate the run and is not what is measured here.
     """
-    from harness.scenario import Scenario
+    from harness.mock.scenario import Scenario
 
     events = [{"data": data} for data in event_data(n)]
     return Scenario.model_validate(
@@ -119,7 +119,7 @@ class LoopThread:
         self.port = 0
 
     def start(self) -> int:
-        from harness.serve import bind
+        from harness.mock.serve import bind
 
         sock = bind(HOST, 0)
         self.port = sock.getsockname()[1]
@@ -147,7 +147,7 @@ def quart_floor(streams: dict[str, list[bytes]]) -> LoopThread:
     """The minimal Quart endpoint on harness's own Hypercorn runner."""
     from quart import Quart, Response, request
 
-    from harness.serve import _serve
+    from harness.mock.serve import _serve
 
     app = Quart("floor")
 
@@ -376,13 +376,13 @@ def startup(n: int, repeats: int) -> dict[str, Any]:
     import quart  # noqa: F401
 
     framework = time.perf_counter()
-    import harness.serve
-    import harness.server
+    import harness.mock.app
+    import harness.mock.serve
 
     ours = time.perf_counter()
     import httpx
 
-    from harness.scenario import ScenarioSet
+    from harness.mock.scenario import ScenarioSet
 
     out: dict[str, Any] = {
         "import_quart_hypercorn": framework - began,
@@ -395,7 +395,7 @@ def startup(n: int, repeats: int) -> dict[str, Any]:
     path = path_of("tiny")
 
     def harness_server() -> Any:
-        server = harness.serve.ServerThread(scenarios, speed=0)
+        server = harness.mock.serve.ServerThread(scenarios, speed=0)
         server.start()
         return server, int(server.url.rsplit(":", 1)[1])
 
@@ -489,10 +489,10 @@ def main() -> int:
     concurrency, start_repeats = 200, 5
     began, load = time.perf_counter(), os.getloadavg()[0]
 
-    import harness.server
-    from harness.replay import build_plan, parse_faults
-    from harness.scenario import Faults, ScenarioSet
-    from harness.serve import ServerThread
+    import harness.mock.app
+    from harness.mock.replay import build_plan, parse_faults
+    from harness.mock.scenario import Faults, ScenarioSet
+    from harness.mock.serve import ServerThread
 
     sizes = {"long": n, "short": short_n}
     scenarios = {kind: scenario(kind, size) for kind, size in sizes.items()}
@@ -524,7 +524,7 @@ def main() -> int:
         plan_times.append((len(plan.writes), time.perf_counter() - start))
         return plan
 
-    harness.server.build_plan = timed_build_plan  # type: ignore[assignment]
+    harness.mock.app.build_plan = timed_build_plan  # type: ignore[assignment]
     harness_server = ServerThread(ScenarioSet(list(scenarios.values())), speed=0)
     floors = [quart_floor(streams), raw_floor(streams)]
     harness_server.start()
@@ -601,7 +601,7 @@ def main() -> int:
     framework, ours = start_info["import_quart_hypercorn"], start_info["import_harness"]
     print(
         f"imports in a fresh process: quart+hypercorn {framework * 1000:.0f} ms, then "
-        f"harness.server+serve {ours * 1000:.0f} ms (not in the start-up times)"
+        f"harness.mock.app+serve {ours * 1000:.0f} ms (not in the start-up times)"
     )
 
     coalesced = "harness coalesced"

@@ -23,7 +23,7 @@ up at a random byte of the body (half with a FIN, half with a RST), and a fracti
 type, an unknown scenario, a body over the 10 MiB limit; each must get a 4xx.
 
 What is checked. The expected answer of every (scenario, route, overlay) is computed
-here with harness's own replay code (``harness.replay.build_plan``, the scenario's
+here with harness's own replay code (``harness.mock.replay.build_plan``, the scenario's
 faults merged with the overlay as the server does): the status, every byte, and the
 chunk boundaries (one HTTP chunk per planned write). A completed stream must equal it
 byte for byte, with the same chunks; a planned cut must end without the terminating
@@ -125,8 +125,8 @@ def build_targets(faults: bool) -> list[Target]:
     own faults merged field by field with the overlay, as the server merges them).
     """
     from harness.errors import FaultSpecError
-    from harness.replay import ReplayError, build_plan, parse_faults
-    from harness.scenario import Faults, load_scenarios
+    from harness.mock.replay import ReplayError, build_plan, parse_faults
+    from harness.mock.scenario import Faults, load_scenarios
 
     targets = []
     for scenario in load_scenarios():

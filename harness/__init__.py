@@ -8,7 +8,8 @@ as ``harness normalize``, start fast and never import the web stack.
 from __future__ import annotations
 
 from harness.errors import HarnessError, ProviderDataError, UnknownProviderError, UsageError
-from harness.events import (
+from harness.stream.adapters import ADAPTERS, ProviderAdapter, get_adapter
+from harness.stream.events import (
     Delta,
     Done,
     KeepAlive,
@@ -19,16 +20,15 @@ from harness.events import (
     ToolCallDelta,
     Usage,
 )
-from harness.openai_sse import (
+from harness.stream.pipeline import NormalizeOptions, Normalizer, anormalize, normalize
+from harness.stream.renderers.openai_chat import (
     OpenAIRenderer,
     StreamChunk,
     StreamMetadata,
     StreamState,
     estimate_tokens,
 )
-from harness.pipeline import NormalizeOptions, Normalizer, anormalize, normalize
-from harness.providers import ADAPTERS, ProviderAdapter, get_adapter
-from harness.sse import (
+from harness.stream.sse import (
     Comment,
     ServerSentEvent,
     SSEDecoder,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 if TYPE_CHECKING:
     import threading
 
-    from harness.scenario import ScenarioSet
+    from harness.mock.scenario import ScenarioSet
 
 __all__ = ["main"]
 
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from harness import __version__
-    from harness.providers import ADAPTERS
+    from harness.stream.adapters import ADAPTERS
 
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -327,7 +327,7 @@ _non_negative = functools.partial(
 
 def _load(args: argparse.Namespace) -> ScenarioSet | None:
     from harness.errors import ScenarioError
-    from harness.scenario import load_scenarios
+    from harness.mock.scenario import load_scenarios
 
     try:
         return load_scenarios(args.scenarios)
@@ -358,9 +358,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) -> int:
     from harness._text import plural
     from harness.errors import UsageError
-    from harness.scenario import load_scenarios
-    from harness.serve import is_loopback, serve_forever
-    from harness.server import unserved_match_paths
+    from harness.mock.app import unserved_match_paths
+    from harness.mock.scenario import load_scenarios
+    from harness.mock.serve import is_loopback, serve_forever
 
     token = None
     if not is_loopback(args.host):
@@ -401,7 +401,7 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
         print("  Ctrl-C to stop.", flush=True)
 
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.log_requests else None
-    # The defaults live in harness.serve and harness.server; only what was given is passed.
+    # The defaults live in harness.mock.serve and harness.mock.app; only what was given is passed.
     bounds = {
         name: value
         for name in ("keep_alive_timeout", "body_timeout", "journal_max")
@@ -468,7 +468,7 @@ def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.replay import encode_step
+    from harness.mock.replay import encode_step
 
     scenarios = _load(args)
     if scenarios is None:
@@ -524,8 +524,8 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from pathlib import Path
 
     from harness.errors import ScenarioError, ScenarioSetError
-    from harness.golden import check
-    from harness.scenario import load_scenarios
+    from harness.mock.golden import check
+    from harness.mock.scenario import load_scenarios
 
     goldens = Path(args.goldens) if args.goldens is not None else Path("tests", "golden")
     if goldens.exists() and not goldens.is_dir():
@@ -599,7 +599,7 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _normalize(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.pipeline import normalize
+    from harness.stream.pipeline import normalize
 
     if args.file is None or args.file == "-":
         source: BinaryIO = sys.stdin.buffer
@@ -646,13 +646,13 @@ def _silence_stdout() -> None:
 
 
 def _record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.recorder import run_record
+    from harness.record.recorder import run_record
 
     return run_record(args)
 
 
 def _convert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.convert import run_convert
+    from harness.record.convert import run_convert
 
     return run_convert(args)
 

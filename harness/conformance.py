@@ -33,8 +33,8 @@ import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import UsageError
+from harness.mock.scenario import Expect, Scenario, ScenarioSet
 from harness.pytest_plugin import PARAMETERS_ATTR, select_scenarios
-from harness.scenario import Expect, Scenario, ScenarioSet
 
 if TYPE_CHECKING:
     from harness.pytest_plugin import Harness

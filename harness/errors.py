@@ -12,7 +12,7 @@ wrong", so that a caller can tell whose fault a failure is::
     └── ProviderDataError          a provider event has the wrong shape (upstream's fault)
 
 A malformed *stream* is not an exception: the normalization pipeline turns it into a
-:class:`harness.events.StreamError` chunk that it sends to the client, because a
+:class:`harness.stream.events.StreamError` chunk that it sends to the client, because a
 gateway must report a broken upstream to its client instead of crashing.
 :class:`ProviderDataError` is how an adapter tells the pipeline that an event is
 malformed; the pipeline never lets it escape.

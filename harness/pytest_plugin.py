@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 
 if TYPE_CHECKING:
-    from harness.scenario import Faults, Scenario, ScenarioSet
+    from harness.mock.scenario import Faults, Scenario, ScenarioSet
     from harness.testing import RunningServer
 
 __all__ = ["Harness", "node_test_id", "select_scenarios"]
@@ -253,7 +253,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not folder.is_dir():
         return
     from harness.errors import HarnessError
-    from harness.golden import unused_goldens
+    from harness.mock.golden import unused_goldens
 
     try:
         state.unused = unused_goldens(state.scenarios(), folder)
@@ -311,7 +311,7 @@ class _State:
 
     def scenarios(self) -> ScenarioSet:
         if self._scenarios is None:
-            from harness.scenario import load_scenarios
+            from harness.mock.scenario import load_scenarios
 
             self._scenarios = load_scenarios(self.folder())
         return self._scenarios
@@ -431,7 +431,7 @@ def _start_session_server(state: _State) -> RunningServer:
     port = state.port()
     try:
         return state.server(state.session_speed(), port=port)
-    except UsageError as exc:  # harness.serve.bind: "cannot listen on HOST:PORT: why"
+    except UsageError as exc:  # harness.mock.serve.bind: "cannot listen on HOST:PORT: why"
         if not port or "cannot listen" not in str(exc):
             raise  # a broken scenario folder, reported as it is
         reason = str(exc).split(" (pass --port", 1)[0]  # the CLI's hint, not pytest's
@@ -745,8 +745,8 @@ class Harness:
         """
         __tracebackhide__ = True
         from harness.errors import UsageError
-        from harness.golden import GoldenMismatch, golden_path
-        from harness.golden import assert_golden as check
+        from harness.mock.golden import GoldenMismatch, golden_path
+        from harness.mock.golden import assert_golden as check
 
         name = name if name is not None else self._name()
         if name is None:
@@ -825,7 +825,7 @@ class Harness:
     def _answer(self, entry: dict[str, Any]) -> tuple[Scenario, int, Faults | None] | None:
         """The scenario, answer index and effective faults of a journaled request."""
         from harness.errors import HarnessError
-        from harness.replay import parse_faults
+        from harness.mock.replay import parse_faults
 
         name, index = entry["scenario"], entry["answer"]
         scenario = self.server.scenarios.get(name) if name else None

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.provider_errors import Family
-from harness.scenario import ScenarioSet, load_scenarios
-from harness.serve import DEFAULT_KEEP_ALIVE_TIMEOUT, ServerThread
-from harness.server import DEFAULT_BODY_TIMEOUT, Sleep
+from harness.mock.app import DEFAULT_BODY_TIMEOUT, Sleep
+from harness.mock.scenario import ScenarioSet, load_scenarios
+from harness.mock.serve import DEFAULT_KEEP_ALIVE_TIMEOUT, ServerThread
+from harness.stream.provider_errors import Family
 
 __all__ = ["RunningServer", "run_server"]
 

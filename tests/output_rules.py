@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-from harness.pipeline import anormalize
+from harness.stream.pipeline import anormalize
 from tests.streams import events_of
 
 KEEPALIVE = b": keep-alive"
@@ -34,7 +34,7 @@ def strict_json(text: str | bytes) -> Any:
 
 
 def check_output(out: bytes, provider: str | None = None) -> None:
-    """The output invariants of harness.pipeline, on one whole normalized stream.
+    """The output invariants of harness.stream.pipeline, on one whole normalized stream.
 
     * valid UTF-8 (even from lone surrogates in the input), ending in a blank line;
     * every frame is ``: keep-alive`` or ``data: `` with a strict-JSON object (a

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.sse import ServerSentEvent, SSEDecoder
+from harness.stream.sse import ServerSentEvent, SSEDecoder
 
 
 def sse(data: Any, event: str | None = None, *, eol: str = "\n") -> bytes:

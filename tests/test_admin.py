@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.scenario import ScenarioSet, parse_scenario
+from harness.mock.scenario import ScenarioSet, parse_scenario
 from harness.testing import RunningServer, run_server
 from tests import rawhttp
 

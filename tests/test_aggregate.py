@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from harness import normalize
-from harness.aggregate import anthropic_message, gemini_response, openai_completion
-from harness.provider_errors import error_body
+from harness.stream.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.stream.provider_errors import error_body
 from tests.streams import (
     GM_USAGE,
     an_end,

@@ -11,7 +11,7 @@ import pytest
 import vcr
 import yaml
 
-from harness.cassette import (
+from harness.record.cassette import (
     CassetteError,
     Chunk,
     Interaction,

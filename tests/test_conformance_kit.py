@@ -29,7 +29,7 @@ from harness.conformance import (
     conformance_tests,
 )
 from harness.errors import UsageError
-from harness.scenario import Expect, Scenario, load_scenarios
+from harness.mock.scenario import Expect, Scenario, load_scenarios
 from tests import sdk_behaviour
 
 OPENAI_MODEL = "gpt-4o-mini"

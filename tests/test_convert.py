@@ -21,10 +21,13 @@ import yaml
 from vcr.serialize import deserialize  # type: ignore[import-untyped]
 from vcr.serializers import yamlserializer  # type: ignore[import-untyped]
 
-from harness import convert as convert_module
-from harness.cassette import Chunk, Interaction, load_cassette
 from harness.cli import main
-from harness.convert import (
+from harness.errors import UsageError
+from harness.mock.replay import Plan, build_plan
+from harness.mock.scenario import Scenario, ScenarioSet, load_scenario, parse_scenario
+from harness.record import convert as convert_module
+from harness.record.cassette import Chunk, Interaction, load_cassette
+from harness.record.convert import (
     DROPPED_HEADERS,
     ConvertError,
     convert,
@@ -33,9 +36,6 @@ from harness.convert import (
     interaction_to_scenario,
     scenario_yaml,
 )
-from harness.errors import UsageError
-from harness.replay import Plan, build_plan
-from harness.scenario import Scenario, ScenarioSet, load_scenario, parse_scenario
 from harness.testing import run_server
 from tests.streams import (
     an_end,

@@ -35,11 +35,11 @@ import pytest
 
 from harness import atomic
 from harness.atomic import is_temp_name, sweep_stale_temps, write_atomic
-from harness.cassette import CassetteError, Interaction, load_cassette, save_cassette
 from harness.cli import main
-from harness.golden import GoldenMismatch, assert_golden
-from harness.recorder import RecordingProxy
-from harness.scenario import builtin_scenarios_dir
+from harness.mock.golden import GoldenMismatch, assert_golden
+from harness.mock.scenario import builtin_scenarios_dir
+from harness.record.cassette import CassetteError, Interaction, load_cassette, save_cassette
+from harness.record.recorder import RecordingProxy
 from harness.testing import RunningServer, run_server
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from harness.replay import Plan, build_plan
-from harness.scenario import ScenarioSet, parse_scenario
-from harness.serve import ServerThread
+from harness.mock.replay import Plan, build_plan
+from harness.mock.scenario import ScenarioSet, parse_scenario
+from harness.mock.serve import ServerThread
 from tests import rawhttp
 
 SLOW = """

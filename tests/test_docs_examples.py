@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from harness.conformance import Outcome, OutcomeError, ToolCall, compare
-from harness.scenario import Scenario, ScenarioSet, builtin_scenarios_dir, load_scenarios
+from harness.mock.scenario import Scenario, ScenarioSet, builtin_scenarios_dir, load_scenarios
 from harness.testing import run_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -53,10 +53,10 @@ from harness import (
     get_adapter,
     normalize,
 )
-from harness.aggregate import anthropic_message
-from harness.cassette import Chunk, Interaction
-from harness.convert import scenario_yaml
-from harness.scenario import parse_scenario
+from harness.mock.scenario import parse_scenario
+from harness.record.cassette import Chunk, Interaction
+from harness.record.convert import scenario_yaml
+from harness.stream.aggregate import anthropic_message
 from harness.testing import RunningServer
 from tests.output_rules import acollect, check_output, split
 from tests.streams import an_message, collect, events_of, oa_chunk, sse

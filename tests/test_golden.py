@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import harness.golden
+import harness.mock.golden
 from harness.cli import main
-from harness.golden import (
+from harness.mock.golden import (
     GoldenMismatch,
     assert_golden,
     check,
@@ -26,7 +26,7 @@ from harness.golden import (
     unused_goldens,
     write_atomic,
 )
-from harness.scenario import load_scenarios, parse_scenario
+from harness.mock.scenario import load_scenarios, parse_scenario
 
 GOLDENS = Path(__file__).parent / "golden"
 REPO = Path(__file__).parent.parent
@@ -109,7 +109,7 @@ def test_mask_is_idempotent(data: bytes) -> None:
 def test_mask_is_idempotent_on_the_library() -> None:
     """Every built-in scenario's renderings are stable under a second mask."""
     for scenario in load_scenarios():
-        for kind in harness.golden.KINDS:
+        for kind in harness.mock.golden.KINDS:
             once = mask(render(scenario, kind))
             assert mask(once) == once, scenario.name
 

@@ -44,7 +44,7 @@ def test_installed_package_finds_its_own_library(wheel: Path, tmp_path: Path) ->
     """Unpacked from the wheel, harness loads the library from inside the package."""
     zipfile.ZipFile(wheel).extractall(tmp_path)
     code = (
-        "from harness.scenario import builtin_scenarios_dir, load_scenarios;"
+        "from harness.mock.scenario import builtin_scenarios_dir, load_scenarios;"
         "print(builtin_scenarios_dir()); print(len(load_scenarios()))"
     )
     # -S skips site.py, so the editable install's path hook does not shadow the wheel;

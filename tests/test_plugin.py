@@ -18,9 +18,9 @@ import openai
 import pytest
 
 from harness.errors import UsageError
-from harness.golden import GoldenMismatch
+from harness.mock.golden import GoldenMismatch
+from harness.mock.scenario import load_scenarios
 from harness.pytest_plugin import Harness, node_test_id, select_scenarios
-from harness.scenario import load_scenarios
 from harness.testing import RunningServer
 
 pytest_plugins = ["pytester"]

@@ -18,10 +18,10 @@ import httpx
 import openai
 import pytest
 
-from harness.cassette import load_cassette
-from harness.convert import convert
-from harness.recorder import RecordingProxy
-from harness.scenario import ScenarioSet, parse_scenario
+from harness.mock.scenario import ScenarioSet, parse_scenario
+from harness.record.cassette import load_cassette
+from harness.record.convert import convert
+from harness.record.recorder import RecordingProxy
 from harness.testing import RunningServer, run_server
 from tests.test_recorder import SCENARIOS
 

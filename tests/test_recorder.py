@@ -22,11 +22,11 @@ import openai
 import pytest
 import vcr
 
-from harness.cassette import CassetteError, Chunk, load_cassette, save_cassette
 from harness.cli import main
 from harness.errors import UsageError
-from harness.recorder import RecordingProxy
-from harness.replay import Write, build_plan
+from harness.mock.replay import Write, build_plan
+from harness.record.cassette import CassetteError, Chunk, load_cassette, save_cassette
+from harness.record.recorder import RecordingProxy
 from harness.secrets import scan_text
 from harness.testing import RunningServer, run_server
 

@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import FaultSpecError
-from harness.provider_errors import error_body
-from harness.replay import (
+from harness.mock.replay import (
     COALESCE_SIZE,
     KEEPALIVES,
     Plan,
@@ -26,8 +25,9 @@ from harness.replay import (
     encode_step,
     parse_faults,
 )
-from harness.scenario import Faults, Scenario, Step, parse_scenario
-from harness.sse import Comment, ServerSentEvent, SSEDecoder
+from harness.mock.scenario import Faults, Scenario, Step, parse_scenario
+from harness.stream.provider_errors import error_body
+from harness.stream.sse import Comment, ServerSentEvent, SSEDecoder
 
 # --- building scenarios -----------------------------------------------------------------
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError, ScenarioSetError
-from harness.replay import build_plan
-from harness.scenario import (
+from harness.mock.replay import build_plan
+from harness.mock.scenario import (
     Faults,
     Match,
     Scenario,
@@ -1041,7 +1041,7 @@ def test_max_bytes_can_raise_the_limit_as_well_as_lower_it(
 ) -> None:
     """load_scenario(max_bytes=) is the file's limit, both ways: the text is not held to
     the default limit a second time; parse_scenario counts UTF-8 bytes, not characters."""
-    import harness.scenario as module
+    import harness.mock.scenario as module
 
     monkeypatch.setattr(module, "MAX_FILE_BYTES", 150)
     path = tmp_path / "big.yaml"

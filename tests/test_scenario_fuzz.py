@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ScenarioError, ScenarioSetError
-from harness.scenario import builtin_scenarios_dir, load_scenario
+from harness.mock.scenario import builtin_scenarios_dir, load_scenario
 
 _counter = itertools.count()
 _BIG = "BIGINT-PLACEHOLDER"  # Hypothesis cannot print a 5000-digit int, so it is pasted in

@@ -35,7 +35,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from harness.scenario import Expect, Scenario, load_scenarios
+from harness.mock.scenario import Expect, Scenario, load_scenarios
 from harness.testing import RunningServer
 from tests import sdk_behaviour
 

@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from harness.errors import ScenarioError, ScenarioSetError
-from harness.scenario import (
+from harness.mock.scenario import (
     MAX_FILE_BYTES,
     ScenarioSet,
     builtin_scenarios_dir,
@@ -39,7 +39,13 @@ from harness.scenario import (
     load_scenarios,
     parse_scenario,
 )
-from harness.serve import DEFAULT_KEEP_ALIVE_TIMEOUT, MAX_HEAD_BYTES, ServerThread, _config, bind
+from harness.mock.serve import (
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
+    MAX_HEAD_BYTES,
+    ServerThread,
+    _config,
+    bind,
+)
 from harness.testing import RunningServer, run_server
 from tests import rawhttp
 from tests.rawhttp import Answer

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from harness.errors import UsageError
-from harness.replay import encode_step
-from harness.scenario import Faults, ScenarioSet, parse_scenario
-from harness.serve import ServerThread
-from harness.server import _ROUTES_HINT, Journal, _PlanCache, unserved_match_paths
+from harness.mock.app import _ROUTES_HINT, Journal, _PlanCache, unserved_match_paths
+from harness.mock.replay import encode_step
+from harness.mock.scenario import Faults, ScenarioSet, parse_scenario
+from harness.mock.serve import ServerThread
 from harness.testing import RunningServer, run_server
 from tests import rawhttp
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.sse import (
+from harness.stream.sse import (
     KEEPALIVE,
     Comment,
     ServerSentEvent,

@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 # inside this block for atheris to rewrite its bytecode. tests.output_rules imports
 # harness modules too, so it is imported here as well (but is not instrumented).
 with atheris.instrument_imports(include=["harness"]):
-    from harness.pipeline import normalize
-    from harness.sse import Comment, ServerSentEvent, SSEDecoder, encode
+    from harness.stream.pipeline import normalize
+    from harness.stream.sse import Comment, ServerSentEvent, SSEDecoder, encode
     from tests.output_rules import acollect, check_output, drive, split
 
 BYTEWISE_MAX = 256  # byte-by-byte feeding is O(n) calls: only for short inputs

@@ -37,16 +37,7 @@ import json
 from collections.abc import Iterable
 
 from harness.errors import ProviderDataError
-from harness.events import (
-    Delta,
-    Done,
-    Metadata,
-    StreamError,
-    StreamEvent,
-    ToolCallDelta,
-    Usage,
-)
-from harness.providers.base import (
+from harness.stream.adapters.base import (
     JSONObject,
     as_obj,
     closed_early,
@@ -56,7 +47,16 @@ from harness.providers.base import (
     get_str,
     load_json,
 )
-from harness.sse import ServerSentEvent
+from harness.stream.events import (
+    Delta,
+    Done,
+    Metadata,
+    StreamError,
+    StreamEvent,
+    ToolCallDelta,
+    Usage,
+)
+from harness.stream.sse import ServerSentEvent
 
 __all__ = ["FINISH_REASONS", "GeminiAdapter"]
 

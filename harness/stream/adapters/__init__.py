@@ -1,7 +1,7 @@
 """Provider adapters, one per file, in one registry.
 
 Adding a provider means writing ``providers/<name>.py`` with a class that follows
-:class:`~harness.providers.base.ProviderAdapter`, and adding one entry to
+:class:`~harness.stream.adapters.base.ProviderAdapter`, and adding one entry to
 :data:`ADAPTERS`.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.errors import UnknownProviderError
-from harness.providers.anthropic import AnthropicAdapter
-from harness.providers.base import ProviderAdapter
-from harness.providers.gemini import GeminiAdapter
-from harness.providers.openai import OpenAIAdapter
+from harness.stream.adapters.anthropic import AnthropicAdapter
+from harness.stream.adapters.base import ProviderAdapter
+from harness.stream.adapters.gemini import GeminiAdapter
+from harness.stream.adapters.openai import OpenAIAdapter
 
 __all__ = ["ADAPTERS", "ProviderAdapter", "get_adapter"]
 

@@ -31,8 +31,8 @@ from typing import Literal
 
 from harness.atomic import write_atomic
 from harness.errors import UsageError
-from harness.replay import Plan, build_plan
-from harness.scenario import NAME_PATTERN, Scenario, ScenarioSet
+from harness.mock.replay import Plan, build_plan
+from harness.mock.scenario import NAME_PATTERN, Scenario, ScenarioSet
 
 __all__ = [
     "KINDS",
@@ -164,7 +164,7 @@ def render(scenario: Scenario, kind: Kind) -> bytes:
     ``raw``: every answer as the scenario's own provider route replays it (byte for
     byte); ``openai``: every answer as the OpenAI route sends it through the
     normalization pipeline (``normalize=True``, so openai scenarios too). Each answer
-    is planned by :func:`harness.replay.build_plan` as a request would be (a stream
+    is planned by :func:`harness.mock.replay.build_plan` as a request would be (a stream
     for a stream answer, the answer's own faults), and written as a block of ``#``
     lines, a blank line and the body bytes exactly (see ``docs/goldens.md``). An
     answer the route cannot serve gets a ``# not servable on this route: …`` line.

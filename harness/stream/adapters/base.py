@@ -1,7 +1,7 @@
 """The adapter protocol, and the helpers adapters use to read provider JSON safely.
 
 An adapter is a small state machine: it is fed the stream's SSE events one at a time
-and answers with normalized :data:`~harness.events.StreamEvent` values. It never sees
+and answers with normalized :data:`~harness.stream.events.StreamEvent` values. It never sees
 bytes, comments or sockets; the pipeline decodes the SSE, turns comments into
 keep-alives, and stops feeding it after a terminal event.
 
@@ -10,8 +10,8 @@ Rules every adapter keeps:
 1. ``feed`` returns the events caused by one provider event, in order. It raises
    :class:`~harness.errors.ProviderDataError` (and nothing else) when the event is
    malformed; the pipeline turns that into a ``parse_error``.
-2. Exactly one terminal value ends the stream: :class:`~harness.events.Done` or
-   :class:`~harness.events.StreamError`, from ``feed`` or from ``finish``.
+2. Exactly one terminal value ends the stream: :class:`~harness.stream.events.Done` or
+   :class:`~harness.stream.events.StreamError`, from ``feed`` or from ``finish``.
 3. ``finish`` is called at the end of input. If no terminal value has been returned
    yet it returns one: ``Done`` if the stream is complete by the provider's rules,
    else a ``connection_closed`` error.
@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 from harness import _json
 from harness.errors import ProviderDataError
-from harness.events import StreamError, StreamEvent
-from harness.sse import ServerSentEvent
+from harness.stream.events import StreamError, StreamEvent
+from harness.stream.sse import ServerSentEvent
 
 __all__ = [
     "JSONObject",

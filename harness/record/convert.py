@@ -7,7 +7,7 @@ recovered where it costs no byte:
 * The body is split into SSE frames (everything up to and including a blank line,
   with the WHATWG line ends CRLF, LF and CR). A frame becomes a structured step
   (``{event?, id?, retry?, data}`` or ``{comment}``) only when
-  :func:`harness.replay.encode_step` gives back its exact bytes; anything else (odd
+  :func:`harness.mock.replay.encode_step` gives back its exact bytes; anything else (odd
   spacing, ``data:`` without a space, a mixture of line ends, a BOM, bytes that are
   not UTF-8, blank lines between events, a trailing partial event) is kept as it is
   in ``raw`` (UTF-8 text) or ``raw_b64`` steps.
@@ -53,11 +53,11 @@ from pydantic import ValidationError
 from harness import _json
 from harness.atomic import write_atomic
 from harness.errors import UsageError
-from harness.pipeline import normalize
-from harness.replay import build_plan, encode_step
-from harness.scenario import MAX_DEPTH, NAME_PATTERN, Step, parse_scenario
+from harness.mock.replay import build_plan, encode_step
+from harness.mock.scenario import MAX_DEPTH, NAME_PATTERN, Step, parse_scenario
 from harness.secrets import filter_headers
-from harness.sse import SSEDecoder
+from harness.stream.pipeline import normalize
+from harness.stream.sse import SSEDecoder
 
 if TYPE_CHECKING:
     import argparse
@@ -95,7 +95,7 @@ class _Chunk(Protocol):
 
 
 class _Interaction(Protocol):
-    """What conversion reads of :class:`harness.cassette.Interaction`."""
+    """What conversion reads of :class:`harness.record.cassette.Interaction`."""
 
     @property
     def method(self) -> str: ...
@@ -501,7 +501,7 @@ def interaction_to_scenario(
     """One interaction as a version 1 scenario: a mapping ready for ``yaml.safe_dump``.
 
     Args:
-        interaction: a :class:`harness.cassette.Interaction`.
+        interaction: a :class:`harness.record.cassette.Interaction`.
         name: the scenario's name.
         provider: the API it spoke (default: :func:`detect_provider`).
         source: where it comes from (``<cassette>#<index>``), for ``source`` and the
@@ -674,7 +674,7 @@ def convert(
         ConvertError: no such interaction (naming how many there are), or it cannot
             be converted.
     """
-    from harness.cassette import load_cassette
+    from harness.record.cassette import load_cassette
 
     interactions = load_cassette(Path(cassette_path))
     count = len(interactions)

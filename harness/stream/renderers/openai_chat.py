@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
-from harness.events import (
+from harness.stream.events import (
     Delta,
     Done,
     KeepAlive,
@@ -46,7 +46,7 @@ from harness.events import (
     ToolCallDelta,
     Usage,
 )
-from harness.sse import KEEPALIVE, format_sse_chunk, format_sse_done
+from harness.stream.sse import KEEPALIVE, format_sse_chunk, format_sse_done
 
 __all__ = [
     "ChunkChoice",
@@ -199,7 +199,7 @@ def estimate_tokens(chars: int) -> int:
 class OpenAIRenderer:
     """Turns normalized stream events into OpenAI SSE frames, one frame per event.
 
-    After a :class:`~harness.events.Done` or :class:`~harness.events.StreamError` it
+    After a :class:`~harness.stream.events.Done` or :class:`~harness.stream.events.StreamError` it
     is :attr:`closed` and renders nothing more.
 
     Args:

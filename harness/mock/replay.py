@@ -35,11 +35,11 @@ from pydantic import ValidationError
 
 from harness import _json
 from harness._text import article
-from harness.aggregate import anthropic_message, gemini_response, openai_completion
 from harness.errors import FaultSpecError, UsageError
-from harness.pipeline import NormalizeOptions, Normalizer
-from harness.provider_errors import Family, error_body, stream_error_event
-from harness.scenario import Faults, Response, Scenario, Step
+from harness.mock.scenario import Faults, Response, Scenario, Step
+from harness.stream.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.stream.pipeline import NormalizeOptions, Normalizer
+from harness.stream.provider_errors import Family, error_body, stream_error_event
 
 __all__ = ["Plan", "ReplayError", "Write", "build_plan", "encode_step", "parse_faults"]
 

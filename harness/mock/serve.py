@@ -29,8 +29,7 @@ from hypercorn.config import Config
 from hypercorn.events import RawData
 
 from harness.errors import UsageError
-from harness.scenario import ScenarioSet
-from harness.server import (
+from harness.mock.app import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_JOURNAL_MAX,
     DEFAULT_MAX_BODY,
@@ -39,6 +38,7 @@ from harness.server import (
     Sleep,
     create_app,
 )
+from harness.mock.scenario import ScenarioSet
 
 __all__ = [
     "DEFAULT_KEEP_ALIVE_TIMEOUT",
@@ -50,7 +50,7 @@ __all__ = [
     "serve_forever",
 ]
 
-log = logging.getLogger("harness.serve")
+log = logging.getLogger("harness.mock.serve")
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -213,10 +213,10 @@ def serve_forever(
     ``journal_max`` is the number of journal entries kept per test id.
 
     ``reload`` loads the scenarios again for ``POST /_harness/reload`` (see
-    :func:`harness.server.create_app`). ``keep_alive_timeout`` bounds an idle
+    :func:`harness.mock.app.create_app`). ``keep_alive_timeout`` bounds an idle
     connection and the time to send a request's head, ``body_timeout`` the time to
     send its body (see :data:`DEFAULT_KEEP_ALIVE_TIMEOUT`, ``docs/security.md``).
-    ``list_command`` and ``on_request`` are :func:`harness.server.create_app`'s.
+    ``list_command`` and ``on_request`` are :func:`harness.mock.app.create_app`'s.
     ``stop_requested``: set by the caller's own signal handler while it was starting
     (loading scenarios, say); the server then stops as soon as it could have started.
 
@@ -283,7 +283,7 @@ class BackgroundLoop:
                 self._error = exc
             finally:
                 # Also when serve returned without calling ready (stopped while
-                # starting: harness.serve._serve), so start() never waits forever.
+                # starting: harness.mock.serve._serve), so start() never waits forever.
                 started.set()
 
         self._thread = threading.Thread(target=run, name=name, daemon=True)
@@ -312,7 +312,7 @@ class BackgroundLoop:
 class ServerThread:
     """The mock provider on its own event loop in a daemon thread.
 
-    >>> from harness.scenario import load_scenarios
+    >>> from harness.mock.scenario import load_scenarios
     >>> with ServerThread(load_scenarios()) as server:  # doctest: +SKIP
     ...     print(server.url)
     http://127.0.0.1:54321

@@ -19,7 +19,7 @@ boundaries, the timing, and how the body ended:
 
 The client's credentials go upstream as sent; they are dropped only from what is
 recorded (:mod:`harness.secrets`, plus ``--filter-header`` / ``--filter-query``).
-The cassette (:mod:`harness.cassette`) is rewritten atomically after each
+The cassette (:mod:`harness.record.cassette`) is rewritten atomically after each
 interaction, before the client sees the end of its body, and once more on stop, so
 a crash loses nothing. Interactions are kept in the order their requests arrived.
 
@@ -47,7 +47,9 @@ from typing import Any, Literal
 import httpx
 
 from harness._text import plural
-from harness.cassette import (
+from harness.errors import UsageError
+from harness.mock.serve import BackgroundLoop, _serve, _url, bind
+from harness.record.cassette import (
     RECORD_MODES,
     CassetteError,
     Chunk,
@@ -56,9 +58,7 @@ from harness.cassette import (
     load_cassette,
     save_cassette,
 )
-from harness.errors import UsageError
 from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY, filter_headers, filter_uri
-from harness.serve import BackgroundLoop, _serve, _url, bind
 
 __all__ = ["RecordingProxy", "run_record"]
 

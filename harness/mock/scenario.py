@@ -445,10 +445,11 @@ def builtin_scenarios_dir() -> Path:
     An installed wheel carries it as ``harness/_scenarios``; a source checkout (and an
     editable install) uses the repository's top-level ``scenarios/`` folder.
     """
-    packaged = Path(__file__).resolve().parent / "_scenarios"
+    package = Path(__file__).resolve().parents[1]  # harness/ (this file: harness/mock/)
+    packaged = package / "_scenarios"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    return package.parent / "scenarios"
 
 
 def parse_scenario(

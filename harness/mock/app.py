@@ -1,8 +1,8 @@
 """The mock provider: a Quart app that answers each provider's API from scenarios.
 
-:func:`create_app` builds the app from a :class:`~harness.scenario.ScenarioSet`; it
+:func:`create_app` builds the app from a :class:`~harness.mock.scenario.ScenarioSet`; it
 keeps no module globals, so several apps (one per test, say) live side by side.
-:mod:`harness.serve` runs it on Hypercorn.
+:mod:`harness.mock.serve` runs it on Hypercorn.
 
 Request handling, in order:
 
@@ -21,7 +21,7 @@ Request handling, in order:
 5. The answer: for a scenario with ``responses``, the next one in the sequence of
    this test id (the last repeats). Faults: the scenario's, overridden field by field
    by the ``x-harness-faults`` header. Speed: the app's, or ``x-harness-speed``.
-6. :func:`harness.replay.build_plan` decides every byte; this module only sleeps and
+6. :func:`harness.mock.replay.build_plan` decides every byte; this module only sleeps and
    writes, one write per plan element, flushed as its own chunk.
 
 Every request is journaled under its ``x-harness-test-id`` (see :class:`Journal`),
@@ -50,10 +50,10 @@ from werkzeug.exceptions import HTTPException
 from harness import _json
 from harness._text import plural
 from harness.errors import FaultSpecError, ScenarioError, ScenarioSetError
-from harness.provider_errors import Family, error_body
-from harness.replay import Plan, ReplayError, build_plan, parse_faults
-from harness.scenario import Faults, Scenario, ScenarioSet
+from harness.mock.replay import Plan, ReplayError, build_plan, parse_faults
+from harness.mock.scenario import Faults, Scenario, ScenarioSet
 from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY
+from harness.stream.provider_errors import Family, error_body
 
 __all__ = ["DEFAULT_MAX_BODY", "HEADER_PREFIX", "Journal", "create_app", "unserved_match_paths"]
 
@@ -315,7 +315,7 @@ class _PrefixAndAbort:
                 path = "/" + rest
             if path.startswith("/s/"):
                 name, path = self._split(path[3:])
-                scope["harness.scenario"] = name
+                scope["harness.mock.scenario"] = name
             scope["path"] = path
             scope["raw_path"] = path.encode()
         try:
@@ -864,7 +864,7 @@ def _select(
     req: Request,
     list_command: str = "harness list",
 ) -> tuple[Scenario | None, str]:
-    name = str(req.scope.get("harness.scenario") or req.headers.get(SCENARIO_HEADER) or "")
+    name = str(req.scope.get("harness.mock.scenario") or req.headers.get(SCENARIO_HEADER) or "")
     if name:
         scenario = scenarios.get(name)
         if scenario is not None:

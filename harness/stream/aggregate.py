@@ -62,10 +62,10 @@ from typing import Any
 
 from harness import _json
 from harness.errors import ProviderDataError
-from harness.openai_sse import DEFAULT_ID, DEFAULT_MODEL
-from harness.provider_errors import ANTHROPIC_TYPES, Family, error_body
-from harness.providers.base import load_json
-from harness.sse import ServerSentEvent, SSEDecoder
+from harness.stream.adapters.base import load_json
+from harness.stream.provider_errors import ANTHROPIC_TYPES, Family, error_body
+from harness.stream.renderers.openai_chat import DEFAULT_ID, DEFAULT_MODEL
+from harness.stream.sse import ServerSentEvent, SSEDecoder
 
 __all__ = ["Answer", "anthropic_message", "gemini_response", "openai_completion"]
 

@@ -35,7 +35,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.events import (
+from harness.stream.adapters.base import (
+    JSONObject,
+    closed_early,
+    get_int,
+    get_obj,
+    get_str,
+    load_json,
+)
+from harness.stream.events import (
     Delta,
     Done,
     KeepAlive,
@@ -45,15 +53,7 @@ from harness.events import (
     ToolCallDelta,
     Usage,
 )
-from harness.providers.base import (
-    JSONObject,
-    closed_early,
-    get_int,
-    get_obj,
-    get_str,
-    load_json,
-)
-from harness.sse import ServerSentEvent
+from harness.stream.sse import ServerSentEvent
 
 __all__ = ["STOP_REASONS", "AnthropicAdapter"]
 

@@ -1,7 +1,7 @@
 """The normalized stream: plain frozen data, no behaviour.
 
 A provider adapter turns each provider event into zero or more :data:`StreamEvent`
-values; the renderer (:mod:`harness.openai_sse`) turns those into OpenAI
+values; the renderer (:mod:`harness.stream.renderers.openai_chat`) turns those into OpenAI
 ``chat.completion.chunk`` SSE. The vocabulary is OpenAI's, because OpenAI-compatible
 SSE is the output every provider is normalized to::
 

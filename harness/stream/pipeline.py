@@ -28,11 +28,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TypedDict, Unpack
 
 from harness.errors import ProviderDataError
-from harness.events import KeepAlive, StreamError, StreamEvent
-from harness.openai_sse import OpenAIRenderer, TokenCounter
-from harness.providers import get_adapter
-from harness.providers.base import closed_early
-from harness.sse import Comment, SSEDecoder
+from harness.stream.adapters import get_adapter
+from harness.stream.adapters.base import closed_early
+from harness.stream.events import KeepAlive, StreamError, StreamEvent
+from harness.stream.renderers.openai_chat import OpenAIRenderer, TokenCounter
+from harness.stream.sse import Comment, SSEDecoder
 
 __all__ = ["NormalizeOptions", "Normalizer", "anormalize", "normalize"]
 
@@ -59,9 +59,9 @@ class Normalizer:
     [b': keep-alive\\n\\n']
 
     Args:
-        provider: a name in :data:`harness.providers.ADAPTERS`.
+        provider: a name in :data:`harness.stream.adapters.ADAPTERS`.
         prompt_tokens, model, response_id, created, include_usage, token_counter:
-            see :class:`~harness.openai_sse.OpenAIRenderer`.
+            see :class:`~harness.stream.renderers.openai_chat.OpenAIRenderer`.
 
     Raises:
         UnknownProviderError: ``provider`` is not registered (listing the known ones).

@@ -1,0 +1,1 @@
+"""The mock provider: scenarios, replay plans, goldens, the app, its API families."""

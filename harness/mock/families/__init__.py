@@ -1,0 +1,1 @@
+"""The served APIs, one module each."""

@@ -1,0 +1,1 @@
+"""Recording: the streaming proxy, vcrpy-format cassettes, cassette to scenario."""

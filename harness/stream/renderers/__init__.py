@@ -1,0 +1,1 @@
+"""Renderers: normalized events to a wire format."""
