@@ -1,8 +1,11 @@
-"""JSON from untrusted text, where every failure is a ``ValueError``.
+"""JSON both ways: read from untrusted text (every failure a ``ValueError``), written compact.
 
 ``json.loads`` raises ``RecursionError`` (not ``ValueError``) on input nested a few
-thousand levels deep, e.g. ``[[[[...``; fuzzing found that in five places that took
-request headers, recorded streams or tool arguments. Pure standard library.
+thousand levels deep, e.g. ``[[[[...``; fuzzing found that in the pipeline and in five
+places outside it (request headers, recorded streams, tool arguments). :func:`loads`
+makes it a ``ValueError`` like any other malformed input; the request body reader
+uses it too. :func:`dumps` is the one compact writer (``{"a":1}``, no spaces) that
+harness uses for everything it sends or compares. Pure standard library.
 """
 
 from __future__ import annotations
@@ -10,9 +13,38 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["depth", "loads"]
+__all__ = ["depth", "dumps", "loads"]
 
 _decode = json.JSONDecoder().decode  # json.loads(str) minus its per-call argument checks
+
+#: Compact encoders by ``(ascii, allow_nan)``, built once: ``json.dumps`` with options
+#: builds a new encoder on every call, and this is on the streaming hot path.
+_ENCODERS = {
+    (ascii, allow_nan): json.JSONEncoder(
+        ensure_ascii=ascii, allow_nan=allow_nan, separators=(",", ":")
+    ).encode
+    for ascii in (False, True)
+    for allow_nan in (False, True)
+}
+
+
+def dumps(value: Any, *, ascii: bool = False, allow_nan: bool = True) -> str:
+    """``value`` as compact JSON text: ``,`` and ``:`` separators, no spaces.
+
+    The same text as ``json.dumps(value, separators=(",", ":"), ...)``.
+
+    Args:
+        value: what to write (keys in their order).
+        ascii: escape every non-ASCII character (``"\\u00e9"``); by default it is
+            written as it is, as the providers do.
+        allow_nan: write a NaN or infinite float as ``NaN`` / ``Infinity``, which
+            Python reads but JSON does not have; ``False`` refuses them.
+
+    Raises:
+        ValueError: ``allow_nan`` is false and ``value`` holds a NaN or infinity.
+        TypeError: ``value`` holds something JSON cannot (a set, bytes...).
+    """
+    return _ENCODERS[ascii, allow_nan](value)
 
 
 def loads(text: str | bytes, *, strict: bool = False) -> Any:
@@ -21,10 +53,12 @@ def loads(text: str | bytes, *, strict: bool = False) -> Any:
     ``strict`` refuses ``NaN``, ``Infinity`` and ``-Infinity``, which Python's json
     reads but JSON (RFC 8259) does not have.
 
+    ``bytes`` may be UTF-8, UTF-16 or UTF-32 text, as ``json.loads`` detects.
+
     Raises:
-        ValueError: not JSON (``json.JSONDecodeError``), not UTF-8 (``UnicodeDecodeError``),
-            an integer past Python's digit limit, nested too deeply to parse, or (strict)
-            a non-finite constant.
+        ValueError: not JSON (``json.JSONDecodeError``), bytes that are not text
+            (``UnicodeDecodeError``), an integer past Python's digit limit, nested too
+            deeply to parse, or (strict) a non-finite constant.
     """
     try:
         if strict:

@@ -1,15 +1,40 @@
-"""Every exception harness raises derives from :class:`HarnessError`.
+"""Every exception harness raises at a public boundary derives from :class:`HarnessError`.
 
 The tree keeps "you asked for something wrong" apart from "the upstream data is
-wrong", so that a caller can tell whose fault a failure is::
+wrong", so that a caller can tell whose fault a failure is. The classes defined
+outside this module are listed with it::
 
     HarnessError
     ├── UsageError                 the caller asked for something that cannot be done
+    │   ├── InvalidValueError      a value an argument cannot take (a golden kind, a
+    │   │   │                      scenario name for a golden file; also a ValueError)
+    │   │   └── SSEEncodeError     an SSE event field cannot be written
     │   ├── UnknownProviderError   a provider name that no adapter is registered for
+    │   │                          (also a LookupError)
     │   ├── ScenarioError          a scenario file is wrong (file, line, field, what was expected)
     │   │   └── ScenarioSetError   several scenario files are wrong (all reported at once)
-    │   └── FaultSpecError         a fault overlay (header or scenario) cannot be applied
-    └── ProviderDataError          a provider event has the wrong shape (upstream's fault)
+    │   ├── FaultSpecError         a fault overlay (header or scenario) cannot be applied
+    │   ├── ReplayError            harness.mock.replay: a request asks for a replay that
+    │   │                          cannot be made (answered with HTTP 400)
+    │   ├── CassetteError          harness.record.cassette: a cassette cannot be read or
+    │   │                          written, or the record mode forbids it
+    │   ├── ConvertError           harness.record.convert: an interaction cannot become
+    │   │                          a scenario
+    │   └── AdapterTypeError       harness.conformance: a conformance adapter returned
+    │                              something other than an Outcome (also a TypeError)
+    ├── ProviderDataError          a provider event has the wrong shape (upstream's fault)
+    ├── GoldenMismatch             harness.mock.golden: a rendering differs from its
+    │                              golden file, or it has none (also an AssertionError)
+    └── ClientAssertionError       harness.testing: a client under test did not behave
+                                   as asserted (also an AssertionError)
+
+A few exceptions stay outside the tree on purpose: private control flow that never
+leaves its module (names starting with ``_``, and the ASGI layer's ``Abort``), and
+``ClientGone`` (harness.mock), a ``ConnectionResetError`` raised into the app's
+``send`` when the client hung up, which Hypercorn and the app treat as the broken
+connection it is. ``ExpectError`` (harness.mock.scenario), ``OutcomeError``
+(harness.conformance) and :class:`harness.stream.events.StreamError` are data (an
+expected or observed error), not exceptions.
 
 A malformed *stream* is not an exception: the normalization pipeline turns it into a
 :class:`harness.stream.events.StreamError` chunk that it sends to the client, because a
@@ -25,7 +50,9 @@ from collections.abc import Iterable
 __all__ = [
     "FaultSpecError",
     "HarnessError",
+    "InvalidValueError",
     "ProviderDataError",
+    "SSEEncodeError",
     "ScenarioError",
     "ScenarioSetError",
     "UnknownProviderError",
@@ -39,6 +66,16 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError):
     """The caller asked for something that cannot be done (a bad argument or name)."""
+
+
+class InvalidValueError(UsageError, ValueError):
+    """A value an argument cannot take (a golden kind, a scenario name for a golden
+    file...). Also a ``ValueError``, as Python code expects of a bad value."""
+
+
+class SSEEncodeError(InvalidValueError):
+    """An SSE event field cannot be written: ``event`` or ``id`` with CR or LF, ``id``
+    with NUL, or a negative ``retry``."""
 
 
 class UnknownProviderError(UsageError, LookupError):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_plus
 
-from harness._text import plural
+from harness._text import normalize_newlines, plural
 
 __all__ = [
     "DEFAULT_HEADERS",
@@ -512,7 +512,7 @@ def scan_text(text: str, path: str = "<text>") -> list[Finding]:
     format, then a bearer token, then a header or cookie, a query parameter, a field).
     ``path`` only labels the findings.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = normalize_newlines(text)
     lines = text.split("\n")
     starts = [0]
     for line in lines[:-1]:

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from harness import normalize
-from harness.stream.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.stream.aggregate import (
+    anthropic_message,
+    fold_openai,
+    gemini_response,
+    openai_completion,
+    reported_usage,
+)
+from harness.stream.events import Usage
 from harness.stream.provider_errors import error_body
 from tests.streams import (
     GM_USAGE,
@@ -683,3 +690,76 @@ def test_gemini_bad_json_names_the_event() -> None:
         assert status == 502
         assert body["error"]["status"] == "UNAVAILABLE"
         assert body["error"]["message"].startswith("event 2: data is ")
+
+
+# --- The fold itself, and whether usage was reported -----------------------------------
+
+
+def test_fold_openai_keeps_what_came_before_an_error() -> None:
+    """An error chunk ends the fold; the text before it is kept, with the error object."""
+    raw = openai_stream(
+        oa_chunk({"role": "assistant", "content": "Hel"}),
+        oa_chunk({"content": "lo"}),
+        {"error": {"message": "Overloaded", "type": "server_error", "code": None}},
+        done=False,
+    )
+    fold = fold_openai(raw)
+    assert "".join(fold.choices[0].content) == "Hello"
+    assert fold.choices[0].finish_reason is None
+    assert fold.error == {"message": "Overloaded", "type": "server_error", "code": None}
+    assert fold.usage is None
+
+
+def test_fold_openai_of_a_cut_or_malformed_stream() -> None:
+    """No [DONE]: connection_closed; data that is not an object: parse_error."""
+    assert fold_openai(openai_stream(oa_chunk({"content": "x"}), done=False)).error == {
+        "code": "connection_closed",
+        "message": "the stream ended before [DONE]: the response is incomplete",
+    }
+    error = fold_openai(sse("[1]")).error
+    assert error is not None
+    assert error["code"] == "parse_error"
+    assert error["message"].startswith("event 1: ")
+
+
+def test_fold_openai_of_a_complete_stream() -> None:
+    """Head, usage and each choice's parts, as openai_completion renders them."""
+    usage = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+    fold = fold_openai(normalized("openai", openai_text("Hel", "lo", usage=usage)))
+    assert fold.error is None
+    assert fold.usage == usage
+    assert fold.head["id"] == "chatcmpl-abc123"
+    assert fold.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    ("provider", "raw", "expected"),
+    [
+        (
+            "openai",
+            openai_text(
+                "hi", usage={"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+            ),
+            Usage(9, 3, 12),
+        ),
+        ("openai", openai_text("hi"), None),  # no usage chunk: the pipeline estimates
+        ("openai", openai_stream(oa_chunk({"content": "hi"}), done=False), None),  # cut
+        ("gemini", gemini_stream(gm_chunk({"text": "hi"}, finish="STOP", usage=GM_USAGE)), True),
+        ("gemini", gemini_stream(gm_chunk({"text": "hi"}, finish="STOP")), None),
+        ("anthropic", an_start() + an_text_block(0, "hi") + an_end(), True),
+        ("anthropic", an_start() + an_event("error", error={"type": "overloaded_error"}), None),
+        ("openai", sse("{not json"), None),  # a parse error ends the stream
+    ],
+)
+def test_reported_usage(provider: str, raw: bytes, expected: Usage | bool | None) -> None:
+    """The provider's own usage when it reported one; None when the pipeline estimates."""
+    usage = reported_usage(provider, raw)
+    if expected is True:
+        assert isinstance(usage, Usage)
+    else:
+        assert usage == expected
+    # The normalized stream's usage chunk carries exactly the reported usage.
+    fold = fold_openai(normalized(provider, raw))
+    if usage is not None:
+        assert fold.usage is not None
+        assert fold.usage["prompt_tokens"] == usage.prompt_tokens

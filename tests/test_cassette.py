@@ -11,12 +11,15 @@ import pytest
 import vcr
 import yaml
 
+from harness.errors import UsageError
 from harness.record.cassette import (
     CassetteError,
     Chunk,
     Interaction,
+    RecordStart,
     load_cassette,
     save_cassette,
+    start_recording,
 )
 from harness.secrets import scan_text
 from harness.testing import RunningServer
@@ -337,6 +340,26 @@ def test_unreadable_files_get_clear_errors(tmp_path: Path) -> None:
     latin.write_bytes(b"version: 1\n# caf\xe9\n")
     with pytest.raises(CassetteError, match=r"latin\.yaml: not UTF-8 text \(at byte offset 16\)"):
         load_cassette(latin)
+
+
+def test_start_recording_applies_each_mode_once(tmp_path: Path) -> None:
+    """The one record-mode policy: what save_cassette and harness record both follow."""
+    path = tmp_path / "c.yaml"
+    assert start_recording(path, "none") == RecordStart(records=False)
+    assert start_recording(None, "once") == RecordStart(records=True)  # in memory
+    assert start_recording(path, "once") == RecordStart(records=True)
+    assert start_recording(path, "new_episodes") == RecordStart(records=True)
+    assert start_recording(path, "all") == RecordStart(records=True, overwrite=True)
+    save_cassette(path, [_interaction()])
+    with pytest.raises(CassetteError, match=r"\(--record-mode new_episodes appends"):
+        start_recording(path, "once", option="--record-mode ")
+    appended = start_recording(path, "new_episodes")
+    assert appended.overwrite
+    assert [i.body for i in appended.base] == [b"data: 1\n\ndata: 2\n\n"]
+    assert start_recording(path, "all") == RecordStart(records=True, overwrite=True)
+    with pytest.raises(UsageError, match="unknown record mode 'x'") as info:
+        start_recording(None, "x")
+    assert not isinstance(info.value, CassetteError)  # no file to name
 
 
 def test_an_unknown_record_mode_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import harness.mock.golden
 from harness.cli import main
+from harness.errors import UsageError
 from harness.mock.golden import (
     GoldenMismatch,
     assert_golden,
@@ -223,8 +224,9 @@ def test_golden_path() -> None:
     assert golden_path(Path("g"), "anthropic/text", "raw") == Path("g/anthropic/text.raw.sse")
     assert golden_path(Path("g"), "x", "openai") == Path("g/x.openai.sse")
     for bad in ("../x", "/abs", "a//b", ".hidden"):
-        with pytest.raises(ValueError, match="not a valid scenario name"):
+        with pytest.raises(ValueError, match="not a valid scenario name") as info:
             golden_path(Path("g"), bad, "raw")
+        assert isinstance(info.value, UsageError)  # a HarnessError that is a ValueError too
 
 
 # --- atomic writes ----------------------------------------------------------------

@@ -15,16 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.errors import SSEEncodeError
 from harness.stream.sse import (
     KEEPALIVE,
     Comment,
     ServerSentEvent,
     SSEDecoder,
+    comment_block,
     encode,
     encode_comment,
+    event_block,
     format_keepalive,
     format_sse_chunk,
     format_sse_done,
+    split_lines,
 )
 
 E = ServerSentEvent
@@ -313,8 +317,31 @@ class TestEncoders:
     def test_encode_rejects_unrepresentable_fields(
         self, event: ServerSentEvent, match: str
     ) -> None:
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match=match) as info:
             encode(event)
+        assert isinstance(info.value, SSEEncodeError)  # a HarnessError, and a ValueError
+
+    @pytest.mark.parametrize(
+        ("text", "lines"),
+        [
+            ("", [""]),
+            ("a", ["a"]),
+            ("a\r\nb\rc\nd", ["a", "b", "c", "d"]),
+            ("a\n", ["a", ""]),
+            ("\r\r\n\n", ["", "", "", ""]),
+            ("a\u2028b\x85c\x0cd", ["a\u2028b\x85c\x0cd"]),  # not line ends in SSE
+        ],
+    )
+    def test_split_lines_at_crlf_cr_and_lf_only(self, text: str, lines: list[str]) -> None:
+        assert split_lines(text) == lines
+
+    @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+    def test_event_and_comment_blocks_with_each_line_end(self, end: str) -> None:
+        block = event_block("a\nb", event="delta", id="7", retry=10, end=end)
+        lines = ["event: delta", "id: 7", "retry: 10", "data: a", "data: b", "", ""]
+        assert block == end.join(lines)
+        assert comment_block("x\n", end=end) == end.join([": x", ":", "", ""])
+        assert decode_whole(block.encode()) == [E("a\nb", "delta", "7", 10)]
 
     def test_encode_comment(self) -> None:
         assert encode_comment("ping") == b": ping\n\n"

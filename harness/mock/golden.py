@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.atomic import write_atomic
-from harness.errors import UsageError
+from harness.errors import HarnessError, InvalidValueError, UsageError
 from harness.mock.replay import Plan, build_plan
 from harness.mock.scenario import NAME_PATTERN, Scenario, ScenarioSet
 
@@ -58,8 +58,10 @@ KINDS: tuple[Kind, ...] = ("raw", "openai")
 SUFFIX = ".sse"
 
 
-class GoldenMismatch(AssertionError):
+class GoldenMismatch(HarnessError, AssertionError):
     """A rendering does not match its golden file (or there is no golden file).
+
+    An ``AssertionError`` too, so that pytest reports it as a failed assertion.
 
     Attributes:
         message: what is wrong, naming the file.
@@ -170,10 +172,10 @@ def render(scenario: Scenario, kind: Kind) -> bytes:
     answer the route cannot serve gets a ``# not servable on this route: …`` line.
 
     Raises:
-        ValueError: ``kind`` is not ``"raw"`` or ``"openai"``.
+        InvalidValueError: ``kind`` is not ``"raw"`` or ``"openai"`` (a ``ValueError``).
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise InvalidValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
     if kind == "raw":
         target = scenario.provider
         what = f"raw ({_ROUTES[target]})"
@@ -248,13 +250,13 @@ def golden_path(goldens: Path, name: str, kind: Kind) -> Path:
     ``goldens/anthropic/text.raw.sse``).
 
     Raises:
-        ValueError: ``name`` is not a valid scenario name (so never ``..`` or absolute),
-            or ``kind`` is unknown.
+        InvalidValueError: ``name`` is not a valid scenario name (so never ``..`` or
+            absolute), or ``kind`` is unknown (a ``ValueError``).
     """
     if not NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"{name!r} is not a valid scenario name")
+        raise InvalidValueError(f"{name!r} is not a valid scenario name")
     if kind not in KINDS:
-        raise ValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise InvalidValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
     return Path(goldens) / f"{name}.{kind}{SUFFIX}"
 
 

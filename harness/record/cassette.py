@@ -49,8 +49,10 @@ __all__ = [
     "Chunk",
     "Interaction",
     "RecordMode",
+    "RecordStart",
     "load_cassette",
     "save_cassette",
+    "start_recording",
 ]
 
 #: vcrpy's cassette format version (the top-level ``version``).
@@ -403,45 +405,87 @@ def _render(interactions: Sequence[Interaction]) -> str:
     return text
 
 
+# --------------------------------------------------------------------------- record modes
+
+
+@dataclass(frozen=True)
+class RecordStart:
+    """What a record mode allows with one cassette, decided once, before recording.
+
+    Attributes:
+        records: whether anything is recorded and written (``False`` for ``none``).
+        base: the interactions already in the cassette that new ones follow
+            (``new_episodes`` over an existing cassette; else none).
+        overwrite: whether a write may replace the file: ``all``, or ``new_episodes``
+            over the cassette it read. Otherwise a write creates the file and never
+            replaces one that appeared meanwhile.
+    """
+
+    records: bool
+    base: tuple[Interaction, ...] = ()
+    overwrite: bool = False
+
+
+def start_recording(path: Path | None, mode: str, *, option: str = "") -> RecordStart:
+    """Apply record mode ``mode`` to the cassette at ``path``: vcrpy's rules, in one place.
+
+    ``once`` refuses an existing cassette, ``new_episodes`` reads it to append to it
+    (or creates it), ``all`` overwrites it, ``none`` records nothing. ``path=None``
+    records in memory only: nothing to refuse or read.
+
+    Args:
+        path: the cassette, or ``None``.
+        mode: one of :data:`RECORD_MODES`.
+        option: how the caller's user names a mode, put before it in the hint of a
+            refusal (``"--record-mode "`` on the command line).
+
+    Raises:
+        UsageError: ``mode`` is unknown (a :class:`CassetteError` naming the file when
+            there is one).
+        CassetteError: ``once`` and the cassette exists; ``new_episodes`` and the
+            existing cassette cannot be read.
+    """
+    if mode not in RECORD_MODES:
+        problem = f"unknown record mode {mode!r} (one of {', '.join(RECORD_MODES)})"
+        raise UsageError(problem) if path is None else CassetteError(path, problem)
+    if mode == "none":
+        return RecordStart(records=False)
+    if mode == "all" or path is None or not path.exists():
+        return RecordStart(records=True, overwrite=mode == "all")
+    if mode == "once":
+        raise CassetteError(
+            path,
+            "already exists; record mode 'once' never overwrites a cassette "
+            f"({option}new_episodes appends, all overwrites)",
+        )
+    return RecordStart(records=True, base=tuple(load_cassette(path)), overwrite=True)
+
+
 def save_cassette(
     path: str | Path, interactions: Sequence[Interaction], *, mode: RecordMode = "once"
 ) -> None:
     """Write ``interactions`` to the cassette at ``path``, vcrpy-compatible.
 
-    ``mode`` follows vcrpy's record modes: ``once`` refuses an existing file,
-    ``new_episodes`` appends to the interactions already there (or creates the
-    file), ``all`` overwrites, ``none`` writes nothing (and says so). Secret headers
-    and query parameters are dropped from everything written. The write is atomic
-    (:func:`harness.atomic.write_atomic`): a reader, or a kill at any moment, sees
-    the old cassette or the new one, never half of one, and no temporary file is
-    left behind. Only ``all`` (and ``new_episodes`` over the cassette it just read)
-    replaces a file; a cassette that appears while ``once`` or ``new_episodes``
+    ``mode`` follows vcrpy's record modes (:func:`start_recording`): ``once`` refuses
+    an existing file, ``new_episodes`` appends to the interactions already there (or
+    creates the file), ``all`` overwrites, ``none`` writes nothing (and says so).
+    Secret headers and query parameters are dropped from everything written. The
+    write is atomic (:func:`harness.atomic.write_atomic`): a reader, or a kill at any
+    moment, sees the old cassette or the new one, never half of one, and no temporary
+    file is left behind. Only ``all`` (and ``new_episodes`` over the cassette it just
+    read) replaces a file; a cassette that appears while ``once`` or ``new_episodes``
     writes a new one is left alone. Missing parent folders are created.
 
     Raises:
-        CassetteError: the mode forbids the write, the existing cassette (for
-            ``new_episodes``) cannot be read, or the file cannot be written.
+        CassetteError: the mode is unknown or forbids the write, the existing
+            cassette (for ``new_episodes``) cannot be read, or the file cannot be
+            written.
     """
     path = Path(path)
-    if mode not in RECORD_MODES:
-        raise CassetteError(
-            path, f"unknown record mode {mode!r} (one of {', '.join(RECORD_MODES)})"
-        )
-    if mode == "none":
+    start = start_recording(path, mode)
+    if not start.records:
         raise CassetteError(path, "record mode 'none' writes nothing")
-    if mode == "once" and path.exists():
-        raise CassetteError(
-            path,
-            "already exists; record mode 'once' never overwrites a cassette "
-            "(new_episodes appends, all overwrites)",
-        )
-    everything = list(interactions)
-    existing = mode == "new_episodes" and path.exists()
-    if existing:
-        everything = load_cassette(path) + everything
-    # Only 'all', or appending to the cassette just read, may replace a file: a
-    # cassette that appears meanwhile in any other case is left alone.
-    _write(path, _render(everything), overwrite=mode == "all" or existing)
+    _write(path, _render([*start.base, *interactions]), overwrite=start.overwrite)
 
 
 def _write(path: Path, text: str, *, overwrite: bool) -> None:

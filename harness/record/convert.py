@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import bisect
 import itertools
-import json
 import os
 import re
 import sys
@@ -56,8 +55,9 @@ from harness.errors import UsageError
 from harness.mock.replay import build_plan, encode_step
 from harness.mock.scenario import MAX_DEPTH, NAME_PATTERN, Step, parse_scenario
 from harness.secrets import filter_headers
+from harness.stream.aggregate import ChoiceFold, ToolCallFold, fold_openai, reported_usage
+from harness.stream.formats import Provider
 from harness.stream.pipeline import normalize
-from harness.stream.sse import SSEDecoder
 
 if TYPE_CHECKING:
     import argparse
@@ -72,7 +72,6 @@ __all__ = [
     "scenario_yaml",
 ]
 
-Provider = Literal["openai", "anthropic", "gemini"]
 Newline = Literal["lf", "crlf", "cr"]
 
 #: How deeply a data line or tool arguments may nest to be written as YAML structure:
@@ -329,7 +328,7 @@ def _compact_json(text: str) -> dict[str, Any] | list[Any] | None:
     if not isinstance(value, dict | list) or _json.depth(value) > MAX_DATA_DEPTH:
         return None  # deeper than a scenario file may nest: kept as text
     try:
-        again = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        again = _json.dumps(value, allow_nan=False)
     except ValueError:
         return None
     return value if again == text else None
@@ -417,74 +416,43 @@ def _raw_steps(chunks: Sequence[_Chunk], timed: bool) -> list[dict[str, Any]]:
 
 def _suggest_expect(provider: Provider, body: bytes) -> dict[str, Any]:
     """What the normalization pipeline makes of the stream, as ``expect`` fields."""
-    frames = b"".join(normalize(provider, [body]))
-    # Usage only when the provider reported it: an estimate changes with the estimator.
-    other = b"".join(normalize(provider, [body], prompt_tokens=7919, token_counter=_nine))
-    text: list[str] = []
-    reasoning: list[str] = []
-    calls: dict[int, list[Any]] = {}
-    finish: str | None = None
-    usage: dict[str, Any] | None = None
-    error: str | None = None
-    for event in SSEDecoder().feed(frames):
-        if event.data == "[DONE]":
-            break
-        chunk = json.loads(event.data)
-        if "error" in chunk:
-            error = str(chunk["error"].get("code") or chunk["error"].get("type"))
-            break
-        if isinstance(chunk.get("usage"), dict):
-            usage = chunk["usage"]
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            text.append(delta.get("content") or "")
-            reasoning.append(delta.get("reasoning_content") or "")
-            for call in delta.get("tool_calls") or []:
-                name, arguments = calls.setdefault(call.get("index", 0), [[], []])
-                function = call.get("function") or {}
-                name.append(function.get("name") or "")
-                arguments.append(function.get("arguments") or "")
-            finish = choice.get("finish_reason") or finish
+    fold = fold_openai(b"".join(normalize(provider, [body])))
+    choice = fold.choices.get(0) or ChoiceFold()
     expect: dict[str, Any] = {}
-    if "".join(text):
-        expect["text"] = "".join(text)
-    if "".join(reasoning):
-        expect["reasoning"] = "".join(reasoning)
-    tool_calls = _tool_calls(calls)
+    if "".join(choice.content):
+        expect["text"] = "".join(choice.content)
+    if "".join(choice.reasoning):
+        expect["reasoning"] = "".join(choice.reasoning)
+    tool_calls = _tool_calls(choice.tools)
     if tool_calls:
         expect["tool_calls"] = tool_calls
-    if error is not None:
-        expect["error"] = {"code": error}
+    if fold.error is not None:  # the pipeline ends a broken stream in an error chunk
+        expect["error"] = {"code": str(fold.error.get("code") or fold.error.get("type"))}
         return expect
-    if finish in ("stop", "length", "tool_calls", "content_filter"):
-        expect["finish_reason"] = finish
-    if usage is not None and frames == other:
+    if choice.finish_reason in ("stop", "length", "tool_calls", "content_filter"):
+        expect["finish_reason"] = choice.finish_reason
+    # Usage only when the provider reported it: an estimate changes with the estimator.
+    if fold.usage is not None and reported_usage(provider, body) is not None:
         expect["usage"] = {
-            key: usage[key]
+            key: fold.usage[key]
             for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-            if isinstance(usage.get(key), int)
+            if isinstance(fold.usage.get(key), int)
         }
     return expect
 
 
-def _nine(text: str) -> int:
-    return 9
-
-
-def _tool_calls(calls: dict[int, list[Any]]) -> list[dict[str, Any]] | None:
+def _tool_calls(calls: dict[int, ToolCallFold]) -> list[dict[str, Any]] | None:
     """``[{name, arguments}]`` in index order; ``None`` if any arguments are not an object."""
     out: list[dict[str, Any]] = []
     for index in sorted(calls):
-        name, fragments = calls[index]
+        call = calls[index]
         try:
-            arguments = _json.loads("".join(fragments) or "{}")
+            arguments = _json.loads("".join(call.arguments) or "{}")
         except ValueError:
             return None
         if not isinstance(arguments, dict) or _json.depth(arguments) > MAX_DATA_DEPTH:
             return None
-        out.append({"name": "".join(name), "arguments": arguments})
+        out.append({"name": "".join(call.name), "arguments": arguments})
     return out or None
 
 

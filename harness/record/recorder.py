@@ -50,13 +50,12 @@ from harness._text import plural
 from harness.errors import UsageError
 from harness.mock.serve import BackgroundLoop, _serve, _url, bind
 from harness.record.cassette import (
-    RECORD_MODES,
     CassetteError,
     Chunk,
     Interaction,
     RecordMode,
-    load_cassette,
     save_cassette,
+    start_recording,
 )
 from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY, filter_headers, filter_uri
 
@@ -102,11 +101,11 @@ class _Session:
         extra_headers: Iterable[str],
         extra_query: Iterable[str],
     ) -> None:
-        if mode not in RECORD_MODES:
-            raise UsageError(f"unknown record mode {mode!r} (one of {', '.join(RECORD_MODES)})")
+        # The mode is checked now; the cassette file when the proxy starts (prepare).
+        in_memory = start_recording(None, mode)
         self.cassette = cassette
         self.mode = mode
-        self.recording = mode != "none"
+        self.recording = in_memory.records
         self.extra_headers = tuple(extra_headers)
         self.extra_query = tuple(extra_query)
         self._base: list[Interaction] = []
@@ -116,7 +115,7 @@ class _Session:
         self._written = 0
         # Whether the next write creates the cassette: it then never replaces a file
         # that appeared meanwhile (only --record-mode all may replace one).
-        self._create = mode != "all"
+        self._create = not in_memory.overwrite
         self._state = threading.Lock()
         self._writing = threading.Lock()
 
@@ -129,15 +128,9 @@ class _Session:
         """
         if not self.recording or self.cassette is None:
             return
-        if self.mode == "once" and self.cassette.exists():
-            raise CassetteError(
-                self.cassette,
-                "already exists; record mode 'once' never overwrites a cassette "
-                "(--record-mode new_episodes appends, all overwrites)",
-            )
-        if self.mode == "new_episodes" and self.cassette.exists():
-            self._base = load_cassette(self.cassette)
-            self._create = False
+        start = start_recording(self.cassette, self.mode, option="--record-mode ")
+        self._base = list(start.base)
+        self._create = not start.overwrite
 
     def reserve(self) -> int:
         """A place in the recording order, taken when a request arrives."""

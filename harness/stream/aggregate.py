@@ -27,6 +27,11 @@ Rules, per function:
   A stream without ``[DONE]`` is cut: 502 ``connection_closed``. Data that is not a
   JSON object: 502 ``parse_error`` naming the event number.
 
+:func:`fold_openai` is that fold before it becomes a body, for callers that want
+the parts (``harness convert`` suggests ``expect`` from it), and
+:func:`reported_usage` tells whether a raw provider stream reported its usage
+itself, which a normalized stream (always with a usage chunk) cannot show.
+
 :func:`anthropic_message` reads a raw Anthropic Messages stream and builds the
 ``Message``: ``message_start.message``, with ``content`` rebuilt from the content
 blocks by index (text: the ``text_delta`` texts joined; ``tool_use`` and other blocks
@@ -58,16 +63,30 @@ naming the event number.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness import _json
 from harness.errors import ProviderDataError
+from harness.stream.adapters import get_adapter
 from harness.stream.adapters.base import load_json
+from harness.stream.events import Done, StreamError, StreamEvent, Usage
 from harness.stream.provider_errors import ANTHROPIC_TYPES, Family, error_body
 from harness.stream.renderers.openai_chat import DEFAULT_ID, DEFAULT_MODEL
 from harness.stream.sse import ServerSentEvent, SSEDecoder
 
-__all__ = ["Answer", "anthropic_message", "gemini_response", "openai_completion"]
+__all__ = [
+    "Answer",
+    "ChoiceFold",
+    "OpenAIFold",
+    "ToolCallFold",
+    "anthropic_message",
+    "fold_openai",
+    "gemini_response",
+    "openai_completion",
+    "reported_usage",
+]
 
 #: ``(http_status, json_body)``.
 Answer = tuple[int, dict[str, Any]]
@@ -108,14 +127,36 @@ def openai_completion(stream: bytes) -> Answer:
         ended in an error chunk, was cut before ``[DONE]`` or holds bad data (see the
         module docstring for the statuses).
     """
-    try:
-        return _openai(stream)
-    except _Malformed as exc:
-        return 502, error_body("openai", 502, str(exc), type="parse_error")
+    fold = fold_openai(stream)
+    if fold.error is not None:
+        return _openai_error(fold.error)
+    choices = fold.choices
+    choices.setdefault(0, ChoiceFold())
+    head = fold.head
+    body: dict[str, Any] = {
+        "id": head.get("id", DEFAULT_ID),
+        "object": "chat.completion",
+        "created": head.get("created", 0),
+        "model": head.get("model", DEFAULT_MODEL),
+    }
+    if "system_fingerprint" in head:
+        body["system_fingerprint"] = head["system_fingerprint"]
+    body["choices"] = [choices[i].render(i) for i in sorted(choices)]
+    if fold.usage is not None:
+        body["usage"] = fold.usage
+    return 200, body
 
 
-class _Choice:
-    """What one choice index has accumulated."""
+class ChoiceFold:
+    """What one choice index of an OpenAI stream has accumulated.
+
+    Attributes:
+        role: the last non-empty ``delta.role`` (``"assistant"`` until one comes).
+        content, reasoning, refusal: the ``content``, ``reasoning_content`` and
+            ``refusal`` fragments, in order.
+        tools: the tool calls, by tool index.
+        finish_reason: the last non-empty ``finish_reason``, ``None`` until one comes.
+    """
 
     __slots__ = ("content", "finish_reason", "reasoning", "refusal", "role", "tools")
 
@@ -124,10 +165,11 @@ class _Choice:
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.refusal: list[str] = []
-        self.tools: dict[int, _ToolCall] = {}
+        self.tools: dict[int, ToolCallFold] = {}
         self.finish_reason: str | None = None
 
     def add(self, choice: dict[str, Any]) -> None:
+        """Fold in one chunk's choice object."""
         delta = _obj(choice.get("delta"))
         role = delta.get("role")
         if isinstance(role, str) and role:
@@ -145,13 +187,14 @@ class _Choice:
             index = _int(call.get("index"))
             tool = self.tools.get(index)
             if tool is None:
-                tool = self.tools[index] = _ToolCall()
+                tool = self.tools[index] = ToolCallFold()
             tool.add(call)
         finish = choice.get("finish_reason")
         if isinstance(finish, str) and finish:
             self.finish_reason = finish
 
     def render(self, index: int) -> dict[str, Any]:
+        """The choice of a ``chat.completion`` (``finish_reason`` ``"stop"`` if none came)."""
         message: dict[str, Any] = {
             "role": self.role,
             "content": "".join(self.content) or None,
@@ -170,8 +213,13 @@ class _Choice:
         }
 
 
-class _ToolCall:
-    """One tool call's fragments."""
+class ToolCallFold:
+    """One tool call's fragments.
+
+    Attributes:
+        id: the first non-empty ``id``, ``None`` until one comes.
+        name, arguments: the ``function.name`` and ``function.arguments`` fragments.
+    """
 
     __slots__ = ("arguments", "id", "name")
 
@@ -181,6 +229,7 @@ class _ToolCall:
         self.arguments: list[str] = []
 
     def add(self, call: dict[str, Any]) -> None:
+        """Fold in one ``tool_calls`` entry of a delta."""
         call_id = call.get("id")
         if self.id is None and isinstance(call_id, str) and call_id:
             self.id = call_id
@@ -192,6 +241,7 @@ class _ToolCall:
             self.arguments.append(arguments)
 
     def render(self, index: int) -> dict[str, Any]:
+        """The tool call of a ``chat.completion`` message (arguments ``"{}"`` if none)."""
         return {
             "id": self.id or f"call_{index}",
             "type": "function",
@@ -199,52 +249,102 @@ class _ToolCall:
         }
 
 
-def _openai(stream: bytes) -> Answer:
-    head: dict[str, Any] = {}
-    choices: dict[int, _Choice] = {}
+@dataclass(slots=True)
+class OpenAIFold:
+    """A normalized OpenAI stream, folded: what :func:`openai_completion` answers from.
+
+    Attributes:
+        head: the first ``id``, ``created``, ``model`` and ``system_fingerprint``
+            values the chunks carry (keys only for those that came).
+        choices: what each choice index accumulated, up to the end or the error.
+        usage: the ``usage`` of the last chunk that has one, else ``None``.
+        error: why the stream is not a complete answer, as an OpenAI error object
+            (``code``, ``message``...): the stream's own error chunk, ``parse_error``
+            for data that is not a JSON object, ``connection_closed`` for a stream
+            cut before ``[DONE]``. ``None`` for a complete stream.
+    """
+
+    head: dict[str, Any] = field(default_factory=dict)
+    choices: dict[int, ChoiceFold] = field(default_factory=dict)
     usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+def fold_openai(stream: bytes) -> OpenAIFold:
+    """Fold a normalized OpenAI SSE stream, chunk by chunk, up to ``[DONE]`` or an error.
+
+    Total, like :func:`openai_completion`: bad data ends the fold with an ``error``.
+    """
+    fold = OpenAIFold()
+    try:
+        _fold_openai(stream, fold)
+    except _Malformed as exc:
+        fold.error = {"code": "parse_error", "message": str(exc)}
+    return fold
+
+
+def _fold_openai(stream: bytes, fold: OpenAIFold) -> None:
+    head, choices = fold.head, fold.choices
     for number, event in enumerate(_events(stream), 1):
         if event.data == "[DONE]":
-            break
+            return
         if not event.data.strip():
             continue
         chunk = _load(event, number)
         error = chunk.get("error")
         if error is not None:
-            return _openai_error(_obj(error))
+            fold.error = _obj(error)
+            return
         for key in ("id", "created", "model", "system_fingerprint"):
             value = chunk.get(key)
             if key not in head and value is not None and value != "":
                 head[key] = value
         if isinstance(chunk.get("usage"), dict):
-            usage = chunk["usage"]
+            fold.usage = chunk["usage"]
         for raw in _list(chunk.get("choices")):
             choice = _obj(raw)
             index = _int(choice.get("index"))
             state = choices.get(index)
             if state is None:
-                state = choices[index] = _Choice()
+                state = choices[index] = ChoiceFold()
             state.add(choice)
-    else:
-        return _openai_error(
-            {
-                "code": "connection_closed",
-                "message": "the stream ended before [DONE]: the response is incomplete",
-            }
-        )
-    choices.setdefault(0, _Choice())
-    body: dict[str, Any] = {
-        "id": head.get("id", DEFAULT_ID),
-        "object": "chat.completion",
-        "created": head.get("created", 0),
-        "model": head.get("model", DEFAULT_MODEL),
+    fold.error = {
+        "code": "connection_closed",
+        "message": "the stream ended before [DONE]: the response is incomplete",
     }
-    if "system_fingerprint" in head:
-        body["system_fingerprint"] = head["system_fingerprint"]
-    body["choices"] = [choices[i].render(i) for i in sorted(choices)]
-    if usage is not None:
-        body["usage"] = usage
-    return 200, body
+
+
+def reported_usage(provider: str, stream: bytes) -> Usage | None:
+    """The token usage that ``provider``'s own raw ``stream`` reports, if any.
+
+    The normalized stream always ends in a usage chunk (or an error), estimating
+    usage when the provider reported none; this tells the two apart. Read as the
+    pipeline reads the stream: the first terminal event decides, a ``Done`` with
+    the provider's usage; ``None`` when it carries none, or the stream ends in an
+    error, holds bad data or is cut before its terminal event.
+
+    Raises:
+        UnknownProviderError: no adapter is registered for ``provider``.
+    """
+    adapter = get_adapter(provider)
+    try:
+        for event in SSEDecoder().feed(stream):
+            end = _terminal(adapter.feed(event))
+            if end is not None:
+                break
+        else:
+            end = _terminal(adapter.finish())
+    except ProviderDataError:  # the pipeline's parse_error
+        return None
+    return end.usage if isinstance(end, Done) else None
+
+
+def _terminal(events: Iterable[StreamEvent]) -> Done | StreamError | None:
+    """The first event that ends the stream, if any."""
+    for event in events:
+        if isinstance(event, Done | StreamError):
+            return event
+    return None
 
 
 def _openai_error(error: dict[str, Any]) -> Answer:

@@ -15,8 +15,10 @@ Shapes (from the providers' API references):
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from typing import Any
+
+from harness import _json
+from harness.stream.formats import Provider
 
 __all__ = [
     "ANTHROPIC_TYPES",
@@ -27,7 +29,9 @@ __all__ = [
     "stream_error_event",
 ]
 
-Family = Literal["openai", "anthropic", "gemini"]
+#: The API family of a route, which decides the shape of its errors: today one per
+#: provider, so the same names as :data:`~harness.stream.formats.Provider`.
+Family = Provider
 
 #: OpenAI error ``type`` (and ``code``) per HTTP status.
 OPENAI_TYPES: dict[int, tuple[str, str | None]] = {
@@ -131,7 +135,7 @@ def stream_error_event(
         body = error_body(
             "anthropic", 529, message or "Overloaded", type=type or "overloaded_error"
         )
-        return "error", _compact(body)
+        return "error", _json.dumps(body)
     if family == "gemini":
         body = error_body(
             "gemini",
@@ -139,10 +143,6 @@ def stream_error_event(
             message or "The model is overloaded. Please try again later.",
             type=type or "UNAVAILABLE",
         )
-        return None, _compact(body)
+        return None, _json.dumps(body)
     body = error_body("openai", 500, message, type=type or "server_error")
-    return None, _compact(body)
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None, _json.dumps(body)

@@ -27,25 +27,33 @@ Events are released as soon as their blank line arrives, never one read later.
 The encoders are the inverse: :func:`encode` writes any event such that the decoder
 gives it back, and :func:`format_sse_chunk`, :func:`format_sse_done` and
 :func:`format_keepalive` write the three frames of an OpenAI-compatible stream.
+:func:`event_block` and :func:`comment_block` are the one place that writes field
+lines, with any of the three line ends; :func:`split_lines` cuts text at them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from harness import _json
+from harness._text import normalize_newlines
+from harness.errors import SSEEncodeError
 
 __all__ = [
     "KEEPALIVE",
     "Comment",
     "SSEDecoder",
     "ServerSentEvent",
+    "comment_block",
     "encode",
     "encode_comment",
+    "event_block",
     "format_keepalive",
     "format_sse_chunk",
     "format_sse_done",
+    "split_lines",
 ]
 
 _BOM = b"\xef\xbb\xbf"
@@ -254,6 +262,49 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
+def split_lines(text: str) -> list[str]:
+    """``text`` cut at its line ends: CRLF, a lone CR or a lone LF, as the standard says.
+
+    Nothing else ends a line (``str.splitlines`` also cuts at U+2028, NEL, FF...).
+    Text without a line end is one line; a final line end leaves a last ``""``.
+    """
+    return normalize_newlines(text).split("\n")
+
+
+def event_block(
+    data: str,
+    *,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+    end: str = "\n",
+) -> str:
+    """The text of one event: ``event:``, ``id:`` and ``retry:`` lines when given, a
+    ``data:`` line per line of ``data`` (:func:`split_lines`), each ended by ``end``,
+    then a blank line.
+
+    The one writer of SSE field lines, for :func:`encode` and for replayed scenario
+    steps (``end`` is CRLF or CR for a stream that uses those). It writes what it is
+    given: :func:`encode` checks the fields first.
+    """
+    lines = []
+    if event is not None:
+        lines.append(f"event: {event}")
+    if id is not None:
+        lines.append(f"id: {id}")
+    if retry is not None:
+        lines.append(f"retry: {retry}")
+    lines.extend(f"data: {line}" for line in split_lines(data))
+    return end.join(lines) + end + end
+
+
+def comment_block(text: str, *, end: str = "\n") -> str:
+    """The text of an SSE comment: ``: line`` per line of ``text`` (``:`` for an empty
+    one), each ended by ``end``, then a blank line."""
+    lines = [f": {line}" if line else ":" for line in split_lines(text)]
+    return end.join(lines) + end + end
+
+
 def encode(event: ServerSentEvent) -> bytes:
     """Serialize ``event`` so that :class:`SSEDecoder` gives back an equal event.
 
@@ -263,32 +314,23 @@ def encode(event: ServerSentEvent) -> bytes:
     event need not be repeated, but repeating it is harmless.
 
     Raises:
-        ValueError: if a field cannot be represented: ``event`` or ``id`` containing
-            CR or LF, ``id`` containing NUL, or a negative ``retry``.
+        SSEEncodeError: a field cannot be represented: ``event`` or ``id`` containing
+            CR or LF, ``id`` containing NUL, or a negative ``retry``. It is a
+            ``ValueError`` too.
     """
-    parts: list[str] = []
-    if event.event != "message":
-        if "\r" in event.event or "\n" in event.event:
-            raise ValueError(f"an SSE event name cannot contain CR or LF: {event.event!r}")
-        parts.append(f"event: {event.event}\n")
-    if event.id is not None:
-        if "\r" in event.id or "\n" in event.id or "\0" in event.id:
-            raise ValueError(f"an SSE id cannot contain CR, LF or NUL: {event.id!r}")
-        parts.append(f"id: {event.id}\n")
-    if event.retry is not None:
-        if event.retry < 0:
-            raise ValueError(f"an SSE retry must be a non-negative integer: {event.retry}")
-        parts.append(f"retry: {event.retry}\n")
-    lines = event.data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    parts.extend(f"data: {line}\n" for line in lines)
-    parts.append("\n")
-    return _utf8("".join(parts))
+    name = None if event.event == "message" else event.event
+    if name is not None and ("\r" in name or "\n" in name):
+        raise SSEEncodeError(f"an SSE event name cannot contain CR or LF: {name!r}")
+    if event.id is not None and ("\r" in event.id or "\n" in event.id or "\0" in event.id):
+        raise SSEEncodeError(f"an SSE id cannot contain CR, LF or NUL: {event.id!r}")
+    if event.retry is not None and event.retry < 0:
+        raise SSEEncodeError(f"an SSE retry must be a non-negative integer: {event.retry}")
+    return _utf8(event_block(event.data, event=name, id=event.id, retry=event.retry))
 
 
 def encode_comment(text: str) -> bytes:
     """Serialize an SSE comment (one line per line of ``text``), ending with a blank line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return _utf8("".join(f": {line}\n" if line else ":\n" for line in lines) + "\n")
+    return _utf8(comment_block(text))
 
 
 def format_sse_chunk(chunk: Mapping[str, Any]) -> bytes:
@@ -299,9 +341,9 @@ def format_sse_chunk(chunk: Mapping[str, Any]) -> bytes:
     ASCII escapes rather than producing invalid bytes.
     """
     try:
-        return b"data: " + _dumps(chunk).encode("utf-8") + b"\n\n"
+        return b"data: " + _json.dumps(chunk).encode("utf-8") + b"\n\n"
     except UnicodeEncodeError:
-        return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+        return b"data: " + _json.dumps(chunk, ascii=True).encode() + b"\n\n"
 
 
 def format_sse_done() -> bytes:
@@ -312,6 +354,3 @@ def format_sse_done() -> bytes:
 def format_keepalive() -> bytes:
     """``: keep-alive\\n\\n``, the one keep-alive harness emits on normalized streams."""
     return KEEPALIVE
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

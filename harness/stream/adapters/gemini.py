@@ -33,9 +33,9 @@ Mapping to OpenAI:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
+from harness import _json
 from harness.errors import ProviderDataError
 from harness.stream.adapters.base import (
     JSONObject,
@@ -160,7 +160,7 @@ class GeminiAdapter:
         self._tool_calls[candidate] = n + 1
         args = get_obj(call, "args", where) or {}
         try:
-            arguments = _dump_args(args)
+            arguments = _json.dumps(args, allow_nan=False)
         except ValueError:
             # json reads NaN, Infinity and 1e400 as floats but, strict, cannot write them;
             # lenient, it would hand clients arguments that are not JSON (seen in fuzzing).
@@ -187,9 +187,6 @@ class GeminiAdapter:
             message=get_str(error, "message", "error") or "the provider reported an error",
             provider=self.name,
         )
-
-
-_dump_args = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _usage(usage: JSONObject) -> Usage:

@@ -1,0 +1,20 @@
+"""The provider stream formats harness reads: one name per provider API.
+
+A scenario's ``provider``, a cassette interaction's detected API, an adapter's
+registry key and a route's API family all take their values from :data:`Provider`.
+Pure data, standard library only.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Literal
+
+__all__ = ["PROVIDERS", "Provider"]
+
+#: The input stream formats: OpenAI Chat Completions, Anthropic Messages, Gemini
+#: ``streamGenerateContent``.
+Provider = Literal["openai", "anthropic", "gemini"]
+
+#: Every :data:`Provider`, in that order.
+PROVIDERS: tuple[Provider, ...] = typing.get_args(Provider)
