@@ -1,13 +1,17 @@
 """The ``harness`` command line.
 
-Each subcommand is a thin shell over a library function and adds no logic of its
-own. Subcommands import what they need when they run, so that ``harness normalize``
-loads only the pure core and starts fast.
+Each subcommand is a thin shell over a library function: it reads its arguments,
+calls the library, and prints the result and an exit status. Subcommands import
+what they need when they run, so that ``harness normalize`` loads only the pure core
+and starts fast.
 
-Exit codes: 0 on success (``normalize`` included when the stream it produced ends in
-a ``stream_error`` chunk: reporting a broken stream is its job), 1 when the input
-could not be read (for ``check``: when a golden differs, is missing or is unused),
-2 for unusable arguments.
+Exit codes (:data:`EXIT_CODES`, shown by ``--help``): 0 on success (``normalize``
+included when the stream it produced ends in a ``stream_error`` chunk: reporting a
+broken stream is its job; and any command whose reader closed standard output
+early); 1 when an input could not be read or a check found a problem (``check``: a
+golden differs, is missing, or is unused unless ``--warn-unused``; ``scan``: a
+secret was found; ``record``: the cassette could not be written at the end); 2 for
+unusable arguments; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -52,9 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+if TYPE_CHECKING:
+    #: What ``add_subparsers`` returns: each ``_add_<command>`` adds one subcommand to it.
+    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
 def _parser() -> argparse.ArgumentParser:
     from harness import __version__
-    from harness.stream.adapters import ADAPTERS
 
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -64,6 +72,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_normalize(sub)
+    _add_serve(sub)
+    _add_list(sub)
+    _add_show(sub)
+    _add_check(sub)
+    _add_record(sub)
+    _add_convert(sub)
+    _add_scan(sub)
+    return parser
+
+
+def _add_normalize(sub: _Subparsers) -> None:
+    from harness.stream.adapters import ADAPTERS
+
     norm = sub.add_parser(
         "normalize",
         help="turn a raw provider SSE capture into OpenAI-compatible SSE",
@@ -96,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     norm.set_defaults(run=_normalize)
 
+
+def _add_serve(sub: _Subparsers) -> None:
     serve = sub.add_parser(
         "serve",
         help="run the mock provider on the scenarios (the built-in library by default)",
@@ -129,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--speed",
-        type=_non_negative,
+        type=_speed,
         default=1.0,
         help="pause factor: 1 = recorded timing (default), 0 = no pauses, 0.5 = twice as fast",
     )
@@ -156,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+
+def _add_list(sub: _Subparsers) -> None:
     listing = sub.add_parser(
         "list",
         help="list the scenarios: name, provider, description",
@@ -165,6 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     _scenarios_option(listing)
     listing.set_defaults(run=_list)
 
+
+def _add_show(sub: _Subparsers) -> None:
     show = sub.add_parser(
         "show",
         help="show one scenario's answers, events and timing",
@@ -175,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="the scenario name, as `harness list` prints it")
     show.set_defaults(run=_show)
 
+
+def _add_check(sub: _Subparsers) -> None:
     check = sub.add_parser(
         "check",
         help="compare every scenario's rendering with its golden files",
@@ -206,6 +236,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=_check)
 
+
+def _add_record(sub: _Subparsers) -> None:
     record = sub.add_parser(
         "record",
         help="run a recording proxy in front of a real provider, writing a vcrpy cassette",
@@ -243,6 +275,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     record.set_defaults(run=_record)
 
+
+def _add_convert(sub: _Subparsers) -> None:
     convert = sub.add_parser(
         "convert",
         help="turn one recorded interaction of a cassette into a scenario",
@@ -267,6 +301,8 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--force", action="store_true", help="overwrite an existing scenario file")
     convert.set_defaults(run=_convert)
 
+
+def _add_scan(sub: _Subparsers) -> None:
     scan = sub.add_parser(
         "scan",
         help="find secrets (API keys, bearer tokens, cookies) in cassettes and scenarios",
@@ -279,7 +315,6 @@ def _parser() -> argparse.ArgumentParser:
         help="files or folders to scan (default: cassettes scenarios)",
     )
     scan.set_defaults(run=_scan)
-    return parser
 
 
 def _scenarios_option(parser: argparse.ArgumentParser) -> None:
@@ -306,6 +341,18 @@ def _number(
     return value
 
 
+def _speed(text: str) -> float:
+    """An argparse value: a replay speed factor, a finite number >= 0."""
+    from harness._args import speed
+
+    try:
+        return speed(text)
+    except ValueError as exc:
+        # With a cause (float()'s own error) it is not a number at all; else out of range.
+        bound = "" if exc.__cause__ is not None else " >= 0"
+        raise argparse.ArgumentTypeError(f"expected a finite number{bound}, got {text!r}") from None
+
+
 def _port(text: str) -> int:
     """An argparse value: a TCP port, 0 (any free port) to 65535."""
     from harness._args import port
@@ -319,9 +366,6 @@ def _port(text: str) -> int:
 _positive_int = functools.partial(_number, cast=int, low=1, inclusive=True, noun="a number")
 _positive_float = functools.partial(
     _number, cast=float, low=0, inclusive=False, noun="a number of seconds"
-)
-_non_negative = functools.partial(
-    _number, cast=float, low=0, inclusive=True, noun="a finite number"
 )
 
 
@@ -359,6 +403,7 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
     from harness._text import plural
     from harness.errors import UsageError
     from harness.mock.app import unserved_match_paths
+    from harness.mock.options import ServerOptions
     from harness.mock.scenario import load_scenarios
     from harness.mock.serve import is_loopback, serve_forever
 
@@ -401,25 +446,28 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
         print("  Ctrl-C to stop.", flush=True)
 
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.log_requests else None
-    # The defaults live in harness.mock.serve and harness.mock.app; only what was given is passed.
+    # The defaults live in harness.mock.options; only what was given is passed.
     bounds = {
         name: value
         for name in ("keep_alive_timeout", "body_timeout", "journal_max")
         if (value := getattr(args, name)) is not None
     }
+    options = ServerOptions(
+        speed=args.speed,
+        admin_token=token,
+        reload=lambda: load_scenarios(args.scenarios),
+        list_command=_list_command(args),
+        on_request=log,
+        **bounds,
+    )
     try:
         serve_forever(
             scenarios,
+            options,
             host=args.host,
             port=args.port,
-            speed=args.speed,
             on_ready=ready,
-            admin_token=token,
-            reload=lambda: load_scenarios(args.scenarios),
-            list_command=_list_command(args),
-            on_request=log,
             stop_requested=stopping,
-            **bounds,
         )
     except UsageError as exc:
         print(f"harness serve: {exc}", file=sys.stderr)
@@ -428,23 +476,23 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
     return 0
 
 
-#: The SDK base URL of each route, by family: (label, the provider whose scenarios it
-#: replays raw, the suffix its SDK needs). The OpenAI route replays any scenario.
-_ROUTES = (("OpenAI", "openai", "/v1"), ("Anthropic", "anthropic", ""), ("Gemini", "gemini", ""))
-
-
 def _base_urls(scenarios: ScenarioSet, url: str) -> list[str]:
     """A ready-to-use base URL per route, each naming a scenario that exists (a ``text``
     one where there is one); a route with no scenario it can serve is left out."""
+    from harness.mock.families import FAMILIES
+
     out = []
-    for label, provider, suffix in _ROUTES:
-        own = [s.name for s in scenarios if s.provider == provider]
-        if not own and provider == "openai":
-            own = [s.name for s in scenarios]
+    for family in FAMILIES:
+        # Its own provider's scenarios first; a family that renders any provider's
+        # stream falls back to any scenario.
+        output = family.output
+        own = [s.name for s in scenarios if s.provider == output.provider]
+        if not own:
+            own = [s.name for s in scenarios if output.replays(s.provider)]
         if not own:
             continue
         name = next((n for n in own if n.endswith("/text") or n == "text"), own[0])
-        out.append(f"{label + ':':<10} base_url={url}/s/{name}{suffix}")
+        out.append(f"{family.label + ':':<10} base_url={url}/s/{name}{family.sdk_suffix}")
     return out
 
 

@@ -197,10 +197,11 @@ def test_allow_remote_warns_and_never_echoes_a_given_token() -> None:
 
 def test_admin_token_guards_the_journal_but_not_the_provider_routes() -> None:
     """With an admin token, /_harness/* (but health) answers 401 without it."""
+    from harness.mock.options import ServerOptions
     from harness.mock.scenario import load_scenarios
     from harness.mock.serve import ServerThread
 
-    with ServerThread(load_scenarios(), admin_token="tok-0123456789") as server:
+    with ServerThread(load_scenarios(), ServerOptions(admin_token="tok-0123456789")) as server:
         url = server.url
         assert httpx.get(f"{url}/_harness/requests", timeout=10).status_code == 401
         assert httpx.delete(f"{url}/_harness/requests", timeout=10).status_code == 401
@@ -255,9 +256,12 @@ def test_timeout_flags_reach_the_server() -> None:
 
 
 def test_timeout_defaults_in_the_help_are_the_servers(capsys: pytest.CaptureFixture[str]) -> None:
-    """The help states the defaults harness.mock.serve really uses (the CLI does not import it)."""
-    from harness.mock.app import DEFAULT_BODY_TIMEOUT, DEFAULT_JOURNAL_MAX
-    from harness.mock.serve import DEFAULT_KEEP_ALIVE_TIMEOUT
+    """The help states the defaults harness.mock.options sets (the CLI does not import it)."""
+    from harness.mock.options import (
+        DEFAULT_BODY_TIMEOUT,
+        DEFAULT_JOURNAL_MAX,
+        DEFAULT_KEEP_ALIVE_TIMEOUT,
+    )
 
     with pytest.raises(SystemExit):
         main(["serve", "--help"])

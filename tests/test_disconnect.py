@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from harness.mock.journal import Entry
+from harness.mock.options import ServerOptions
 from harness.mock.replay import Plan, build_plan
 from harness.mock.scenario import ScenarioSet, parse_scenario
 from harness.mock.serve import ServerThread
@@ -39,7 +41,7 @@ def _post(url: str) -> rawhttp.Connection:
 def test_hang_up_mid_stream_leaves_no_task_and_is_journaled() -> None:
     """After the client closes mid-stream, the server is back to its idle task count."""
     scenarios = ScenarioSet([parse_scenario(SLOW, name="slow")])
-    with ServerThread(scenarios, speed=1.0) as server:
+    with ServerThread(scenarios, ServerOptions(speed=1.0)) as server:
         # Hypercorn finishes starting up in the background: wait until the count is steady.
         idle = _tasks(server)
         for _ in range(100):
@@ -54,12 +56,12 @@ def test_hang_up_mid_stream_leaves_no_task_and_is_journaled() -> None:
         conn.close()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            entries = server.journal.entries.get("", [])
-            if entries and entries[-1]["outcome"] != "pending" and _tasks(server) == idle:
+            entries = server.journal.entries("")
+            if entries and entries[-1].outcome != "pending" and _tasks(server) == idle:
                 break
             time.sleep(0.02)
-        assert entries[-1]["outcome"] == "client_disconnected"
-        assert entries[-1]["bytes_sent"] < 200 * 60
+        assert entries[-1].outcome == "client_disconnected"
+        assert entries[-1].bytes_sent < 200 * 60
         assert _tasks(server) == idle
         # and the server still answers
         again = _post(server.url)
@@ -86,7 +88,7 @@ def test_hang_up_during_a_stream_without_pauses_is_journaled_and_quiet(
     write into the dead connection, and the journal said completed with every byte)."""
     scenarios = ScenarioSet([parse_scenario(FAST, name="fast")])
     caplog.set_level(logging.DEBUG)
-    with ServerThread(scenarios, speed=0.0) as server:
+    with ServerThread(scenarios, ServerOptions(speed=0.0)) as server:
         for _ in range(3):
             conn = rawhttp.send(
                 server.url, rawhttp.request("/s/fast/v1/chat/completions", b'{"stream": true}')
@@ -94,15 +96,15 @@ def test_hang_up_during_a_stream_without_pauses_is_journaled_and_quiet(
             assert conn.head().raw.startswith(b"HTTP/1.1 200")
             conn.close()  # unread data: the kernel answers the next write with a reset
         deadline = time.monotonic() + 5
-        entries: list[dict[str, object]] = []
+        entries: list[Entry] = []
         while time.monotonic() < deadline:
-            entries = list(server.journal.entries.get("", []))
-            if len(entries) == 3 and all(e["outcome"] != "pending" for e in entries):
+            entries = server.journal.entries("")
+            if len(entries) == 3 and all(e.outcome != "pending" for e in entries):
                 break
             time.sleep(0.02)
         total = len(b"".join(w.data for w in _plan(scenarios).writes))
         # A stream the kernel took whole before the reset came is rightly completed.
-        outcomes = [(e["outcome"], int(str(e["bytes_sent"]))) for e in entries]
+        outcomes = [(e.outcome, e.bytes_sent) for e in entries]
         assert all(
             (outcome == "client_disconnected" and 0 < sent < total)
             or (outcome == "completed" and sent == total)

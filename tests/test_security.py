@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from harness.errors import ScenarioError, ScenarioSetError
+from harness.mock.options import DEFAULT_KEEP_ALIVE_TIMEOUT, ServerOptions
 from harness.mock.scenario import (
     MAX_FILE_BYTES,
     ScenarioSet,
@@ -40,7 +41,6 @@ from harness.mock.scenario import (
     parse_scenario,
 )
 from harness.mock.serve import (
-    DEFAULT_KEEP_ALIVE_TIMEOUT,
     MAX_HEAD_BYTES,
     ServerThread,
     _config,
@@ -459,7 +459,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """`ok` served with a 1 KiB body limit (the default is 10 MiB)."""
     folder = tmp_path_factory.mktemp("small")
     (folder / "ok.yaml").write_text(OK)
-    with ServerThread(load_scenarios(folder), max_body=1024) as server:
+    with ServerThread(load_scenarios(folder), ServerOptions(max_body=1024)) as server:
         yield RunningServer(server)
 
 

@@ -23,10 +23,14 @@ import httpx
 import pytest
 
 from harness.errors import UsageError
-from harness.mock.app import _ROUTES_HINT, Journal, _PlanCache, unserved_match_paths
+from harness.mock.app import unserved_match_paths
+from harness.mock.families import routes_hint
+from harness.mock.journal import Entry, Journal
+from harness.mock.options import ServerOptions
 from harness.mock.replay import encode_step
 from harness.mock.scenario import Faults, ScenarioSet, parse_scenario
 from harness.mock.serve import ServerThread
+from harness.mock.state import PlanCache
 from harness.testing import RunningServer, run_server
 from tests import rawhttp
 
@@ -228,12 +232,10 @@ class Pauses:
     def _latest_bytes_sent(self) -> int:
         if self.server is None:
             return -1
-        # Copies taken in one step each: the server thread appends meanwhile.
-        groups = list(self.server.journal.entries.values())
-        entries = [e for group in groups for e in list(group)]
+        entries = self.server.journal.entries(None)
         if not entries:
             return -1
-        return int(max(entries, key=lambda e: e["time"])["bytes_sent"])
+        return max(entries, key=lambda e: e.time).bytes_sent
 
     def clear(self) -> None:
         self.seconds.clear()
@@ -1091,7 +1093,7 @@ class TestJournal:
             r = http.delete("/_harness/requests", params={"all": "1"})
             assert r.json() == {"reset": "all"}
             assert http.get("/_harness/requests", params={"all": "1"}).json() == {"requests": []}
-            assert own.journal.positions == {}
+            assert own.journal.test_ids() == []
             assert (_seq(http, "a"), _seq(http, "b")) == (429, 429)
 
     def test_rejected_request_recorded(self, client: httpx.Client, tid: str) -> None:
@@ -1181,7 +1183,7 @@ class TestBadInput:
     @pytest.mark.parametrize(("path", "family"), ROUTES)
     def test_body_over_limit_is_413(self, path: str, family: str) -> None:
         """A body over max_body is a 413 in the route's shape."""
-        with ServerThread(SCENARIOS, max_body=1024) as small:
+        with ServerThread(SCENARIOS, ServerOptions(max_body=1024)) as small:
             body = {"model": "x", "pad": "a" * 2000}
             r = httpx.post(small.url + "/s/oa/text" + path, json=body, timeout=5)
             assert "1024 bytes" in _check_shape(r, 413, family)
@@ -1190,7 +1192,7 @@ class TestBadInput:
 
     def test_body_over_limit_journaled(self, tid: str) -> None:
         """A request refused with 413 is journaled as rejected with status 413."""
-        with ServerThread(SCENARIOS, max_body=1024) as small:
+        with ServerThread(SCENARIOS, ServerOptions(max_body=1024)) as small:
             r = httpx.post(
                 small.url + "/v1/chat/completions",
                 json={"model": "x", "pad": "a" * 2000},
@@ -1198,8 +1200,8 @@ class TestBadInput:
                 timeout=5,
             )
             assert r.status_code == 413
-            [entry] = small.journal.entries[tid]
-            assert (entry["status"], entry["outcome"]) == (413, "rejected")
+            [entry] = small.journal.entries(tid)
+            assert (entry.status, entry.outcome) == (413, "rejected")
 
     @pytest.mark.parametrize(
         ("path", "family"),
@@ -1393,14 +1395,14 @@ class TestLifecycle:
 def test_plan_cache_shares_plans_and_stays_bounded() -> None:
     """Identical replays share one frozen plan; the cache evicts the oldest past its bounds."""
     s = parse_scenario("version: 1\nprovider: openai\nevents:\n  - {data: x}\n", name="c")
-    cache = _PlanCache(max_plans=2)
+    cache = PlanCache(max_plans=2)
     first = cache.get(s, 0, "openai", True, False, Faults(), None)
     assert cache.get(s, 0, "openai", True, False, Faults(), None) is first
     seeded = cache.get(s, 0, "openai", True, False, Faults(chunking="random", seed=1), None)
     assert seeded is not first
     cache.get(s, 0, "openai", True, False, Faults(chunking="random", seed=2), None)  # evicts
     assert cache.get(s, 0, "openai", True, False, Faults(), None) is not first
-    tiny = _PlanCache(max_bytes=1)  # a plan larger than the budget is not kept
+    tiny = PlanCache(max_bytes=1)  # a plan larger than the budget is not kept
     assert tiny.get(s, 0, "openai", True, False, Faults(), None) is not tiny.get(
         s, 0, "openai", True, False, Faults(), None
     )
@@ -1448,10 +1450,15 @@ def test_journal_keeps_the_last_entries_per_test_id() -> None:
     """Past max_entries the oldest entries of a test id go; other ids keep theirs."""
     journal = Journal(max_entries=3)
     for n in range(5):
-        journal.add("a", {"n": n})
-    journal.add("b", {"n": 0})
-    assert [e["n"] for e in journal.entries["a"]] == [2, 3, 4]
-    assert len(journal.entries["b"]) == 1
+        journal.add("a", _entry(n))
+    journal.add("b", _entry(0))
+    assert [e.time for e in journal.entries("a")] == [2, 3, 4]
+    assert len(journal.entries("b")) == 1
+    assert len(journal) == 4
+
+
+def _entry(n: int) -> Entry:
+    return Entry(time=n, method="POST", path="/v1/chat/completions", query={}, headers={})
 
 
 def test_journal_says_completed_once_the_last_byte_is_out(server: RunningServer) -> None:
@@ -1472,16 +1479,17 @@ def test_journal_forgets_the_longest_quiet_test_id_past_max_test_ids() -> None:
         "responses:\n  - {events: [{data: {x: 1}}]}\n  - {events: [{data: {x: 2}}]}\n"
     )
     journal = Journal(max_test_ids=2)
-    journal.add("old", {"n": 0})
+    journal.add("old", _entry(0))
     journal.advance("old", scenario)
-    journal.add("busy", {"n": 0})
-    journal.add("old", {"n": 1})  # "old" is now the most recent; "busy" the quietest
-    journal.add("new", {"n": 0})
-    assert set(journal.entries) == {"old", "new"}
+    journal.add("busy", _entry(0))
+    journal.add("old", _entry(1))  # "old" is now the most recent; "busy" the quietest
+    journal.add("new", _entry(0))
+    assert set(journal.test_ids()) == {"old", "new"}
     assert journal.next_answer("old", scenario) == 1
-    journal.add("newer", {"n": 0})
-    assert set(journal.entries) == {"new", "newer"}
-    assert journal.positions == {}
+    assert journal.positions("old") == {"seq": 1}
+    journal.add("newer", _entry(0))
+    assert set(journal.test_ids()) == {"new", "newer"}
+    assert journal.positions("old") == {}
     assert journal.next_answer("old", scenario) == 0
 
 
@@ -1509,5 +1517,5 @@ def test_unserved_match_paths_warns_only_on_unreachable_paths(path: str, reachab
     else:
         assert warnings == [
             f"scenario m: match.path {path!r} is no route harness serves, so no request can "
-            "match it: " + _ROUTES_HINT
+            "match it: " + routes_hint()
         ]

@@ -37,9 +37,10 @@ from harness import _json
 from harness._text import article
 from harness.errors import FaultSpecError, UsageError
 from harness.mock.scenario import Faults, Response, Scenario, Step
-from harness.stream.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.stream.outputs import OUTPUTS, Output
 from harness.stream.pipeline import NormalizeOptions, Normalizer
 from harness.stream.provider_errors import Family, error_body, stream_error_event
+from harness.stream.sse import comment_block, event_block
 
 __all__ = ["Plan", "ReplayError", "Write", "build_plan", "encode_step", "parse_faults"]
 
@@ -164,32 +165,15 @@ def encode_step(step: Step, newline: Newline = "lf") -> bytes:
     """The bytes of one step (``b""`` for a pause or a disconnect)."""
     end = _NEWLINES[newline]
     if step.data is not None:
-        lines = []
-        if step.event is not None:
-            lines.append(f"event: {step.event}")
-        if step.id is not None:
-            lines.append(f"id: {step.id}")
-        if step.retry is not None:
-            lines.append(f"retry: {step.retry}")
-        data = step.data if isinstance(step.data, str) else _compact(step.data)
-        lines.extend(f"data: {line}" for line in _split_lines(data))
-        return (end.join(lines) + end + end).encode()
+        data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
+        return event_block(data, event=step.event, id=step.id, retry=step.retry, end=end).encode()
     if step.comment is not None:
-        lines = [f": {line}" if line else ":" for line in _split_lines(step.comment)]
-        return (end.join(lines) + end + end).encode()
+        return comment_block(step.comment, end=end).encode()
     if step.raw is not None:
         return step.raw.encode()
     if step.raw_b64 is not None:
         return base64.b64decode(step.raw_b64)
     return b""
-
-
-def _split_lines(text: str) -> list[str]:
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def build_plan(
@@ -220,14 +204,15 @@ def build_plan(
     """
     faults = faults or Faults()
     source: Family = scenario.provider
-    if source != target and target != "openai":
+    output = OUTPUTS[target]
+    if not output.replays(source):
         raise ReplayError(
             f"scenario {scenario.name!r} holds {article(source)} stream; the {target} route can "
             f"only replay {target} scenarios (the OpenAI route normalizes any provider)"
         )
-    if normalize and target != "openai":
+    if normalize and output.renderer is None:
         raise ReplayError("only the OpenAI route can send the normalized form")
-    through_pipeline = target == "openai" and (source != "openai" or normalize)
+    through_pipeline = output.renderer is not None and (source != output.provider or normalize)
     if faults.http_error is not None:
         return _http_error_plan(target, faults)
     if answer.body is not None or answer.events is None:
@@ -235,11 +220,11 @@ def build_plan(
     steps = _content_faults(list(answer.events), source, faults)
     raw = _encode(steps, answer)
     if through_pipeline:
-        raw = _normalize(raw, source, options or {})
+        raw = _normalize(raw, source, output, options or {})
     if not stream:
-        return _aggregate_plan(scenario, answer, raw, target, through_pipeline)
+        return _aggregate_plan(answer, raw, output, through_pipeline)
     newline: Newline = "lf" if through_pipeline else answer.newline
-    _wire_faults(raw, faults, target, newline)
+    _wire_faults(raw, faults, output, newline)
     writes = _chunk(raw, faults)
     headers = {"content-type": _STREAM_CONTENT_TYPE, "cache-control": "no-cache"}
     headers.update({k.lower(): v for k, v in answer.headers.items()})
@@ -249,12 +234,8 @@ def build_plan(
         writes=writes,
         abort=raw.abort,
         streaming=True,
-        faults=_describe(faults),
+        faults=faults.describe(),
     )
-
-
-def _describe(faults: Faults) -> str:
-    return ", ".join(f"{k}={v}" for k, v in faults.model_dump(exclude_defaults=True).items())
 
 
 def _http_error_plan(target: Family, faults: Faults) -> Plan:
@@ -266,7 +247,9 @@ def _http_error_plan(target: Family, faults: Faults) -> Plan:
         headers.append(
             ("retry-after", str(int(seconds)) if seconds == int(seconds) else str(seconds))
         )
-    return Plan(status, tuple(headers), (Write(_compact(body).encode()),), faults=_describe(faults))
+    return Plan(
+        status, tuple(headers), (Write(_json.dumps(body).encode()),), faults=faults.describe()
+    )
 
 
 def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
@@ -284,7 +267,7 @@ def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
     data = (
         body.encode()
         if isinstance(body, str)
-        else _compact(body).encode()
+        else _json.dumps(body).encode()
         if body is not None
         else b""
     )
@@ -362,8 +345,11 @@ def _encode(steps: list[Step], answer: Response) -> _Stream:
     return out
 
 
-def _normalize(raw: _Stream, source: Family, options: NormalizeOptions) -> _Stream:
-    normalizer = Normalizer(source, **options)
+def _normalize(raw: _Stream, source: Family, output: Output, options: NormalizeOptions) -> _Stream:
+    """The stream rendered in ``output``'s format through the normalization pipeline."""
+    assert output.renderer is not None
+    rendered: NormalizeOptions = {**options, "renderer": output.renderer}
+    normalizer = Normalizer(source, **rendered)
     out = _Stream(tail_delay=raw.tail_delay)
     carried = 0.0
     for unit in raw.units:
@@ -380,36 +366,28 @@ def _normalize(raw: _Stream, source: Family, options: NormalizeOptions) -> _Stre
     return out
 
 
-def _aggregate_plan(
-    scenario: Scenario, answer: Response, raw: _Stream, target: Family, normalized: bool
-) -> Plan:
-    if target == "openai" and not normalized:
-        raw = _normalize(raw, "openai", {})
+def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bool) -> Plan:
+    """The whole answer: ``output``'s answer renderer folds the stream it would send
+    (rendered when ``output`` has a renderer, else the recorded one)."""
+    if output.renderer is not None and not rendered:
+        raw = _normalize(raw, output.provider, output, {})
     stream = b"".join(unit.data for unit in raw.units)
     # A whole answer takes as long as the stream it stands for.
     took = sum(unit.delay for unit in raw.units) + raw.tail_delay
-    if target == "openai":
-        status, body = openai_completion(stream)
-    elif target == "anthropic":
-        status, body = anthropic_message(stream)
-    else:
-        status, body = gemini_response(stream)
+    status, body = output.answer(stream)
     headers = {"content-type": "application/json"}
     if status < 400:
         headers.update({k.lower(): v for k, v in answer.headers.items()})
-    return Plan(status, tuple(headers.items()), (Write(_compact(body).encode(), took),))
+    return Plan(status, tuple(headers.items()), (Write(_json.dumps(body).encode(), took),))
 
 
-def _wire_faults(raw: _Stream, faults: Faults, target: Family, newline: Newline) -> None:
+def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline) -> None:
     """Apply keep-alives, stall and disconnects to the units, in place."""
     if faults.keepalive_every is not None:
         style = faults.keepalive_style
-        if target == "gemini":
-            raise FaultSpecError(
-                "keep-alive faults cannot apply to a Gemini stream: Gemini sends none and "
-                "google-genai accepts only data: lines"
-            )
-        if style == "anthropic" and target != "anthropic":
+        if output.no_keepalive:
+            raise FaultSpecError(output.no_keepalive)
+        if style == "anthropic" and output.provider != "anthropic":
             raise FaultSpecError(
                 "keepalive_style 'anthropic' (an event: ping) needs the Anthropic route"
             )

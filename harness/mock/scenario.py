@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness.errors import ScenarioError, ScenarioSetError
+from harness.stream.formats import Provider
 
 __all__ = [
     "NAME_PATTERN",
@@ -61,9 +62,6 @@ __all__ = [
     "load_scenarios",
     "parse_scenario",
 ]
-
-Provider = Literal["openai", "anthropic", "gemini"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "anthropic", "gemini")
 
 #: What a scenario name may look like: path-like segments of letters, digits, ``_``,
 #: ``.`` and ``-``, none starting with a dot (so never ``..``), joined by ``/``.
@@ -184,6 +182,10 @@ class Faults(_Model):
     def active(self) -> bool:
         """Whether any fault is set (the defaults change nothing)."""
         return bool(self.model_dump(exclude_defaults=True))
+
+    def describe(self) -> str:
+        """The faults set, as ``name=value`` pairs (``""``: none), for journals and views."""
+        return ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude_defaults=True).items())
 
 
 class Match(_Model):

@@ -29,15 +29,10 @@ from hypercorn.config import Config
 from hypercorn.events import RawData
 
 from harness.errors import UsageError
-from harness.mock.app import (
-    DEFAULT_BODY_TIMEOUT,
-    DEFAULT_JOURNAL_MAX,
-    DEFAULT_MAX_BODY,
-    ClientGone,
-    Journal,
-    Sleep,
-    create_app,
-)
+from harness.mock.app import create_app
+from harness.mock.asgi import ClientGone
+from harness.mock.journal import Journal
+from harness.mock.options import DEFAULT_KEEP_ALIVE_TIMEOUT, ServerOptions
 from harness.mock.scenario import ScenarioSet
 
 __all__ = [
@@ -73,12 +68,6 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-#: Seconds a connection may stay idle, or take to send a request's head (headers
-#: dribbled byte by byte included): Hypercorn's keep-alive timer runs from the
-#: connection's start (or the end of its last answer) until a whole head has arrived.
-#: Longer than the idle time of the SDKs' connection pools, so the server is not the
-#: one that closes a connection a client is about to reuse.
-DEFAULT_KEEP_ALIVE_TIMEOUT = 75.0
 #: The largest request head (request line and headers), in bytes: past it, h11 answers
 #: 431 and closes the connection before the app sees anything (Hypercorn's default,
 #: pinned here so an upgrade cannot change it unnoticed).
@@ -193,49 +182,27 @@ def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[
 
 def serve_forever(
     scenarios: ScenarioSet,
+    options: ServerOptions | None = None,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    speed: float = 1.0,
-    max_body: int = DEFAULT_MAX_BODY,
     on_ready: Callable[[str], None] | None = None,
-    admin_token: str | None = None,
-    reload: Callable[[], ScenarioSet] | None = None,
-    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
-    body_timeout: float = DEFAULT_BODY_TIMEOUT,
-    journal_max: int = DEFAULT_JOURNAL_MAX,
-    list_command: str = "harness list",
-    on_request: Callable[[str], None] | None = None,
     stop_requested: threading.Event | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
 
-    ``journal_max`` is the number of journal entries kept per test id.
-
-    ``reload`` loads the scenarios again for ``POST /_harness/reload`` (see
-    :func:`harness.mock.app.create_app`). ``keep_alive_timeout`` bounds an idle
-    connection and the time to send a request's head, ``body_timeout`` the time to
-    send its body (see :data:`DEFAULT_KEEP_ALIVE_TIMEOUT`, ``docs/security.md``).
-    ``list_command`` and ``on_request`` are :func:`harness.mock.app.create_app`'s.
+    ``options`` are the app's and the connections' (``harness serve`` passes speed 1).
+    ``on_ready`` is called with the base URL once the socket listens.
     ``stop_requested``: set by the caller's own signal handler while it was starting
     (loading scenarios, say); the server then stops as soon as it could have started.
 
     Raises:
         UsageError: the address cannot be bound.
     """
+    options = options or ServerOptions(speed=1.0)
     sock = bind(host, port)
     url = _url(host, sock.getsockname()[1])
-    app = create_app(
-        scenarios,
-        speed=speed,
-        max_body=max_body,
-        admin_token=admin_token,
-        reload=reload,
-        journal=Journal(max_entries=journal_max),
-        body_timeout=body_timeout,
-        list_command=list_command,
-        on_request=on_request,
-    )
+    app = create_app(scenarios, options)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -247,7 +214,7 @@ def serve_forever(
         if stop_requested is not None and stop_requested.is_set():
             stop.set()  # a signal came before the handlers above were in place
         await _serve(
-            app, sock, stop, lambda: on_ready(url) if on_ready else None, keep_alive_timeout
+            app, sock, stop, lambda: on_ready(url) if on_ready else None, options.keep_alive_timeout
         )
 
     asyncio.run(main())
@@ -321,29 +288,16 @@ class ServerThread:
     def __init__(
         self,
         scenarios: ScenarioSet,
+        options: ServerOptions | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        speed: float = 0.0,
-        max_body: int = DEFAULT_MAX_BODY,
-        sleep: Sleep = asyncio.sleep,
-        admin_token: str | None = None,
-        reload: Callable[[], ScenarioSet] | None = None,
-        keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
-        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
-        self.journal = Journal()
-        self.app = create_app(
-            scenarios,
-            speed=speed,
-            max_body=max_body,
-            journal=self.journal,
-            sleep=sleep,
-            admin_token=admin_token,
-            reload=reload,
-            body_timeout=body_timeout,
-        )
-        self._keep_alive_timeout = keep_alive_timeout
+        options = options or ServerOptions()
+        self.app = create_app(scenarios, options)
+        #: The app's journal.
+        self.journal: Journal = self.app.config["HARNESS"].journal
+        self._keep_alive_timeout = options.keep_alive_timeout
         self._host = host
         self._port = port
         self._background = BackgroundLoop()

@@ -27,11 +27,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TypedDict, Unpack
 
-from harness.errors import ProviderDataError
+from harness.errors import ProviderDataError, UsageError
 from harness.stream.adapters import get_adapter
 from harness.stream.adapters.base import closed_early
 from harness.stream.events import KeepAlive, StreamError, StreamEvent
-from harness.stream.renderers.openai_chat import OpenAIRenderer, TokenCounter
+from harness.stream.renderers import RENDERERS
+from harness.stream.renderers.openai_chat import TokenCounter
 from harness.stream.sse import Comment, SSEDecoder
 
 __all__ = ["NormalizeOptions", "Normalizer", "anormalize", "normalize"]
@@ -42,6 +43,7 @@ _KEEPALIVE = (KeepAlive(),)
 class NormalizeOptions(TypedDict, total=False):
     """Keyword options of :func:`normalize`, :func:`anormalize` and :class:`Normalizer`."""
 
+    renderer: str
     prompt_tokens: int | None
     model: str | None
     response_id: str | None
@@ -59,12 +61,14 @@ class Normalizer:
     [b': keep-alive\\n\\n']
 
     Args:
-        provider: a name in :data:`harness.stream.adapters.ADAPTERS`.
+        provider: a name in :data:`harness.stream.adapters.ADAPTERS` (the input).
+        renderer: a name in :data:`harness.stream.renderers.RENDERERS` (the output).
         prompt_tokens, model, response_id, created, include_usage, token_counter:
             see :class:`~harness.stream.renderers.openai_chat.OpenAIRenderer`.
 
     Raises:
         UnknownProviderError: ``provider`` is not registered (listing the known ones).
+        UsageError: ``renderer`` is not registered (listing the known ones).
     """
 
     __slots__ = ("_adapter", "_decoder", "_events", "_renderer", "provider")
@@ -73,6 +77,7 @@ class Normalizer:
         self,
         provider: str,
         *,
+        renderer: str = "openai-chat",
         prompt_tokens: int | None = None,
         model: str | None = None,
         response_id: str | None = None,
@@ -83,7 +88,11 @@ class Normalizer:
         self._adapter = get_adapter(provider)
         self.provider = provider
         self._decoder = SSEDecoder()
-        self._renderer = OpenAIRenderer(
+        make = RENDERERS.get(renderer)
+        if make is None:
+            known = ", ".join(sorted(RENDERERS))
+            raise UsageError(f"unknown renderer {renderer!r}; known renderers: {known}")
+        self._renderer = make(
             prompt_tokens=prompt_tokens,
             model=model,
             response_id=response_id,

@@ -1,0 +1,179 @@
+"""The journal: what each client sent and how each answer ended, per test id.
+
+The server thread writes it (one :class:`Entry` per request, updated in place as the
+answer goes out); test code in another thread reads it through :class:`Journal`'s
+methods, which take a lock and hand out copies, so a reader never sees a group being
+appended to or reset. ``GET /_harness/requests`` serves :meth:`Entry.to_dict`.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.mock.scenario import Faults, Scenario
+
+__all__ = ["DEFAULT_JOURNAL_MAX", "Entry", "Journal", "Outcome"]
+
+#: Journal entries kept per test id (``harness serve --journal-max``).
+DEFAULT_JOURNAL_MAX = 10_000
+
+#: How a request ended: ``pending`` while it is answered; ``rejected`` when harness
+#: answered it with an error of its own (no scenario, bad body, bad fault header);
+#: ``completed``, ``client_disconnected`` or ``disconnected_by_fault`` once it ended.
+Outcome = Literal[
+    "pending", "rejected", "completed", "client_disconnected", "disconnected_by_fault"
+]
+
+
+@dataclass
+class Entry:
+    """One request, as the server saw it (secrets masked) and answered it."""
+
+    time: float
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    #: The API family of the route (``None``: no route harness serves).
+    family: str | None = None
+    scenario: str | None = None
+    #: Which of the scenario's answers (index into its ``responses``).
+    answer: int | None = None
+    #: The JSON request body (``None`` when it was not a JSON object).
+    body: Any = None
+    status: int | None = None
+    outcome: Outcome = "pending"
+    #: The faults in effect: the answer's own merged with ``x-harness-faults``;
+    #: ``None`` until the answer was planned (a rejected request has none).
+    faults: Faults | None = None
+    #: Bytes handed to the server for the client (not counting HTTP framing).
+    bytes_sent: int = 0
+    #: Why harness rejected the request (``outcome == "rejected"``).
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as ``GET /_harness/requests`` and ``requests()`` give it."""
+        out: dict[str, Any] = {
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "query": dict(self.query),
+            "headers": dict(self.headers),
+            "family": self.family,
+            "scenario": self.scenario,
+            "answer": self.answer,
+            "body": self.body,
+            "status": self.status,
+            "outcome": self.outcome,
+            "faults": self.faults.describe() if self.faults is not None else "",
+            "bytes_sent": self.bytes_sent,
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class Journal:
+    """Entries and ``responses`` sequence positions, per test id; safe across threads.
+
+    Kept per test id (the ``x-harness-test-id`` header or the ``/t/{id}/`` prefix,
+    ``""`` without one), so parallel test workers sharing one server never see each
+    other's requests or advance each other's sequences.
+
+    Bounded for servers that run for days: each test id keeps its last
+    ``max_entries`` entries, and at most ``max_test_ids`` test ids are kept; past
+    that, the test id that has been quiet the longest is forgotten whole (entries
+    and sequence positions), as a ``reset`` of that id would. The pytest plugin uses
+    one id per test, so only ids of tests long finished are ever dropped.
+    """
+
+    #: Entries kept per test id; the oldest go first (a long load test stays bounded).
+    max_entries: int = DEFAULT_JOURNAL_MAX
+    #: Test ids kept; the least recently active one goes first.
+    max_test_ids: int = 10_000
+    _groups: dict[str, deque[Entry]] = field(default_factory=dict, repr=False)
+    _positions: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    #: Test ids by last activity, oldest first (a dict keeps insertion order).
+    _active: dict[str, None] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -- written by the server
+
+    def add(self, test_id: str, entry: Entry) -> Entry:
+        """Record ``entry`` under ``test_id`` and return it (the server updates it in place)."""
+        with self._lock:
+            self._touch(test_id)
+            group = self._groups.get(test_id)
+            if group is None:
+                group = self._groups[test_id] = deque(maxlen=self.max_entries)
+            group.append(entry)
+        return entry
+
+    def next_answer(self, test_id: str, scenario: Scenario) -> int:
+        """The index of the answer this test id gets next from ``scenario``."""
+        with self._lock:
+            position = self._positions.get((test_id, scenario.name), 0)
+        return min(position, len(scenario.answers) - 1)
+
+    def advance(self, test_id: str, scenario: Scenario) -> None:
+        """Move this test id on to the next answer (only once a request was answered)."""
+        with self._lock:
+            self._touch(test_id)
+            key = (test_id, scenario.name)
+            self._positions[key] = self._positions.get(key, 0) + 1
+
+    # -- read and reset by anyone
+
+    def entries(self, test_id: str | None = "") -> list[Entry]:
+        """Copies of the entries of ``test_id`` (of every test id, by time, for ``None``)."""
+        with self._lock:
+            if test_id is None:
+                found = [entry for group in self._groups.values() for entry in group]
+            else:
+                found = list(self._groups.get(test_id, ()))
+            copies = [copy.copy(entry) for entry in found]
+        if test_id is None:
+            copies.sort(key=lambda entry: entry.time)
+        return copies
+
+    def test_ids(self) -> list[str]:
+        """The test ids with entries or sequence positions, least recently active first."""
+        with self._lock:
+            return list(self._active)
+
+    def positions(self, test_id: str) -> dict[str, int]:
+        """How many answers each scenario has given this test id (its ``responses`` step)."""
+        with self._lock:
+            return {name: n for (tid, name), n in self._positions.items() if tid == test_id}
+
+    def __len__(self) -> int:
+        """The number of entries kept, over all test ids."""
+        with self._lock:
+            return sum(len(group) for group in self._groups.values())
+
+    def reset(self, test_id: str | None) -> None:
+        """Forget one test id's entries and sequences (all of them for ``None``)."""
+        with self._lock:
+            self._reset(test_id)
+
+    def _reset(self, test_id: str | None) -> None:
+        if test_id is None:
+            self._groups.clear()
+            self._positions.clear()
+            self._active.clear()
+            return
+        self._groups.pop(test_id, None)
+        self._active.pop(test_id, None)
+        for key in [key for key in self._positions if key[0] == test_id]:
+            del self._positions[key]
+
+    def _touch(self, test_id: str) -> None:
+        self._active.pop(test_id, None)
+        self._active[test_id] = None
+        while len(self._active) > self.max_test_ids:
+            self._reset(next(iter(self._active)))

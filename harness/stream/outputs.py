@@ -1,0 +1,60 @@
+"""What each API family sends back: its stream renderer and its whole answer.
+
+An :class:`Output` says, for one family, which recorded streams it replays as they
+are (its own provider's), whether it can render any other provider's stream from the
+normalized events (a renderer in :data:`harness.stream.renderers.RENDERERS`), and how
+its non-streaming answer is folded from the stream it would send. The replay plan
+(:func:`harness.mock.replay.build_plan`) reads nothing else about a family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.stream.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.stream.provider_errors import Family
+from harness.stream.renderers import AnswerRenderer
+
+__all__ = ["OUTPUTS", "Output"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """How one API family answers.
+
+    Attributes:
+        family: the family (also its error shape in :mod:`harness.stream.provider_errors`).
+        provider: the provider whose recorded streams it sends byte for byte.
+        renderer: the :data:`~harness.stream.renderers.RENDERERS` entry that renders
+            any provider's stream in this family's format, through the normalization
+            pipeline; ``None``: it replays only ``provider``'s own streams.
+        answer: the non-streaming answer, folded from the stream this family sends
+            (the rendered stream when there is a renderer, else the recorded one).
+        no_keepalive: the error that refuses keep-alive faults on its streams, saying
+            why (``""``: they apply).
+    """
+
+    family: Family
+    provider: Family
+    renderer: str | None
+    answer: AnswerRenderer
+    no_keepalive: str = ""
+
+    def replays(self, provider: str) -> bool:
+        """Whether a scenario of ``provider`` can be served in this family's format."""
+        return provider == self.provider or self.renderer is not None
+
+
+#: The output of each served family.
+OUTPUTS: dict[str, Output] = {
+    "openai": Output("openai", "openai", "openai-chat", openai_completion),
+    "anthropic": Output("anthropic", "anthropic", None, anthropic_message),
+    "gemini": Output(
+        "gemini",
+        "gemini",
+        None,
+        gemini_response,
+        no_keepalive="keep-alive faults cannot apply to a Gemini stream: Gemini sends none "
+        "and google-genai accepts only data: lines",
+    ),
+}
