@@ -14,8 +14,9 @@ route can serve (ids are the scenario names)::
 
     test_my_client = conformance_tests(run, family="openai")
 
-Each case runs on the ``harness`` fixture of :mod:`harness.pytest_plugin`, so it has
-its own test id (its own ``responses`` sequence and journal) and the strict teardown.
+Each case runs on the ``harness_mock`` fixture of the pytest plugin (a
+:class:`harness.testing.Harness`), so it has its own test id (its own ``responses``
+sequence and journal) and the strict teardown.
 For a ``responses`` scenario (an error first, then the answer) the client is expected
 to retry: ``expect`` describes the last answer. ``docs/pytest.md`` is the guide.
 """
@@ -27,20 +28,20 @@ import importlib.metadata
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import UsageError
+from harness.mock.families import get_family
 from harness.mock.scenario import Expect, Scenario, ScenarioSet
-from harness.pytest_plugin import PARAMETERS_ATTR, select_scenarios
-
-if TYPE_CHECKING:
-    from harness.pytest_plugin import Harness
+from harness.stream.provider_errors import Family
+from harness.testing import PARAMETERS_ATTR, Harness, get_scenario, select_scenarios
 
 __all__ = [
     "Adapter",
+    "AdapterTypeError",
     "KnownFailure",
     "Outcome",
     "OutcomeError",
@@ -50,8 +51,13 @@ __all__ = [
     "conformance_tests",
 ]
 
-Family = Literal["openai", "anthropic", "gemini"]
-FAMILIES: tuple[Family, ...] = ("openai", "anthropic", "gemini")
+
+class AdapterTypeError(UsageError, TypeError):
+    """A conformance adapter returned something other than an :class:`Outcome`.
+
+    The adapter is the caller's code, so this is a usage error; also a ``TypeError``,
+    as Python code expects of a value of the wrong type.
+    """
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,7 @@ def applies(scenario: Scenario, family: Family) -> bool:
     The OpenAI route replays every scenario (other providers' normalized); the
     Anthropic and Gemini routes replay their own provider's scenarios.
     """
-    return family == "openai" or scenario.provider == family
+    return get_family(family).output.replays(scenario.provider)
 
 
 def conformance_tests(
@@ -246,18 +252,42 @@ def conformance_tests(
         UsageError: an unknown family (at once); at collection, an unknown scenario
             name in any argument (naming the closest), or a known failure that is not
             run with this family.
+        AdapterTypeError: (from the test) the adapter returned no :class:`Outcome`.
     """
-    if family not in FAMILIES:
-        raise UsageError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
-    patterns = list(scenarios) if scenarios is not None else None
-    changes = dict(overrides or {})
-    known = {
-        name: entry if isinstance(entry, KnownFailure) else KnownFailure(entry)
-        for name, entry in (known_failures or {}).items()
-    }
+    get_family(family)  # an unknown family fails here, at once
+    suite = _Suite(
+        adapter,
+        family,
+        patterns=list(scenarios) if scenarios is not None else None,
+        changes=dict(overrides or {}),
+        known={
+            name: entry if isinstance(entry, KnownFailure) else KnownFailure(entry)
+            for name, entry in (known_failures or {}).items()
+        },
+    )
 
-    def expect_of(scenario: Scenario) -> Expect | None:
-        change = changes.get(scenario.name)
+    def test_conformance(harness_mock: Harness) -> None:
+        """The client's outcome on this scenario is what the scenario's expect says."""
+        __tracebackhide__ = True
+        suite.check(harness_mock)
+
+    setattr(test_conformance, PARAMETERS_ATTR, suite.parameters)
+    return test_conformance
+
+
+@dataclass(frozen=True)
+class _Suite:
+    """The arguments of one :func:`conformance_tests` call, and what it does with them."""
+
+    adapter: Adapter
+    family: Family
+    patterns: list[str] | None
+    changes: dict[str, Expect | Mapping[str, Any]]
+    known: dict[str, KnownFailure]
+
+    def expect_of(self, scenario: Scenario) -> Expect | None:
+        """The scenario's ``expect``, after ``overrides``."""
+        change = self.changes.get(scenario.name)
         if change is None:
             return scenario.expect
         if isinstance(change, Expect):
@@ -265,48 +295,55 @@ def conformance_tests(
         base = scenario.expect.model_dump() if scenario.expect is not None else {}
         return Expect.model_validate({**base, **change})
 
-    def parameters(loaded: ScenarioSet) -> list[Any]:
-        for what, names in (("overrides", changes), ("known_failures", known)):
+    def parameters(self, loaded: ScenarioSet) -> list[Any]:
+        """The cases (``harness_scenario`` parameters) to run on ``loaded``, at collection."""
+        for what, names in (("overrides", self.changes), ("known_failures", self.known)):
             for name in names:
-                if loaded.get(name) is None:
-                    close = loaded.closest(name)
-                    hint = f" Closest: {', '.join(close)}." if close else ""
-                    raise UsageError(f"conformance_tests {what}: no scenario named {name!r}.{hint}")
+                try:
+                    get_scenario(loaded, name)
+                except UsageError as exc:
+                    raise UsageError(f"conformance_tests {what}: {exc}") from None
         chosen: set[str] = set()
-        if patterns is not None:
+        if self.patterns is not None:
             try:
-                chosen.update(select_scenarios(loaded, patterns, "the loaded scenarios"))
+                chosen.update(select_scenarios(loaded, self.patterns, "the loaded scenarios"))
             except UsageError as exc:
                 raise UsageError(f"conformance_tests scenarios: {exc}") from None
-        cases = []
-        for scenario in loaded:
-            if patterns is not None and scenario.name not in chosen:
-                continue
-            if applies(scenario, family) and expect_of(scenario) is not None:
-                marks = []
-                failure = known.get(scenario.name)
-                if failure is not None and _applies(scenario.name, failure):
-                    reason = failure.reason + (f" (with {failure.when})" if failure.when else "")
-                    marks.append(pytest.mark.xfail(strict=True, reason=reason))
-                cases.append(pytest.param(scenario.name, id=scenario.name, marks=marks))
-        run = {case.values[0] for case in cases}
-        stray = sorted(set(known) - run)
+        cases = [
+            self._case(scenario)
+            for scenario in loaded
+            if (self.patterns is None or scenario.name in chosen)
+            and applies(scenario, self.family)
+            and self.expect_of(scenario) is not None
+        ]
+        stray = sorted(set(self.known) - {case.values[0] for case in cases})
         if stray:
             raise UsageError(
                 f"conformance_tests known_failures: {', '.join(stray)} not run by this test "
-                f"(family {family!r} runs the scenarios with expect that its route serves)"
+                f"(family {self.family!r} runs the scenarios with expect that its route serves)"
             )
         if not cases:
-            raise UsageError(f"conformance_tests: no scenario with expect for family {family!r}")
+            raise UsageError(
+                f"conformance_tests: no scenario with expect for family {self.family!r}"
+            )
         return cases
 
-    def test_conformance(harness: Harness) -> None:
-        """The client's outcome on this scenario is what the scenario's expect says."""
-        scenario = harness.scenario
+    def _case(self, scenario: Scenario) -> Any:
+        marks = []
+        failure = self.known.get(scenario.name)
+        if failure is not None and _applies(scenario.name, failure):
+            reason = failure.reason + (f" (with {failure.when})" if failure.when else "")
+            marks.append(pytest.mark.xfail(strict=True, reason=reason))
+        return pytest.param(scenario.name, id=scenario.name, marks=marks)
+
+    def check(self, harness_mock: Harness) -> None:
+        """Run the adapter on the test's scenario and fail the test where it does not conform."""
+        __tracebackhide__ = True
+        scenario = harness_mock.scenario
         assert scenario is not None, "conformance_tests parametrizes harness_scenario"
-        expect = expect_of(scenario)
+        expect = self.expect_of(scenario)
         assert expect is not None
-        outcome = _run(adapter, harness.base_url(family=family), scenario)
+        outcome = _run(self.adapter, harness_mock.base_url(family=self.family), scenario)
         differences = compare(outcome, expect)
         if differences:
             pytest.fail(
@@ -314,9 +351,6 @@ def conformance_tests(
                 + "\n  ".join(differences),
                 pytrace=False,
             )
-
-    setattr(test_conformance, PARAMETERS_ATTR, parameters)
-    return test_conformance
 
 
 def _applies(name: str, failure: KnownFailure) -> bool:
@@ -331,7 +365,10 @@ def _run(adapter: Adapter, base_url: str, scenario: Scenario) -> Outcome:
     if inspect.isawaitable(result):
         result = asyncio.run(_wait(result))
     if not isinstance(result, Outcome):
-        raise TypeError(f"the adapter returned {type(result).__name__}, not an Outcome")
+        raise AdapterTypeError(
+            f"the adapter returned {type(result).__name__}, not an Outcome: make "
+            "run(base_url, scenario) return a harness.conformance.Outcome"
+        )
     return result
 
 

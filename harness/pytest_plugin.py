@@ -2,7 +2,9 @@
 
 Installing harness registers this module under the ``pytest11`` entry point, so every
 pytest run loads it; it imports only pytest and harness's pure core (no web stack),
-and starts nothing until a test uses one of its fixtures. ``docs/pytest.md`` is the user guide.
+and starts nothing until a test uses one of its fixtures. It holds hooks, options,
+markers and fixtures only: the handle and the scenario selection are
+:mod:`harness.testing`'s, which works without pytest. ``docs/pytest.md`` is the user guide.
 
 * ``harness_server`` (session): the server of this pytest process
   (:func:`harness.testing.run_server` on ``--harness-port``, default 0: a free port).
@@ -10,13 +12,15 @@ and starts nothing until a test uses one of its fixtures. ``docs/pytest.md`` is 
   server on its own port (a fixed port is refused with more than one worker). A
   conftest may override it: it must give a :class:`harness.testing.RunningServer`,
   which then serves the tests at the session speed.
-* ``harness`` (function): a :class:`Harness` handle. Its base URLs carry the test's
-  own id (``/t/{test_id}/``), so journal entries and ``responses`` sequences are kept
-  per test without any header: unmodified clients are isolated through ``base_url``.
+* ``harness_mock`` (function): a :class:`harness.testing.Harness` handle. Its base
+  URLs carry the test's own id (``/t/{test_id}/``), so journal entries and
+  ``responses`` sequences are kept per test without any header: unmodified clients
+  are isolated through ``base_url``. ``harness`` is its deprecated old name (a test
+  parameter of that name hides the ``harness`` package); it warns.
 * ``@pytest.mark.scenario(NAME_OR_GLOB, ...)`` selects the test's scenario; a glob or
   several names parametrize the test over the matching scenarios.
 * ``@pytest.mark.harness(speed=F, strict=False)`` per-test settings.
-* After a test that used ``harness``, a strict teardown fails the test when one of
+* After a test that used ``harness_mock``, a strict teardown fails the test when one of
   its requests matched no scenario or a ``responses`` sequence was not used up.
 
 Settings, and where each can be given. When a setting is given in several places, the
@@ -32,7 +36,7 @@ command line wins over a fixture override, which wins over a marker::
 (A ``harness_server`` override binds its own port: the plugin cannot move it, so a
 ``--harness-port`` it does not listen on is an error rather than silently ignored.)
 
-(``harness.strict = False`` inside a test also turns its teardown checks off.) The
+(``harness_mock.strict = False`` inside a test also turns its teardown checks off.) The
 scenario folder is needed at collection, when markers are expanded and before any
 fixture runs, and the golden folder at the end of the session on the xdist
 controller, where no fixture runs: both come from the command line only (put them in
@@ -41,36 +45,40 @@ controller, where no fixture runs: both come from the command line only (put the
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
-import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from harness.mock.scenario import Faults, Scenario, ScenarioSet
+    from harness.mock.scenario import ScenarioSet
+    from harness.testing import Harness as Harness
     from harness.testing import RunningServer
+    from harness.testing import node_test_id as node_test_id
+    from harness.testing import select_scenarios as select_scenarios
 
+# Kept importable from here for code written before they moved to harness.testing.
+# Loaded on first access (module __getattr__): a run that uses no fixture of harness
+# never imports harness.testing and what it loads (scenarios, YAML, pydantic).
 __all__ = ["Harness", "node_test_id", "select_scenarios"]
 
-Family = Literal["openai", "anthropic", "gemini"]
-GoldenKind = Literal["raw", "openai"]
+#: The name of the fixture that gives a test its :class:`harness.testing.Harness`.
+FIXTURE = "harness_mock"
 
-#: How much earlier than its ``retry-after`` a retry may come and still count as
-#: honouring it (clock granularity between the server thread and the client).
-RETRY_AFTER_SLACK = 0.01
-
-#: A function that the conformance kit hangs on its test functions: given the loaded
-#: scenarios, the parameters of ``harness_scenario`` (see harness.conformance).
-PARAMETERS_ATTR = "_harness_parameters"
-
-_GLOB_CHARS = re.compile(r"[*?\[\]]")
 _STATE = pytest.StashKey["_State"]()
 _CALL_PASSED = pytest.StashKey[bool]()
+
+
+def __getattr__(name: str) -> Any:
+    """The names that moved to :mod:`harness.testing`, imported on first access."""
+    if name in __all__:
+        from harness import testing
+
+        return getattr(testing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- options, markers, hooks --------------------------------------------------------
@@ -122,16 +130,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _speed(value: object) -> float:
-    """A speed factor: a finite number >= 0 (for the option, the marker and the fixture)."""
-    import math
+    """A speed factor: a finite number >= 0 (for the option, the marker and the fixture).
+
+    Raises:
+        InvalidValueError: anything else (a ``ValueError`` too).
+    """
+    from harness._args import speed
+    from harness.errors import InvalidValueError
 
     try:
-        speed = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        speed = -1.0
-    if not (speed >= 0 and math.isfinite(speed)):
-        raise ValueError(f"a harness speed is a finite number >= 0, got {value!r}")
-    return speed
+        return speed(value)
+    except ValueError as exc:
+        raise InvalidValueError(str(exc)) from exc.__cause__
 
 
 def _speed_option(value: str) -> float:
@@ -188,7 +198,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--harness-port {port} cannot serve {workers} xdist workers: every worker is "
             "its own process with its own server, and only one of them can listen on one "
             "port. Use --harness-port 0 (a free port per worker; clients take "
-            "harness.base_url()) or -n 1."
+            f"{FIXTURE}.base_url()) or -n 1."
         )
     config.addinivalue_line(
         "markers",
@@ -205,8 +215,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Expand ``@pytest.mark.scenario`` (and the conformance kit) into parameters."""
-    if "harness" not in metafunc.fixturenames:
+    if FIXTURE not in metafunc.fixturenames:  # the closure: the old name's alias counts
         return
+    from harness.testing import PARAMETERS_ATTR, is_glob, select_scenarios
+
     parameters: Callable[[ScenarioSet], Sequence[Any]] | None = getattr(
         metafunc.function, PARAMETERS_ATTR, None
     )
@@ -228,7 +240,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = select_scenarios(scenarios, marker.args, state.describe_folder())
     except (HarnessError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise pytest.Collector.CollectError(f"{where}{exc}") from None
-    if len(marker.args) == 1 and not _GLOB_CHARS.search(marker.args[0]):
+    if len(marker.args) == 1 and not is_glob(marker.args[0]):
         return  # one exact name: no parametrization, harness_scenario reads the marker
     metafunc.parametrize("harness_scenario", names, ids=names)
 
@@ -352,54 +364,6 @@ class _State:
         self._stack.close()
 
 
-def select_scenarios(scenarios: ScenarioSet, patterns: Sequence[object], where: str) -> list[str]:
-    """The names that ``patterns`` (exact names or ``fnmatch`` globs) select, in load order.
-
-    Raises:
-        UsageError: no pattern given, a pattern is not a string, an exact name is not
-            loaded, or a glob matches nothing (naming the closest scenarios).
-    """
-    import fnmatch
-
-    from harness.errors import UsageError
-
-    if not patterns:
-        raise UsageError("give at least one scenario name or glob")
-    chosen: list[str] = []
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            raise UsageError(f"scenarios are selected by name, got {pattern!r}")
-        if _GLOB_CHARS.search(pattern):
-            found = [name for name in scenarios.names if fnmatch.fnmatchcase(name, pattern)]
-            if not found:
-                raise UsageError(
-                    f"no scenario in {where} matches {pattern!r}."
-                    f"{_closest(scenarios, _GLOB_CHARS.sub('', pattern))}"
-                )
-        elif scenarios.get(pattern) is not None:
-            found = [pattern]
-        else:
-            raise UsageError(
-                f"no scenario named {pattern!r} in {where}.{_closest(scenarios, pattern)}"
-            )
-        chosen.extend(name for name in found if name not in chosen)
-    return chosen
-
-
-def _closest(scenarios: ScenarioSet, name: str) -> str:
-    close = scenarios.closest(name)
-    return f" Closest: {', '.join(close)}." if close else ""
-
-
-def node_test_id(nodeid: str) -> str:
-    """The harness test id of a pytest node id: 16 hex digits of its SHA-256.
-
-    Stable across runs and processes (so the same test has the same id on any xdist
-    worker) and URL-safe.
-    """
-    return hashlib.sha256(nodeid.encode()).hexdigest()[:16]
-
-
 # --- fixtures -------------------------------------------------------------------------
 
 
@@ -413,7 +377,7 @@ def harness_server(pytestconfig: pytest.Config) -> Iterator[RunningServer]:
 
     A conftest may override this fixture: it must give a
     :class:`harness.testing.RunningServer` (``with run_server(...) as server: yield
-    server``), which ``harness`` then uses for the tests at the session speed; see
+    server``), which ``harness_mock`` then uses for the tests at the session speed; see
     ``docs/pytest.md``.
     """
     state = pytestconfig.stash[_STATE]
@@ -492,7 +456,7 @@ def harness_strict(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def harness(
+def harness_mock(
     request: pytest.FixtureRequest,
     harness_server: RunningServer,
     harness_scenario: str | None,
@@ -501,10 +465,13 @@ def harness(
 ) -> Iterator[Harness]:
     """This test's view of the mock provider: base URLs, journal, assertions, goldens.
 
-    At teardown (when the test itself passed and ``strict`` is on), fails the test if
-    one of its requests matched no scenario or a ``responses`` sequence it used was
-    not used up.
+    A :class:`harness.testing.Harness` on the session server (or on a server of the
+    test's speed), with this test's own id. At teardown (when the test itself passed
+    and ``strict`` is on), fails the test if one of its requests matched no scenario
+    or a ``responses`` sequence it used was not used up.
     """
+    from harness.testing import Harness, get_scenario, node_test_id
+
     config = request.config
     state = config.stash[_STATE]
     command_line: float | None = config.getoption("harness_speed")
@@ -519,14 +486,7 @@ def harness(
         server = state.server(speed, harness_server.scenarios)
     scenario = None
     if harness_scenario is not None:
-        scenario = server.scenarios.get(harness_scenario)
-        if scenario is None:
-            from harness.errors import UsageError
-
-            raise UsageError(
-                f"no scenario named {harness_scenario!r} in {state.describe_folder()}."
-                f"{_closest(server.scenarios, harness_scenario)}"
-            )
+        scenario = get_scenario(server.scenarios, harness_scenario, state.describe_folder())
     test_id = node_test_id(request.node.nodeid)
     server.journal.reset(test_id)  # a rerun of the same test starts afresh
     handle = Harness(
@@ -548,9 +508,27 @@ def harness(
             f"harness strict teardown: {request.node.nodeid} did not use the mock provider "
             f"as its scenarios say:\n{listing}\n"
             "Fix the test or the client. To skip this check for a test, mark it "
-            "@pytest.mark.harness(strict=False) or set harness.strict = False in it.",
+            f"@pytest.mark.harness(strict=False) or set {FIXTURE}.strict = False in it.",
             pytrace=False,
         )
+
+
+@pytest.fixture(name="harness")
+def _deprecated_harness(request: pytest.FixtureRequest, harness_mock: Harness) -> Harness:
+    """Deprecated: the old name of ``harness_mock`` (the same handle).
+
+    A test parameter named ``harness`` hides the ``harness`` package inside the test
+    (``harness.testing``, ``harness.errors`` ...), so the fixture was renamed.
+    """
+    path, line, _ = request.node.reportinfo()
+    warnings.warn_explicit(  # reported at the test that asks for the old name
+        f"the pytest fixture 'harness' is deprecated: a parameter of that name hides the "
+        f"harness package in the test; use '{FIXTURE}' (the same handle) instead",
+        DeprecationWarning,
+        filename=str(path),
+        lineno=(line or 0) + 1,
+    )
+    return harness_mock
 
 
 def _check_override(server: object, port: int) -> None:
@@ -580,314 +558,3 @@ def _check_override(server: object, port: int) -> None:
             "--harness-port out.",
             pytrace=False,
         )
-
-
-# --- the handle -----------------------------------------------------------------------
-
-
-class Harness:
-    """One test's handle on the mock provider (the ``harness`` fixture).
-
-    Attributes:
-        server: the running server this test uses.
-        test_id: this test's id (``/t/{test_id}/`` in its base URLs).
-        scenario: the scenario selected by ``@pytest.mark.scenario``, if any.
-        speed: the replay speed of ``server``.
-        strict: whether the teardown checks run (set it to ``False`` to skip them).
-        goldens: the golden folder.
-        update_goldens: whether :meth:`assert_golden` writes instead of comparing.
-    """
-
-    def __init__(
-        self,
-        server: RunningServer,
-        *,
-        test_id: str,
-        scenario: Scenario | None = None,
-        speed: float = 0.0,
-        strict: bool = True,
-        goldens: Path = Path("tests/golden"),
-        update_goldens: bool = False,
-    ) -> None:
-        self.server = server
-        self.test_id = test_id
-        self.scenario = scenario
-        self.speed = speed
-        self.strict = strict
-        self.goldens = goldens
-        self.update_goldens = update_goldens
-
-    # -- URLs and the journal
-
-    @property
-    def url(self) -> str:
-        """The server's root for this test (``{server}/t/{test_id}``), for raw HTTP clients."""
-        return f"{self.server.url}/t/{self.test_id}"
-
-    def base_url(self, scenario: str | None = None, family: Family = "openai") -> str:
-        """The ``base_url`` to give an SDK of ``family``, in this test's journal.
-
-        ``{server}/t/{test_id}/s/{scenario}/v1`` for the OpenAI SDKs, without ``/v1``
-        for the Anthropic and google-genai SDKs (they add their version themselves).
-        ``scenario`` defaults to the test's marker scenario; with neither, the URL
-        selects nothing and the scenarios' ``match`` rules decide.
-
-        Raises:
-            UsageError: ``scenario`` is not a loaded scenario (naming the closest).
-        """
-        name = scenario if scenario is not None else self._name()
-        if name is not None and self.server.scenarios.get(name) is None:
-            from harness.errors import UsageError
-
-            raise UsageError(f"no scenario named {name!r}.{_closest(self.server.scenarios, name)}")
-        return self.server.base_url(name, family, test_id=self.test_id)
-
-    def requests(self) -> list[dict[str, Any]]:
-        """This test's journal entries, oldest first (copies; see ``docs/scenarios.md``)."""
-        return self.server.requests(self.test_id)
-
-    def attempts(self, scenario: str | None = None) -> int:
-        """How many requests this test sent (to ``scenario`` only, when given)."""
-        return len(self._entries(scenario))
-
-    def assert_attempts(self, n: int, scenario: str | None = None) -> None:
-        """Assert that this test sent exactly ``n`` requests (to ``scenario``, when given)."""
-        __tracebackhide__ = True
-        entries = self._entries(scenario)
-        if len(entries) != n:
-            to = f" to {scenario}" if scenario else ""
-            raise AssertionError(
-                f"expected {n} request(s){to}, the client sent {len(entries)}"
-                + self._listing(entries)
-            )
-
-    def assert_retry_after_honoured(self) -> None:
-        """Assert that the client waited out every ``retry-after`` it was answered with.
-
-        For each request answered with a ``retry-after`` (the answer's ``retry-after``
-        or ``retry-after-ms`` header, or an ``http_error`` fault's ``retry_after``), the
-        next request to the same scenario must start at least that many seconds later
-        (journal times, with :data:`RETRY_AFTER_SLACK` of slack). Fails too when no
-        such request was followed by a retry: then there was nothing to check.
-        """
-        __tracebackhide__ = True
-        entries = self._entries(None)
-        checked = 0
-        early: list[str] = []
-        for index, entry in enumerate(entries):
-            wait = self._retry_after(entry)
-            if wait is None:
-                continue
-            retry = next(
-                (e for e in entries[index + 1 :] if e["scenario"] == entry["scenario"]), None
-            )
-            if retry is None:
-                continue
-            checked += 1
-            gap = retry["time"] - entry["time"]
-            if gap + RETRY_AFTER_SLACK < wait:
-                early.append(
-                    f"request {index + 1} ({entry['scenario']}, HTTP {entry['status']}) said "
-                    f"retry-after {wait:g} s, the retry came after {gap:.3f} s"
-                )
-        if not checked:
-            raise AssertionError(
-                "no request of this test was answered with a retry-after and then retried: "
-                "nothing to check" + self._listing(entries)
-            )
-        if early:
-            raise AssertionError(
-                "the client retried too early:\n  " + "\n  ".join(early) + self._listing(entries)
-            )
-
-    def assert_stopped_after_error(self) -> None:
-        """Assert that the client sent no further request after its first error answer.
-
-        An error answer is a request answered with HTTP status >= 400, cut by a fault
-        (``disconnected_by_fault``), given an ``error_after``/``disconnect_after*``
-        fault, or given the last answer of a scenario whose ``expect.error`` is set
-        (an in-band error, a clean cut). Passes when no later request went to the same
-        scenario. What the client did with the rest of the stream is not measurable
-        here: the server writes the whole answer whatever the client reads. Fails too
-        when no request got an error answer: then there was nothing to check.
-        """
-        __tracebackhide__ = True
-        entries = self._entries(None)
-        first = next((i for i, e in enumerate(entries) if self._is_error(e)), None)
-        if first is None:
-            raise AssertionError(
-                "no request of this test was answered with an error: nothing to check"
-                + self._listing(entries)
-            )
-        name = entries[first]["scenario"]
-        later = [e for e in entries[first + 1 :] if e["scenario"] == name]
-        if later:
-            raise AssertionError(
-                f"after the error answer to request {first + 1} ({name}, HTTP "
-                f"{entries[first]['status']}, {entries[first]['outcome']}) the client sent "
-                f"{len(later)} more request(s) to it" + self._listing(entries)
-            )
-
-    # -- goldens
-
-    def assert_golden(self, data: bytes, name: str | None = None, kind: GoldenKind = "raw") -> None:
-        """Assert that ``data`` is the golden ``<goldens>/<name>.<kind>.sse``.
-
-        ``name`` is a scenario name (default: the test's scenario), so that the
-        unused-golden report knows every golden; ``kind`` is ``raw`` (the provider's
-        own format) or ``openai`` (OpenAI-compatible). Volatile values (ids,
-        timestamps) are masked. With ``--harness-update-goldens`` the golden is
-        written instead (atomically; never deleted).
-
-        Raises:
-            GoldenMismatch: the golden is missing or differs (with a unified diff).
-            UsageError: no name and no marker scenario, or an unknown scenario name.
-        """
-        __tracebackhide__ = True
-        from harness.errors import UsageError
-        from harness.mock.golden import GoldenMismatch, golden_path
-        from harness.mock.golden import assert_golden as check
-
-        name = name if name is not None else self._name()
-        if name is None:
-            raise UsageError("assert_golden needs a scenario name (or @pytest.mark.scenario)")
-        if self.server.scenarios.get(name) is None:
-            raise UsageError(
-                f"assert_golden: goldens are named after scenarios, and there is no scenario "
-                f"{name!r}.{_closest(self.server.scenarios, name)}"
-            )
-        path = golden_path(self.goldens, name, kind)
-        try:
-            check(data, path, update=self.update_goldens)
-        except GoldenMismatch as exc:
-            if exc.diff:
-                message = (
-                    f"{path}: the output differs from the golden (run pytest with "
-                    f"--harness-update-goldens to accept it)\n{exc.diff}"
-                )
-            else:
-                message = (
-                    f"no golden file {path}: run pytest with --harness-update-goldens to write it"
-                )
-            raise GoldenMismatch(message, path=path, diff=exc.diff, scenario=name) from None
-
-    # -- the strict teardown
-
-    def problems(self) -> list[str]:
-        """What the strict teardown reports: unmatched requests, unused ``responses``."""
-        entries = self._entries(None)
-        out = [
-            f"{entry['method']} {entry['path']} matched no scenario (404): "
-            f"{entry.get('error', '')} Select one with harness.base_url(NAME) or "
-            "@pytest.mark.scenario(NAME)."
-            for entry in entries
-            if entry["status"] == 404 and entry["outcome"] == "rejected"
-        ]
-        positions = list(self.server.journal.positions.items())
-        for (test_id, name), used in positions:
-            if test_id != self.test_id:
-                continue
-            scenario = self.server.scenarios.get(name)
-            if scenario is None or used >= len(scenario.answers):
-                continue
-            statuses = " then ".join(str(answer.status) for answer in scenario.answers)
-            out.append(
-                f"scenario {name} has {len(scenario.answers)} responses ({statuses}) but "
-                f"the client sent only {used} request(s) to it: the rest of the sequence "
-                "was never requested (did the client give up instead of retrying?)."
-            )
-        return out
-
-    # -- helpers
-
-    def _name(self) -> str | None:
-        return self.scenario.name if self.scenario is not None else None
-
-    def _entries(self, scenario: str | None) -> list[dict[str, Any]]:
-        entries = self.requests()
-        if scenario is None:
-            return entries
-        return [entry for entry in entries if entry["scenario"] == scenario]
-
-    def _listing(self, entries: list[dict[str, Any]]) -> str:
-        if not entries:
-            return "\nthis test's journal is empty"
-        start = entries[0]["time"]
-        lines = [
-            f"  {number}. +{entry['time'] - start:.3f}s {entry['method']} {entry['path']} -> "
-            f"{entry['scenario'] or '(no scenario)'}"
-            + (f" answer {entry['answer'] + 1}" if entry["answer"] is not None else "")
-            + f": HTTP {entry['status']}, {entry['outcome']}"
-            for number, entry in enumerate(entries, 1)
-        ]
-        return "\nthis test's journal:\n" + "\n".join(lines)
-
-    def _answer(self, entry: dict[str, Any]) -> tuple[Scenario, int, Faults | None] | None:
-        """The scenario, answer index and effective faults of a journaled request."""
-        from harness.errors import HarnessError
-        from harness.mock.replay import parse_faults
-
-        name, index = entry["scenario"], entry["answer"]
-        scenario = self.server.scenarios.get(name) if name else None
-        if scenario is None or index is None:
-            return None
-        faults = scenario.answers[index].faults
-        overlay = entry["headers"].get("x-harness-faults")
-        if overlay:
-            try:
-                extra = parse_faults(overlay)
-            except HarnessError:
-                return scenario, index, faults  # rejected with a 400: no overlay applied
-            faults = extra if faults is None else faults.merged(extra)
-        return scenario, index, faults
-
-    def _retry_after(self, entry: dict[str, Any]) -> float | None:
-        found = self._answer(entry)
-        if found is None:
-            return None
-        scenario, index, faults = found
-        if faults is not None and faults.http_error is not None:
-            return faults.retry_after
-        headers = {k.lower(): v for k, v in scenario.answers[index].headers.items()}
-        if "retry-after-ms" in headers:
-            return _seconds(headers["retry-after-ms"], entry["time"], scale=0.001)
-        if "retry-after" in headers:
-            return _seconds(headers["retry-after"], entry["time"])
-        return None
-
-    def _is_error(self, entry: dict[str, Any]) -> bool:
-        if entry["scenario"] is None:
-            return False  # rejected by harness itself (the strict teardown reports it)
-        if (entry["status"] or 0) >= 400 or entry["outcome"] == "disconnected_by_fault":
-            return True
-        found = self._answer(entry)
-        if found is None:
-            return False
-        scenario, index, faults = found
-        if faults is not None and any(
-            value is not None
-            for value in (
-                faults.error_after,
-                faults.disconnect_after,
-                faults.disconnect_after_bytes,
-            )
-        ):
-            return True
-        last = index == len(scenario.answers) - 1
-        return last and scenario.expect is not None and scenario.expect.error is not None
-
-
-def _seconds(value: str, sent: float, scale: float = 1.0) -> float | None:
-    """A ``retry-after`` value in seconds: a number, or an HTTP date (``None`` if neither).
-
-    A date counts from ``sent``, when the answer was sent.
-    """
-    try:
-        return max(float(value) * scale, 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - sent, 0.0)

@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from harness.conformance import (
+    AdapterTypeError,
     KnownFailure,
     Outcome,
     OutcomeError,
@@ -401,9 +402,12 @@ def test_bad_arguments_are_reported() -> None:
         _parameters(nothing)
 
 
-def test_adapter_must_return_an_outcome(harness: Any) -> None:
-    """An adapter that returns something else is a TypeError, not a silent pass."""
-    harness.scenario = load_scenarios().get("openai/text")
+def test_adapter_must_return_an_outcome(harness_mock: Any) -> None:
+    """An adapter that returns something else is an AdapterTypeError (a UsageError and a
+    TypeError), not a silent pass."""
+    harness_mock.scenario = load_scenarios().get("openai/text")
     test = conformance_tests(lambda base_url, scenario: "not an outcome")  # type: ignore[arg-type,return-value]
-    with pytest.raises(TypeError, match="returned str, not an Outcome"):
-        test(harness)
+    with pytest.raises(AdapterTypeError, match="returned str, not an Outcome") as info:
+        test(harness_mock)
+    assert isinstance(info.value, UsageError)
+    assert isinstance(info.value, TypeError)

@@ -1,8 +1,8 @@
-"""The pytest plugin (harness.pytest_plugin).
+"""The pytest plugin (harness.pytest_plugin) and the handle it gives (harness.testing).
 
 End to end: example test files run by pytest in a subprocess (``pytester``), with the
 plugin loaded through its ``pytest11`` entry point as a user's install would. In
-process: the ``harness`` handle's assertions, on this project's own run of the plugin.
+process: the ``harness_mock`` handle's assertions, on this project's own run of the plugin.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,11 +19,16 @@ import httpx
 import openai
 import pytest
 
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.mock.golden import GoldenMismatch
 from harness.mock.scenario import load_scenarios
-from harness.pytest_plugin import Harness, node_test_id, select_scenarios
-from harness.testing import RunningServer
+from harness.testing import (
+    ClientAssertionError,
+    Harness,
+    RunningServer,
+    node_test_id,
+    select_scenarios,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -36,7 +43,7 @@ def _post(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
 
 
 def test_sdk_through_base_url(pytester: pytest.Pytester) -> None:
-    """An openai SDK client pointed at harness.base_url() reads the marker's scenario."""
+    """An openai SDK client pointed at harness_mock.base_url() reads the marker's scenario."""
     pytester.makepyfile(
         """
         import re
@@ -44,15 +51,15 @@ def test_sdk_through_base_url(pytester: pytest.Pytester) -> None:
         import pytest
 
         @pytest.mark.scenario("openai/text")
-        def test_text(harness):
-            url = harness.base_url()
+        def test_text(harness_mock):
+            url = harness_mock.base_url()
             assert re.search(r"/t/[0-9a-f]{16}/s/openai/text/v1$", url), url
             client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
             stream = client.chat.completions.create(model="m", messages=[], stream=True)
             text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-            assert text == harness.scenario.expect.text
-            harness.assert_attempts(1)
-            assert harness.requests()[0]["outcome"] == "completed"
+            assert text == harness_mock.scenario.expect.text
+            harness_mock.assert_attempts(1)
+            assert harness_mock.requests()[0]["outcome"] == "completed"
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -82,10 +89,10 @@ import httpx
 import pytest
 
 @pytest.mark.scenario("openai/text")
-def test_golden(harness):
+def test_golden(harness_mock):
     body = {"model": "m", "messages": [], "stream": True}
-    data = httpx.post(harness.base_url() + "/chat/completions", json=body).content
-    harness.assert_golden(data)
+    data = httpx.post(harness_mock.base_url() + "/chat/completions", json=body).content
+    harness_mock.assert_golden(data)
 """
 
 
@@ -123,12 +130,12 @@ def test_xdist_workers_keep_sequences_apart(pytester: pytest.Pytester) -> None:
 
         @pytest.mark.parametrize("n", range(8))
         @pytest.mark.scenario("openai/429-then-200")
-        def test_sequence(harness, n):
+        def test_sequence(harness_mock, n):
             body = {"model": "m", "messages": [], "stream": True}
-            url = harness.base_url() + "/chat/completions"
+            url = harness_mock.base_url() + "/chat/completions"
             assert [httpx.post(url, json=body).status_code for _ in range(2)] == [429, 200]
-            harness.assert_attempts(2)
-            print("SERVER", harness.server.url)
+            harness_mock.assert_attempts(2)
+            print("SERVER", harness_mock.server.url)
         """
     )
     stale = pytester.path / "tests" / "golden" / "gone" / "away.raw.sse"
@@ -172,22 +179,22 @@ def test_strict_teardown(pytester: pytest.Pytester) -> None:
         def post(url):
             return httpx.post(url + "/chat/completions", json=BODY).status_code
 
-        def test_unmatched(harness):
-            assert post(harness.base_url()) == 404
+        def test_unmatched(harness_mock):
+            assert post(harness_mock.base_url()) == 404
 
         @pytest.mark.scenario("openai/429-then-200")
-        def test_gave_up(harness):
-            assert post(harness.base_url()) == 429
+        def test_gave_up(harness_mock):
+            assert post(harness_mock.base_url()) == 429
 
         @pytest.mark.harness(strict=False)
         @pytest.mark.scenario("openai/429-then-200")
-        def test_marker_opt_out(harness):
-            assert post(harness.base_url()) == 429
+        def test_marker_opt_out(harness_mock):
+            assert post(harness_mock.base_url()) == 429
 
         @pytest.mark.scenario("openai/429-then-200")
-        def test_flag_opt_out(harness):
-            harness.strict = False
-            assert post(harness.base_url()) == 429
+        def test_flag_opt_out(harness_mock):
+            harness_mock.strict = False
+            assert post(harness_mock.base_url()) == 429
 
         class TestRelaxed:
             @pytest.fixture
@@ -195,12 +202,12 @@ def test_strict_teardown(pytester: pytest.Pytester) -> None:
                 return False
 
             @pytest.mark.scenario("openai/429-then-200")
-            def test_fixture_opt_out(self, harness):
-                assert post(harness.base_url()) == 429
+            def test_fixture_opt_out(self, harness_mock):
+                assert post(harness_mock.base_url()) == 429
 
         @pytest.mark.scenario("openai/429-then-200")
-        def test_failed_itself(harness):
-            assert post(harness.base_url()) == 200  # fails: no teardown error on top
+        def test_failed_itself(harness_mock):
+            assert post(harness_mock.base_url()) == 200  # fails: no teardown error on top
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -210,7 +217,7 @@ def test_strict_teardown(pytester: pytest.Pytester) -> None:
             "*ERROR at teardown of test_unmatched*",
             "*harness strict teardown: *test_unmatched did not use the mock provider*",
             "*POST /v1/chat/completions matched no scenario (404): No scenario matches*",
-            "*@pytest.mark.harness(strict=False) or set harness.strict = False*",
+            "*@pytest.mark.harness(strict=False) or set harness_mock.strict = False*",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -230,12 +237,12 @@ def test_glob_and_names_parametrize(pytester: pytest.Pytester) -> None:
         import pytest
 
         @pytest.mark.scenario("openai/http-*")
-        def test_glob(harness):
-            assert harness.scenario.name.startswith("openai/http-")
+        def test_glob(harness_mock):
+            assert harness_mock.scenario.name.startswith("openai/http-")
 
         @pytest.mark.scenario("anthropic/text", "gemini/text")
-        def test_names(harness):
-            assert harness.base_url().endswith(harness.scenario.name + "/v1")
+        def test_names(harness_mock):
+            assert harness_mock.base_url().endswith(harness_mock.scenario.name + "/v1")
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
@@ -257,14 +264,14 @@ def test_unknown_scenario_is_a_collection_error(pytester: pytest.Pytester) -> No
         import pytest
 
         @pytest.mark.scenario("openai/txt")
-        def test_typo(harness):
+        def test_typo(harness_mock):
             pass
         """,
         test_glob="""
         import pytest
 
         @pytest.mark.scenario("openai/cut-*", "anthropic/nothing-*")
-        def test_glob(harness):
+        def test_glob(harness_mock):
             pass
         """,
     )
@@ -287,11 +294,11 @@ def test_option_precedence(pytester: pytest.Pytester) -> None:
         import pytest
 
         @pytest.mark.harness(speed=0.5)
-        def test_marker(harness, harness_server):
-            print("SPEED marker", harness.speed, harness.server is harness_server)
+        def test_marker(harness_mock, harness_server):
+            print("SPEED marker", harness_mock.speed, harness_mock.server is harness_server)
 
-        def test_default(harness, harness_server):
-            print("SPEED default", harness.speed, harness.server is harness_server)
+        def test_default(harness_mock, harness_server):
+            print("SPEED default", harness_mock.speed, harness_mock.server is harness_server)
         """
     )
     sub = pytester.mkpydir("sub")
@@ -299,8 +306,8 @@ def test_option_precedence(pytester: pytest.Pytester) -> None:
         "import pytest\n\n@pytest.fixture\ndef harness_speed():\n    return 0.25\n"
     )
     (sub / "test_fixture.py").write_text(
-        "import pytest\n\n@pytest.mark.harness(speed=0.5)\ndef test_fixture(harness):\n"
-        "    print('SPEED fixture', harness.speed)\n"
+        "import pytest\n\n@pytest.mark.harness(speed=0.5)\ndef test_fixture(harness_mock):\n"
+        "    print('SPEED fixture', harness_mock.speed)\n"
     )
     plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s")
     plain.assert_outcomes(passed=3)
@@ -341,17 +348,17 @@ def test_harness_port_option(pytester: pytest.Pytester) -> None:
         import pytest
 
         @pytest.mark.scenario("openai/text")
-        def test_fixed(harness, harness_server):
-            assert harness.server is harness_server
+        def test_fixed(harness_mock, harness_server):
+            assert harness_mock.server is harness_server
             assert harness_server.url == "http://127.0.0.1:{port}"
-            url = "http://127.0.0.1:{port}/t/" + harness.test_id + "/s/openai/text/v1"
+            url = "http://127.0.0.1:{port}/t/" + harness_mock.test_id + "/s/openai/text/v1"
             body = {{"model": "m", "messages": [], "stream": True}}
             assert httpx.post(url + "/chat/completions", json=body).status_code == 200
-            harness.assert_attempts(1)
+            harness_mock.assert_attempts(1)
 
         @pytest.mark.harness(speed=0.5)
-        def test_other_speed(harness):
-            assert harness.server.port != {port}
+        def test_other_speed(harness_mock):
+            assert harness_mock.server.port != {port}
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-port", str(port))
@@ -377,7 +384,9 @@ def test_harness_port_bad_value_is_a_usage_error(pytester: pytest.Pytester, valu
 
 def test_harness_port_in_use_says_which_and_how_to_fix(pytester: pytest.Pytester) -> None:
     """A --harness-port in use errors the tests that need it, naming the port and the fix."""
-    pytester.makepyfile("def test_one(harness):\n    pass\n\ndef test_two(harness):\n    pass\n")
+    pytester.makepyfile(
+        "def test_one(harness_mock):\n    pass\n\ndef test_two(harness_mock):\n    pass\n"
+    )
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -398,7 +407,9 @@ def test_harness_port_in_use_says_which_and_how_to_fix(pytester: pytest.Pytester
 def test_harness_port_with_xdist(pytester: pytest.Pytester) -> None:
     """A fixed --harness-port is refused with several xdist workers, and works with one."""
     port = _free_port()
-    pytester.makepyfile(f"def test_port(harness):\n    assert harness.server.port == {port}\n")
+    pytester.makepyfile(
+        f"def test_port(harness_mock):\n    assert harness_mock.server.port == {port}\n"
+    )
     several = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-n", "2", "--harness-port", str(port)
     )
@@ -425,7 +436,7 @@ def _doc_override() -> str:
 
 
 def test_harness_server_override_from_the_docs(pytester: pytest.Pytester) -> None:
-    """The docs' harness_server override is used by harness, with --harness-port and speeds."""
+    """The docs' harness_server override is used by harness_mock, at any port and speed."""
     pytester.makeconftest(_doc_override())
     pytester.makepyfile(
         """
@@ -433,22 +444,22 @@ def test_harness_server_override_from_the_docs(pytester: pytest.Pytester) -> Non
         import pytest
 
         @pytest.mark.scenario("openai/429-then-200")
-        def test_override(harness, harness_server):
-            assert harness.server is harness_server
+        def test_override(harness_mock, harness_server):
+            assert harness_mock.server is harness_server
             body = {"model": "m", "messages": [], "stream": True}
-            url = harness.base_url() + "/chat/completions"
+            url = harness_mock.base_url() + "/chat/completions"
             assert [httpx.post(url, json=body).status_code for _ in range(2)] == [429, 200]
-            harness.assert_attempts(2)
+            harness_mock.assert_attempts(2)
             admin = harness_server.url + "/_harness/requests"
             assert httpx.get(admin).status_code == 401  # the override's admin token
             print("PORT", harness_server.port)
 
         @pytest.mark.harness(speed=0.5)
         @pytest.mark.scenario("openai/text")
-        def test_other_speed(harness, harness_server):
-            assert harness.server is not harness_server
-            assert harness.speed == 0.5
-            assert harness.scenario.name == "openai/text"
+        def test_other_speed(harness_mock, harness_server):
+            assert harness_mock.server is not harness_server
+            assert harness_mock.speed == 0.5
+            assert harness_mock.scenario.name == "openai/text"
         """
     )
     plain = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -470,7 +481,7 @@ def test_harness_server_override_errors(pytester: pytest.Pytester) -> None:
         def harness_server():
             return run_server()  # not entered: no server
 
-        def test_shape(harness):
+        def test_shape(harness_mock):
             pass
         """,
         test_port="""
@@ -482,7 +493,7 @@ def test_harness_server_override_errors(pytester: pytest.Pytester) -> None:
             with run_server() as server:
                 yield server
 
-        def test_port(harness):
+        def test_port(harness_mock):
             pass
         """,
     )
@@ -521,16 +532,16 @@ def test_node_test_id_is_short_stable_and_url_safe() -> None:
     assert one != node_test_id("tests/test_a.py::test_b[openai/cut-clean]")
 
 
-def test_base_urls(harness: Harness) -> None:
+def test_base_urls(harness_mock: Harness) -> None:
     """base_url has the test's /t/{id}/ prefix, /v1 for openai only; unknown names are refused."""
-    prefix = f"{harness.server.url}/t/{harness.test_id}"
-    assert harness.url == prefix
-    assert harness.base_url("openai/text") == f"{prefix}/s/openai/text/v1"
-    assert harness.base_url("anthropic/text", "anthropic") == f"{prefix}/s/anthropic/text"
-    assert harness.base_url() == f"{prefix}/v1"
-    assert harness.scenario is None
+    prefix = f"{harness_mock.server.url}/t/{harness_mock.test_id}"
+    assert harness_mock.url == prefix
+    assert harness_mock.base_url("openai/text") == f"{prefix}/s/openai/text/v1"
+    assert harness_mock.base_url("anthropic/text", "anthropic") == f"{prefix}/s/anthropic/text"
+    assert harness_mock.base_url() == f"{prefix}/v1"
+    assert harness_mock.scenario is None
     with pytest.raises(UsageError, match="Closest: openai/text"):
-        harness.base_url("openai/txt")
+        harness_mock.base_url("openai/txt")
 
 
 def test_select_scenarios_errors() -> None:
@@ -546,110 +557,136 @@ def test_select_scenarios_errors() -> None:
 
 
 @pytest.mark.scenario("openai/429-then-200")
-def test_openai_sdk_honours_retry_after(harness: Harness) -> None:
+def test_openai_sdk_honours_retry_after(harness_mock: Harness) -> None:
     """The openai SDK waits out the 429's retry-after (1 s) before its retry."""
-    client = openai.OpenAI(base_url=harness.base_url(), api_key="x", max_retries=1)
+    client = openai.OpenAI(base_url=harness_mock.base_url(), api_key="x", max_retries=1)
     with client:
         stream = client.chat.completions.create(model="m", messages=[], stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert harness.attempts() == 2
-    assert harness.attempts("openai/text") == 0
-    harness.assert_attempts(2, "openai/429-then-200")
-    harness.assert_retry_after_honoured()
+    assert harness_mock.attempts() == 2
+    assert harness_mock.attempts("openai/text") == 0
+    harness_mock.assert_attempts(2, "openai/429-then-200")
+    harness_mock.assert_retry_after_honoured()
 
 
 @pytest.mark.scenario("openai/429-then-200")
-def test_early_retry_is_caught(harness: Harness) -> None:
+def test_early_retry_is_caught(harness_mock: Harness) -> None:
     """A retry sent at once after a 429 with retry-after 1 fails the assertion."""
-    assert [_post(harness.base_url()).status_code for _ in range(2)] == [429, 200]
+    assert [_post(harness_mock.base_url()).status_code for _ in range(2)] == [429, 200]
     with pytest.raises(AssertionError, match=r"retried too early:\n.*retry-after 1 s"):
-        harness.assert_retry_after_honoured()
+        harness_mock.assert_retry_after_honoured()
     with pytest.raises(AssertionError, match=r"expected 3 request\(s\), the client sent 2"):
-        harness.assert_attempts(3)
+        harness_mock.assert_attempts(3)
 
 
-def test_retry_after_from_a_fault_header(harness: Harness) -> None:
+def test_assertions_raise_a_harness_error(harness_mock: Harness) -> None:
+    """A failed assertion is a ClientAssertionError: a HarnessError and an AssertionError."""
+    with pytest.raises(ClientAssertionError) as info:
+        harness_mock.assert_attempts(1)
+    assert isinstance(info.value, HarnessError)
+    assert isinstance(info.value, AssertionError)
+    assert (
+        str(info.value) == "expected 1 request(s), the client sent 0\nthis test's journal is empty"
+    )
+
+
+@pytest.mark.scenario("openai/429-then-200")
+def test_a_rejected_fault_header_leaves_the_answers_own_retry_after(harness_mock: Harness) -> None:
+    """A request refused for its fault header (400, no faults applied) still counts with
+    its answer's own retry-after: a retry at once after it is too early."""
+    url = harness_mock.base_url()
+    assert _post(url, {"x-harness-faults": "no_such_fault=1"}).status_code == 400
+    assert harness_mock.server.entries(harness_mock.test_id)[0].faults is None
+    assert _post(url).status_code == 429
+    with pytest.raises(ClientAssertionError, match=r"request 1 .*HTTP 400\) said retry-after 1 s"):
+        harness_mock.assert_retry_after_honoured()
+    harness_mock.strict = False  # the 200 of the sequence was never asked for
+
+
+def test_retry_after_from_a_fault_header(harness_mock: Harness) -> None:
     """An http_error fault's retry_after counts too; without a retry there is nothing to check."""
     faults = {"x-harness-faults": "http_error=429; retry_after=0.2"}
-    url = harness.base_url("openai/text")
+    url = harness_mock.base_url("openai/text")
     assert _post(url, faults).status_code == 429
     with pytest.raises(AssertionError, match="nothing to check"):
-        harness.assert_retry_after_honoured()
+        harness_mock.assert_retry_after_honoured()
     time.sleep(0.25)
     assert _post(url, faults).status_code == 429
-    harness.assert_retry_after_honoured()
+    harness_mock.assert_retry_after_honoured()
 
 
 @pytest.mark.scenario("openai/http-500")
-def test_stopped_after_an_http_error(harness: Harness) -> None:
+def test_stopped_after_an_http_error(harness_mock: Harness) -> None:
     """One request answered 500 passes; a second request to it fails the assertion."""
-    assert _post(harness.base_url()).status_code == 500
-    harness.assert_stopped_after_error()
-    assert _post(harness.base_url()).status_code == 500
+    assert _post(harness_mock.base_url()).status_code == 500
+    harness_mock.assert_stopped_after_error()
+    assert _post(harness_mock.base_url()).status_code == 500
     with pytest.raises(AssertionError, match="the client sent 1 more request"):
-        harness.assert_stopped_after_error()
+        harness_mock.assert_stopped_after_error()
 
 
-def test_stopped_after_stream_errors(harness: Harness) -> None:
+def test_stopped_after_stream_errors(harness_mock: Harness) -> None:
     """An in-band error (expect.error) and an error fault count; a clean answer does not."""
-    assert _post(harness.base_url("openai/text")).status_code == 200
+    assert _post(harness_mock.base_url("openai/text")).status_code == 200
     with pytest.raises(AssertionError, match="nothing to check"):
-        harness.assert_stopped_after_error()
-    assert _post(harness.base_url("openai/error-midstream")).status_code == 200
-    harness.assert_stopped_after_error()
-    harness.server.journal.reset(harness.test_id)
-    url = harness.base_url("openai/length")
+        harness_mock.assert_stopped_after_error()
+    assert _post(harness_mock.base_url("openai/error-midstream")).status_code == 200
+    harness_mock.assert_stopped_after_error()
+    harness_mock.server.journal.reset(harness_mock.test_id)
+    url = harness_mock.base_url("openai/length")
     assert _post(url, {"x-harness-faults": "error_after=1"}).status_code == 200
-    harness.assert_stopped_after_error()
+    harness_mock.assert_stopped_after_error()
     assert _post(url).status_code == 200
     with pytest.raises(AssertionError, match=r"after the error answer to request 1 \(openai/len"):
-        harness.assert_stopped_after_error()
+        harness_mock.assert_stopped_after_error()
 
 
-def test_problems_lists_what_teardown_reports(harness: Harness) -> None:
+def test_problems_lists_what_teardown_reports(harness_mock: Harness) -> None:
     """problems() names unmatched requests and responses sequences left unused."""
-    assert _post(harness.base_url()).status_code == 404
-    assert _post(harness.base_url("anthropic/529-then-200")).status_code == 529
-    problems = harness.problems()
+    assert _post(harness_mock.base_url()).status_code == 404
+    assert _post(harness_mock.base_url("anthropic/529-then-200")).status_code == 529
+    problems = harness_mock.problems()
     assert len(problems) == 2
     assert problems[0].startswith("POST /v1/chat/completions matched no scenario (404)")
     assert "anthropic/529-then-200 has 2 responses (529 then 200)" in problems[1]
-    harness.strict = False  # what this test provoked is what teardown would report
+    harness_mock.strict = False  # what this test provoked is what teardown would report
 
 
 @pytest.mark.scenario("openai/text")
-def test_assert_golden_in_process(harness: Harness, tmp_path: Path) -> None:
+def test_assert_golden_in_process(harness_mock: Harness, tmp_path: Path) -> None:
     """assert_golden: missing, written with update, equal, then different with a diff."""
-    harness.goldens = tmp_path
-    data = _post(harness.base_url()).content
+    harness_mock.goldens = tmp_path
+    data = _post(harness_mock.base_url()).content
     with pytest.raises(GoldenMismatch, match=r"no golden file .*--harness-update-goldens"):
-        harness.assert_golden(data)
-    harness.update_goldens = True
-    harness.assert_golden(data)
-    harness.update_goldens = False
-    harness.assert_golden(data)
+        harness_mock.assert_golden(data)
+    harness_mock.update_goldens = True
+    harness_mock.assert_golden(data)
+    harness_mock.update_goldens = False
+    harness_mock.assert_golden(data)
     with pytest.raises(GoldenMismatch, match="differs from the golden") as info:
-        harness.assert_golden(data + b"data: extra\n\n")
+        harness_mock.assert_golden(data + b"data: extra\n\n")
     assert "+data: extra" in info.value.diff
     with pytest.raises(UsageError, match="named after scenarios"):
-        harness.assert_golden(data, "my/own-name")
-    harness.assert_golden(data, "openai/text", kind="raw")
+        harness_mock.assert_golden(data, "my/own-name")
+    harness_mock.assert_golden(data, "openai/text", kind="raw")
 
 
-def test_assert_golden_needs_a_name(harness: Harness) -> None:
+def test_assert_golden_needs_a_name(harness_mock: Harness) -> None:
     """Without a marker scenario, assert_golden needs a name."""
     with pytest.raises(UsageError, match="needs a scenario name"):
-        harness.assert_golden(b"")
+        harness_mock.assert_golden(b"")
 
 
 @pytest.mark.harness(speed=0.02)
 @pytest.mark.scenario("openai/slow-first-byte")
-def test_marker_speed_gets_its_own_server(harness: Harness, harness_server: RunningServer) -> None:
+def test_marker_speed_gets_its_own_server(
+    harness_mock: Harness, harness_server: RunningServer
+) -> None:
     """speed=0.02 replays the 3 s silence in about 60 ms, on a server of that speed."""
-    assert harness.speed == 0.02
-    assert harness.server is not harness_server
+    assert harness_mock.speed == 0.02
+    assert harness_mock.server is not harness_server
     started = time.monotonic()
-    assert _post(harness.base_url()).status_code == 200
+    assert _post(harness_mock.base_url()).status_code == 200
     assert time.monotonic() - started >= 0.06
 
 
@@ -657,11 +694,63 @@ def test_marker_speed_gets_its_own_server(harness: Harness, harness_server: Runn
 def test_marker_rejects_unknown_keywords(request: pytest.FixtureRequest) -> None:
     """@pytest.mark.harness takes only speed= and strict=."""
     with pytest.raises(UsageError, match="only the keywords speed= and strict="):
-        request.getfixturevalue("harness")
+        request.getfixturevalue("harness_mock")
 
 
 @pytest.mark.harness(speed=-1)
 def test_marker_rejects_a_negative_speed(request: pytest.FixtureRequest) -> None:
     """A speed must be a finite number >= 0."""
     with pytest.raises(ValueError, match="finite number >= 0, got -1"):
-        request.getfixturevalue("harness")
+        request.getfixturevalue("harness_mock")
+
+
+# --- the old fixture name, the old import path, no pytest in harness.testing -------------
+
+
+def test_old_fixture_name_warns_and_gives_the_same_handle(
+    request: pytest.FixtureRequest, harness_mock: Harness
+) -> None:
+    """The fixture `harness` is a deprecated alias of `harness_mock`: same handle, a warning."""
+    with pytest.warns(DeprecationWarning, match="fixture 'harness' is deprecated.*'harness_mock'"):
+        old = request.getfixturevalue("harness")
+    assert old is harness_mock
+
+
+def test_old_fixture_name_still_parametrizes(pytester: pytest.Pytester) -> None:
+    """A user's test on the old name still gets its marker's scenarios, with a warning."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.scenario("openai/http-*")
+        def test_old(harness):
+            assert harness.scenario.name.startswith("openai/http-")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, warnings=2)
+    # Reported at the user's test (line 3: its first line, the marker), not in harness.
+    result.stdout.fnmatch_lines(
+        [
+            "*test_old_fixture_name_still_parametrizes.py:3: DeprecationWarning: the pytest "
+            "fixture 'harness' is deprecated*"
+        ]
+    )
+
+
+def test_moved_names_are_still_importable_from_the_plugin() -> None:
+    """Harness, node_test_id and select_scenarios moved to harness.testing; the plugin
+    still gives them (the same objects)."""
+    import harness.pytest_plugin as plugin
+    import harness.testing
+
+    for name in plugin.__all__:
+        assert getattr(plugin, name) is getattr(harness.testing, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = plugin.nothing
+
+
+def test_testing_imports_no_pytest() -> None:
+    """harness.testing (the handle, the server, the selection helpers) works without pytest."""
+    code = "import sys, harness.testing; assert 'pytest' not in sys.modules, 'pytest loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
