@@ -37,9 +37,12 @@ lock: | $(UV)
 	$(MAKE) install
 	$(BIN)/python -m tests.sdk_behaviour --write
 
+# lint-imports: the layers and the pure core ([tool.importlinter] in pyproject.toml).
+# --no-cache: the graph takes milliseconds, and no cache directory lands in the tree.
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests bench
 	$(BIN)/ruff format --check harness tests bench
+	$(BIN)/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy harness
