@@ -6,7 +6,7 @@ chunks (``tok{i} ``), a ``finish_reason`` chunk and ``data: [DONE]`` (N + 2 even
 S chunks for the concurrent case. Three servers answer the same path with the same
 bytes, each on its own event loop in a daemon thread of this process, on 127.0.0.1:0:
 
-* ``harness``: ``ServerThread(ScenarioSet(...), speed=0)``, the scenario selected by
+* ``harness``: ``ServerThread(ScenarioSet(...), ServerOptions(speed=0))``, the scenario selected by
   the ``/s/{name}/`` prefix, one write per event (the default ``chunking: event``).
 * ``quart floor``: a minimal Quart app on the same Hypercorn runner
   (``harness.mock.serve.bind`` + ``_serve``): the route reads the body and returns an async
@@ -17,7 +17,8 @@ bytes, each on its own event loop in a daemon thread of this process, on 127.0.0
   The physical reference.
 
 The load generator is a separate process (this script with ``--client``): raw asyncio
-sockets, a minimal chunked decoder, events counted as ``b"\\n\\n"`` in the decoded body.
+sockets, the answer parsed by the tests' reader (``tests.rawhttp.AnswerReader``, h11),
+events counted as ``b"\\n\\n"`` in the decoded body.
 A stream is an error unless it is a 200 with exactly the expected bytes and events.
 
 1. One stream: N + 2 events, time from request sent to the last byte; events/s.
@@ -31,7 +32,7 @@ A stream is an error unless it is a 200 with exactly the expected bytes and even
    ``x-harness-faults: chunking=coalesce`` joins the events into as few writes as
    possible (up to 64 KiB each; the pauses of merged events are summed before their
    write), measured as cases 1 and 2.
-5. Where harness's time goes: ``harness.mock.app.build_plan`` is wrapped (in this
+5. Where harness's time goes: ``harness.mock.state.build_plan`` is wrapped (in this
    process, timing only) to show what the per-request plan costs inside the server,
    in the event loop before the first byte: for the long stream, and summed over the
    C requests of one concurrent repeat (time during which no stream is written).
@@ -56,10 +57,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# The answer reader is shared with the tests (tests/rawhttp.py): import it from the
+# repository root, one level up, whatever the current directory. Only the load client
+# imports it: the start-up process times its imports (h11 comes with Hypercorn's).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if TYPE_CHECKING:
+    from tests.rawhttp import AnswerReader
 
 HOST = "127.0.0.1"
 TARGET_RATE = 0.85
@@ -108,14 +116,15 @@ def wire_events(n: int) -> list[bytes]:
 
 
 class LoopThread:
-    """``serve(sock, stop, ready)`` on its own event loop in a daemon thread."""
+    """``serve(sock, stop, ready)`` on its own event loop in a daemon thread (harness's
+    ``BackgroundLoop``), on a socket bound at start."""
 
     def __init__(self, name: str, serve: Serve) -> None:
+        from harness.mock.serve import BackgroundLoop
+
         self.name = name
         self._serve = serve
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundLoop()
         self.port = 0
 
     def start(self) -> int:
@@ -123,24 +132,11 @@ class LoopThread:
 
         sock = bind(HOST, 0)
         self.port = sock.getsockname()[1]
-        ready = threading.Event()
-
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            await self._serve(sock, self._stop, ready.set)
-
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError(f"{self.name} did not start")
+        self._background.start(lambda stop, ready: self._serve(sock, stop, ready), self.name)
         return self.port
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._background.stop()
 
 
 def quart_floor(streams: dict[str, list[bytes]]) -> LoopThread:
@@ -210,14 +206,11 @@ def raw_floor(streams: dict[str, list[bytes]]) -> LoopThread:
 
 
 class _Fetch(asyncio.Protocol):
-    """One streamed request: status check, chunked decoding, events and bytes counted."""
+    """One streamed request: status check, events and bytes counted as the body comes."""
 
-    def __init__(self, done: asyncio.Future[None]) -> None:
+    def __init__(self, done: asyncio.Future[None], reader: AnswerReader) -> None:
         self.done = done
-        self.buf = b""
-        self.status = 0
-        self.remaining = 0  # data bytes left in the current chunk
-        self.skip = 0  # bytes of CRLF left after a chunk's data
+        self.reader = reader
         self.events = 0
         self.nbytes = 0
         self.trailing_lf = False
@@ -240,56 +233,32 @@ class _Fetch(asyncio.Protocol):
         self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf + data if self.buf else data
-        pos, end = 0, len(buf)
-        if not self.status:
-            head_end = buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                self.buf = buf
-                return
-            head = buf[:head_end].lower()
-            self.status = int(head[9:12])
-            if self.status != 200 or b"transfer-encoding: chunked" not in head:
-                return self._fail(f"HTTP {self.status}: {buf[:300]!r}")
-            pos = head_end + 4
-        while pos < end:
-            if self.remaining:
-                take = min(self.remaining, end - pos)
-                segment = buf[pos : pos + take]
-                if not self.first:
-                    self.first = time.perf_counter()
-                self.events += segment.count(b"\n\n")
-                if self.trailing_lf and segment[:1] == b"\n":
-                    self.events += 1
-                self.trailing_lf = segment[-1:] == b"\n" and segment[-2:] != b"\n\n"
-                self.nbytes += take
-                pos += take
-                self.remaining -= take
-                if not self.remaining:
-                    self.skip = 2
-            elif self.skip:
-                take = min(self.skip, end - pos)
-                pos += take
-                self.skip -= take
-            else:
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    break
-                size = int(buf[pos:eol].split(b";", 1)[0], 16)
-                pos = eol + 2
-                if size == 0:
-                    if not self.done.done():
-                        self.done.set_result(None)
-                    assert self.transport is not None
-                    self.transport.close()
-                    return None
-                self.remaining = size
-        self.buf = buf[pos:]
+        reader = self.reader
+        reader.feed(data)
+        while (got := reader.next()) is not None:
+            if not isinstance(got, bytes):  # the head
+                if got.status != 200 or not reader.chunked:
+                    return self._fail(f"HTTP {got.status}: {got.raw[:300]!r}")
+                continue
+            if not self.first:
+                self.first = time.perf_counter()
+            self.events += got.count(b"\n\n")
+            if self.trailing_lf and got[:1] == b"\n":
+                self.events += 1
+            self.trailing_lf = got[-1:] == b"\n" and got[-2:] != b"\n\n"
+            self.nbytes += len(got)
+        if reader.terminated:
+            if not self.done.done():
+                self.done.set_result(None)
+            assert self.transport is not None
+            self.transport.close()
         return None
 
 
 async def fetch(port: int, path: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
     """One streamed request; its timings, counts and error (``""`` for none)."""
+    from tests.rawhttp import AnswerReader
+
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -297,7 +266,7 @@ async def fetch(port: int, path: str, headers: dict[str, str], timeout: float) -
         f"POST {path} HTTP/1.1\r\nhost: {HOST}:{port}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(REQUEST_BODY)}\r\nconnection: close\r\n{extra}\r\n"
     ).encode() + REQUEST_BODY
-    proto = _Fetch(done)
+    proto = _Fetch(done, AnswerReader())
     transport = None
     try:
         async with asyncio.timeout(timeout):
@@ -382,6 +351,7 @@ def startup(n: int, repeats: int) -> dict[str, Any]:
     ours = time.perf_counter()
     import httpx
 
+    from harness.mock.options import ServerOptions
     from harness.mock.scenario import ScenarioSet
 
     out: dict[str, Any] = {
@@ -395,7 +365,7 @@ def startup(n: int, repeats: int) -> dict[str, Any]:
     path = path_of("tiny")
 
     def harness_server() -> Any:
-        server = harness.mock.serve.ServerThread(scenarios, speed=0)
+        server = harness.mock.serve.ServerThread(scenarios, ServerOptions(speed=0))
         server.start()
         return server, int(server.url.rsplit(":", 1)[1])
 
@@ -489,7 +459,8 @@ def main() -> int:
     concurrency, start_repeats = 200, 5
     began, load = time.perf_counter(), os.getloadavg()[0]
 
-    import harness.mock.app
+    import harness.mock.state
+    from harness.mock.options import ServerOptions
     from harness.mock.replay import build_plan, parse_faults
     from harness.mock.scenario import Faults, ScenarioSet
     from harness.mock.serve import ServerThread
@@ -524,8 +495,8 @@ def main() -> int:
         plan_times.append((len(plan.writes), time.perf_counter() - start))
         return plan
 
-    harness.mock.app.build_plan = timed_build_plan  # type: ignore[assignment]
-    harness_server = ServerThread(ScenarioSet(list(scenarios.values())), speed=0)
+    harness.mock.state.build_plan = timed_build_plan  # type: ignore[assignment]
+    harness_server = ServerThread(ScenarioSet(list(scenarios.values())), ServerOptions(speed=0))
     floors = [quart_floor(streams), raw_floor(streams)]
     harness_server.start()
     ports = {"harness": int(harness_server.url.rsplit(":", 1)[1])}

@@ -5,7 +5,8 @@ scenarios (127.0.0.1 only), driven by this process (or ``--workers`` processes) 
 C concurrent clients (default 1,000) for D seconds (default 60), in two phases:
 
 1. ``plain``: each client loops over keep-alive connections of raw asyncio sockets
-   speaking HTTP/1.1 (the chunked transfer coding is decoded here, chunk by chunk).
+   speaking HTTP/1.1 (answers parsed chunk by chunk by the tests' reader,
+   ``tests.rawhttp.AnswerReader``, h11).
    Each request picks a streaming scenario and a route: every built-in single-answer
    stream whose recorded pauses add up to at most 1 s, on its own route (OpenAI,
    Anthropic, Gemini: byte for byte) and, for Anthropic and Gemini, on the OpenAI
@@ -68,6 +69,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# The answer reader is shared with the tests (tests/rawhttp.py): import it from the
+# repository root, one level up, whatever the current directory.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.rawhttp import AnswerReader
 
 HOST = "127.0.0.1"
 RSS_LIMIT = 1.10
@@ -173,7 +179,7 @@ class Answer:
 
     status: int = 0
     head: bytes = b""
-    chunks: list[bytes] = field(default_factory=list)  # whole chunks (or reads, unchunked)
+    chunks: list[bytes] = field(default_factory=list)  # whole chunks (unchunked: the body)
     partial: bytearray = field(default_factory=bytearray)  # a chunk still arriving
     nbytes: int = 0
     complete: bool = False  # the body ended as HTTP says (terminating chunk or length)
@@ -188,7 +194,7 @@ class Answer:
 
 
 class _Conn(asyncio.Protocol):
-    """A keep-alive HTTP/1.1 connection; decodes one response at a time, sans buffering.
+    """A keep-alive HTTP/1.1 connection; parses one answer at a time (AnswerReader).
 
     Chunked bodies keep their chunk boundaries (the server writes one chunk per
     planned write); ``content-length`` bodies and bodies ended by EOF are read too.
@@ -196,12 +202,11 @@ class _Conn(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buf = b""
+        self.buf = b""  # what came between answers
         self.answer = Answer()
+        self.reader: AnswerReader | None = None  # while an answer is awaited
         self.waiter: asyncio.Future[None] | None = None
         self.stop_at: int | None = None  # hang up once this many body bytes arrived
-        self.mode = ""  # "", "chunked", "length", "eof"
-        self.remaining = 0
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -211,11 +216,16 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.answer.eof = True
-        if self.mode == "eof":
-            self.answer.complete = True
+        if self.reader is not None:
+            self.reader.feed(b"")
+            self._parse()
         self._finish()
 
     def _finish(self) -> None:
+        if self.reader is not None:
+            self.answer.chunks, self.answer.partial = self.reader.chunks, self.reader.partial
+            self.answer.complete = self.reader.terminated
+            self.buf, self.reader = self.reader.trailing, None
         if self.waiter is not None and not self.waiter.done():
             self.answer.ended = time.perf_counter()
             self.waiter.set_result(None)
@@ -224,14 +234,15 @@ class _Conn(asyncio.Protocol):
         """Send ``data``; return the answer (or what arrived before ``stop_at`` bytes)."""
         assert self.transport is not None
         self.answer = Answer()
-        self.mode, self.remaining, self.stop_at = "", 0, stop_at
+        self.stop_at = stop_at
+        self.reader, self.buf = AnswerReader(self.buf), b""
         self.waiter = asyncio.get_running_loop().create_future()
         sent = time.perf_counter()
         self.transport.write(data)
-        if self.buf or self.closed:
-            self.data_received(b"")
-            if self.closed:
-                self.connection_lost(None)
+        if self.closed:
+            self.connection_lost(None)
+        else:
+            self._parse()
         async with asyncio.timeout(timeout):
             await self.waiter
         answer = self.answer
@@ -239,88 +250,29 @@ class _Conn(asyncio.Protocol):
         answer.ended = answer.ended - sent if answer.ended else 0.0
         return answer
 
-    def _body(self, piece: bytes) -> None:
-        answer = self.answer
-        if not answer.first:
-            answer.first = time.perf_counter()
-        answer.nbytes += len(piece)
-        if self.mode == "chunked":
-            answer.partial += piece  # a chunk may arrive over several reads
-        else:
-            answer.chunks.append(piece)
-        if self.stop_at is not None and answer.nbytes >= self.stop_at:
-            self._finish()
-
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.waiter.done():
+        if self.reader is None:
             self.buf += data  # between requests (or after a hang-up): keep for later
             return
-        buf = self.buf + data if self.buf else data
-        pos, end = 0, len(buf)
-        answer = self.answer
-        if not self.mode:
-            head_end = buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                self.buf = buf
-                return
-            head = buf[:head_end].lower()
-            answer.head = head
-            answer.status = int(head[9:12])
-            answer.close = b"\r\nconnection: close" in head
-            if b"\r\ntransfer-encoding: chunked" in head:
-                self.mode = "chunked"
-            elif b"\r\ncontent-length:" in head:
-                self.mode = "length"
-                start = head.index(b"\r\ncontent-length:") + 17
-                self.remaining = int(head[start:].split(b"\r\n", 1)[0])
-            else:
-                self.mode = "eof"
-            pos = head_end + 4
-            if self.mode == "length" and not self.remaining:
-                answer.complete = True
-                self.buf = buf[pos:]
-                self._finish()
-                return
-        while pos < end and not self.waiter.done():
-            if self.mode == "eof":
-                self._body(buf[pos:end])
-                pos = end
-            elif self.mode == "length":
-                take = min(self.remaining, end - pos)
-                self._body(buf[pos : pos + take])
-                pos += take
-                self.remaining -= take
-                if not self.remaining:
-                    answer.complete = True
-                    self._finish()
-            elif self.remaining:  # chunked: inside a chunk's data, then its CRLF
-                take = min(self.remaining - 2, end - pos) if self.remaining > 2 else 0
-                if take > 0:
-                    self._body(buf[pos : pos + take])
-                    pos += take
-                    self.remaining -= take
-                if self.remaining <= 2:
-                    if answer.partial:
-                        answer.chunks.append(bytes(answer.partial))
-                        answer.partial.clear()
-                    take = min(self.remaining, end - pos)
-                    pos += take
-                    self.remaining -= take
-            else:
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    break
-                size = int(buf[pos:eol].split(b";", 1)[0], 16)
-                if size == 0:
-                    if buf.find(b"\r\n\r\n", pos) < 0:
-                        break  # wait for the end of the (empty) trailer section
-                    pos = buf.find(b"\r\n\r\n", pos) + 4
-                    answer.complete = True
-                    self._finish()
-                    break
-                pos = eol + 2
-                self.remaining = size + 2
-        self.buf = buf[pos:]
+        self.reader.feed(data)
+        self._parse()
+
+    def _parse(self) -> None:
+        reader, answer = self.reader, self.answer
+        assert reader is not None
+        while (got := reader.next()) is not None:
+            if not isinstance(got, bytes):  # the head
+                answer.status, answer.head = got.status, got.raw
+                answer.close = got.headers.get("connection", "").lower() == "close"
+                continue
+            if not answer.first:
+                answer.first = time.perf_counter()
+            answer.nbytes += len(got)
+            if self.stop_at is not None and answer.nbytes >= self.stop_at:
+                return self._finish()  # hang up
+        if reader.done:
+            self._finish()
+        return None
 
     def close(self, reset: bool = False) -> None:
         if self.transport is not None and not self.closed:

@@ -5,6 +5,9 @@ heads) and hide how the answer came (chunk boundaries, a connection cut inside a
 whether the server closed the connection afterwards). Here a request is sent as the
 bytes given, and an answer keeps each chunk of the chunked encoding apart. Every read
 has the socket's timeout: a server that hangs fails the test instead of hanging it.
+
+Answers are parsed by :class:`AnswerReader` (h11, sans I/O), which the load clients of
+``bench/serve.py`` and ``bench/soak.py`` use too: the one HTTP/1.1 answer reader here.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import h11
 
 
 def address(url: str) -> tuple[str, int]:
@@ -49,14 +54,95 @@ class Head:
     status: int  # 0: the connection ended before the head did (``raw`` is what came)
     headers: dict[str, str]
 
-    @classmethod
-    def parse(cls, raw: bytes) -> Head:
-        lines = raw.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return cls(raw, int(lines[0].split(" ")[1]), headers)
+
+class AnswerReader:
+    """One HTTP/1.1 answer parsed with h11 from the bytes fed to it (sans I/O).
+
+    :meth:`feed` what the connection delivers (``b""`` once it has ended), then call
+    :meth:`next` until it returns None. The body is framed as HTTP says: chunked, by
+    content-length, or until the connection ends (neither). A chunked body keeps each
+    HTTP chunk apart: h11's Data events from ``chunk_start`` to ``chunk_end`` make one
+    element of :attr:`chunks`. The connection ending before the answer is whole (h11's
+    RemoteProtocolError on an EOF) makes it :attr:`cut`, not an error; any other
+    malformed answer raises h11.RemoteProtocolError.
+    """
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._parser = h11.Connection(h11.CLIENT)
+        # h11 frames an answer by its request: it is told of one (not HEAD), not sent.
+        self._parser.send(h11.Request(method="POST", target="/", headers=[("host", "x")]))
+        self._parser.send(h11.EndOfMessage())
+        if data:  # b"" would say the connection ended
+            self._parser.receive_data(data)
+        self._received = bytearray(data)  # until the head is whole: for Head.raw
+        self.head: Head | None = None  # once whole; status 0 if the connection ended first
+        self.chunks: list[bytes] = []  # the body's whole chunks so far; not chunked: the
+        # whole body at its end. A cut adds what came of the last one.
+        self.partial = bytearray()  # the chunk still arriving (not chunked: the body so far)
+        self.chunked = False
+        self.terminated = False  # the body ended as framed (chunked: the 0-size chunk came)
+        self.cut = False  # the connection ended first
+
+    @property
+    def done(self) -> bool:
+        """The answer is over: terminated or cut."""
+        return self.terminated or self.cut
+
+    @property
+    def trailing(self) -> bytes:
+        """What was fed and not parsed: after an answer done, what followed it."""
+        return self._parser.trailing_data[0]
+
+    def feed(self, data: bytes) -> None:
+        """Add what the connection delivered; ``b""``: it has ended."""
+        if self.head is None:
+            self._received += data
+        self._parser.receive_data(data)
+
+    def next(self) -> Head | bytes | None:
+        """Parse on: the head once whole, then each piece of the body as it arrives
+        (a chunk may come in several); None once more bytes are needed or it is done."""
+        while not self.done:
+            try:
+                event = self._parser.next_event()
+            except h11.RemoteProtocolError:
+                if not self._parser.trailing_data[1]:
+                    raise  # malformed, not cut
+                self._end(cut=True)
+                return None
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.Data):
+                data = bytes(event.data)
+                self.partial += data
+                if event.chunk_end:
+                    self.chunks.append(bytes(self.partial))
+                    self.partial.clear()
+                return data
+            if isinstance(event, h11.EndOfMessage):
+                self._end(cut=False)
+            elif isinstance(event, h11.InformationalResponse | h11.Response):
+                consumed = len(self._received) - len(self.trailing)
+                if isinstance(event, h11.InformationalResponse):  # 1xx: not the answer
+                    del self._received[:consumed]
+                    continue
+                raw = bytes(self._received[:consumed]).removesuffix(b"\r\n\r\n")
+                self._received = bytearray()
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
+                self.chunked = headers.get("transfer-encoding") == "chunked"
+                self.head = Head(raw, event.status_code, headers)
+                return self.head
+            else:  # ConnectionClosed: the connection ended before anything came
+                self._end(cut=True)
+        return None
+
+    def _end(self, *, cut: bool) -> None:
+        self.terminated, self.cut = not cut, cut
+        if self.head is None:
+            self.head = Head(bytes(self._received), 0, {})
+        elif self.partial or not self.chunked:
+            self.chunks.append(bytes(self.partial))
+            self.partial.clear()
 
 
 @dataclass
@@ -93,6 +179,10 @@ class Answer:
 class Connection:
     """A client socket and the bytes read from it but not yet taken (``buffer``).
 
+    From :meth:`head` until its answer is done, an :class:`AnswerReader` parses what is
+    read (``buffer`` is then what it has not parsed yet); a raw read (:meth:`line`,
+    :meth:`exact`) or setting ``buffer`` takes the bytes back from it.
+
     With ``tolerate_reset``, a reset counts as the end of the connection and a send
     the server no longer takes is dropped (a server may answer and close before it has
     read everything); without it both raise.
@@ -101,7 +191,8 @@ class Connection:
     def __init__(self, sock: socket.socket, *, tolerate_reset: bool = False) -> None:
         self.sock = sock
         self.tolerate_reset = tolerate_reset
-        self.buffer = b""
+        self._buffer = b""
+        self._reader: AnswerReader | None = None  # the answer being read
         self.eof = False  # the connection has ended
 
     def __enter__(self) -> Connection:
@@ -112,6 +203,16 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+    @property
+    def buffer(self) -> bytes:
+        """The bytes read but not taken (nor parsed by the answer being read)."""
+        return self._buffer if self._reader is None else self._reader.trailing
+
+    @buffer.setter
+    def buffer(self, data: bytes) -> None:
+        self._reader = None
+        self._buffer = data
 
     def send(self, data: bytes) -> None:
         if not self.tolerate_reset:
@@ -133,11 +234,12 @@ class Connection:
             if not self.tolerate_reset:
                 raise
             data = b""
-        if not data:
-            self.eof = True
-            return False
-        self.buffer += data
-        return True
+        self.eof = not data
+        if self._reader is not None:
+            self._reader.feed(data)
+        else:
+            self._buffer += data
+        return not self.eof
 
     def at_end(self) -> bool:
         """Nothing is buffered and the next read finds the connection ended."""
@@ -163,36 +265,42 @@ class Connection:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
+    def _step(self, reader: AnswerReader) -> None:
+        """Parse one more step of the answer, reading once more if it needs to."""
+        if reader.next() is None and not reader.done:
+            self.fill()
+
     def head(self) -> Head:
         """The next answer's head (status 0 if the connection ends before it does)."""
-        while b"\r\n\r\n" not in self.buffer:
-            if not self.fill():
-                partial, self.buffer = self.buffer, b""
-                return Head(partial, 0, {})
-        raw, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        return Head.parse(raw)
+        reader = AnswerReader(self.buffer)
+        if self.eof:
+            reader.feed(b"")
+        self._buffer, self._reader = b"", reader
+        while reader.head is None:
+            self._step(reader)
+        if not reader.head.status:
+            self.buffer = b""
+        return reader.head
 
     def chunks(self, limit: int | None = None) -> tuple[list[bytes], bool]:
-        """The chunks of a chunked body (at most ``limit``), and whether its terminating
-        0-size chunk arrived; a connection cut inside the body ends the list."""
-        chunks: list[bytes] = []
-        while limit is None or len(chunks) < limit:
-            size_line = self.line()
-            if size_line is None:
-                return chunks, False
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                assert self.line() == b"", "no CRLF after the terminating chunk"
-                return chunks, True
-            data = self.exact(size)
-            chunks.append(data)
-            if len(data) < size or self.line() != b"":
-                return chunks, False  # cut inside a chunk
-        return chunks, False
+        """The body's next chunks after :meth:`head` (at most ``limit``; the whole body
+        if not chunked), and whether it ended as framed (chunked: its terminating 0-size
+        chunk arrived); a connection cut inside the body ends the list with what came
+        of the chunk it cut."""
+        reader = self._reader
+        assert reader is not None, "no answer being read: read its head first"
+        start = len(reader.chunks)
+        while not reader.done and (limit is None or len(reader.chunks) - start < limit):
+            self._step(reader)
+        chunks = reader.chunks[start:][:limit]
+        if reader.done:
+            self.buffer = reader.trailing
+        return chunks, reader.terminated
 
     def answer(self, *, until_close: bool = False) -> Answer:
-        """Read one answer: its head, then its body, chunked or by content-length (none
-        without either); a connection cut inside it leaves the answer unterminated.
+        """Read one answer: its head, then its body, framed as HTTP says (chunked, by
+        content-length, or until the connection ends); a connection cut inside it leaves
+        the answer unterminated.
 
         ``until_close``: then read until the server closes the connection (it must send
         nothing after the body). Otherwise ``closed`` says whether the connection ended
@@ -201,12 +309,7 @@ class Connection:
         head = self.head()
         if not head.status:
             return Answer(head, [head.raw], terminated=False, closed=True)
-        if head.headers.get("transfer-encoding") == "chunked":
-            chunks, terminated = self.chunks()
-        else:
-            length = int(head.headers.get("content-length", "0"))
-            body = self.exact(length)
-            chunks, terminated = [body], len(body) == length
+        chunks, terminated = self.chunks()
         if until_close:
             self.drain()
             assert self.buffer == b"", f"bytes after the end of the body: {self.buffer!r}"
