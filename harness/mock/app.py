@@ -48,7 +48,8 @@ from harness._args import speed
 from harness.errors import FaultSpecError
 from harness.mock.admin import admin_blueprint
 from harness.mock.asgi import Abort, ClientGone, PrefixAndAbort
-from harness.mock.families import FAMILIES, ApiFamily, Call, family_of_path, reachable, routes_hint
+from harness.mock import families
+from harness.mock.families import ApiFamily, Call, family_of_path, reachable, routes_hint
 from harness.mock.http import (
     FAULTS_HEADER,
     NORMALIZE_HEADER,
@@ -99,11 +100,13 @@ def create_app(
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = options.body_timeout
     app.config["HARNESS"] = state
-    roots = frozenset(root for family in FAMILIES for root in family.roots())
+    # Read at build time from the registry, so each app serves the families registered then.
+    registered = families.FAMILIES
+    roots = frozenset(root for family in registered for root in family.roots())
     app.asgi_app = PrefixAndAbort(app.asgi_app, state, roots)  # type: ignore[method-assign]
     app.register_blueprint(admin_blueprint(state))
     _add_error_handlers(app, state)
-    for family in FAMILIES:
+    for family in registered:
         for rule in family.rules:
             app.add_url_rule(
                 rule, f"{family.name}:{rule}", _family_view(state, family), methods=["POST"]

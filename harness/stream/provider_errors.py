@@ -15,6 +15,8 @@ Shapes (from the providers' API references):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from harness import _json
@@ -22,8 +24,10 @@ from harness.stream.formats import Provider
 
 __all__ = [
     "ANTHROPIC_TYPES",
+    "ERROR_SHAPES",
     "GEMINI_STATUSES",
     "OPENAI_TYPES",
+    "ErrorShape",
     "Family",
     "error_body",
     "stream_error_event",
@@ -99,27 +103,14 @@ def error_body(
     """The JSON body that ``family``'s API answers with for an HTTP ``status`` error.
 
     Args:
-        family: whose shape to use.
+        family: whose shape to use (a key of :data:`ERROR_SHAPES`).
         status: the HTTP status the body goes with.
         message: the human-readable message (a generic one per status by default).
         type: overrides the provider's error type (OpenAI ``type``, Anthropic
             ``error.type``, Gemini ``status``).
     """
     text = message or _DEFAULT_MESSAGES.get(status, f"HTTP {status}.")
-    if family == "anthropic":
-        kind = type or ANTHROPIC_TYPES.get(
-            status, "api_error" if status >= 500 else "invalid_request_error"
-        )
-        return {"type": "error", "error": {"type": kind, "message": text}}
-    if family == "gemini":
-        rpc = type or GEMINI_STATUSES.get(
-            status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"
-        )
-        return {"error": {"code": status, "message": text, "status": rpc}}
-    default_type, code = OPENAI_TYPES.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None)
-    )
-    return {"error": {"message": text, "type": type or default_type, "param": None, "code": code}}
+    return ERROR_SHAPES[family].body(status, text, type)
 
 
 def stream_error_event(
@@ -131,18 +122,64 @@ def stream_error_event(
         ``(event name or None, data)``: Anthropic names it ``error``; OpenAI and
         Gemini send a bare ``data:`` line.
     """
-    if family == "anthropic":
-        body = error_body(
-            "anthropic", 529, message or "Overloaded", type=type or "overloaded_error"
-        )
-        return "error", _json.dumps(body)
-    if family == "gemini":
-        body = error_body(
-            "gemini",
-            503,
-            message or "The model is overloaded. Please try again later.",
-            type=type or "UNAVAILABLE",
-        )
-        return None, _json.dumps(body)
-    body = error_body("openai", 500, message, type=type or "server_error")
+    return ERROR_SHAPES[family].in_stream(type, message)
+
+
+@dataclass(frozen=True)
+class ErrorShape:
+    """How one API family shapes its errors.
+
+    Attributes:
+        body: ``(status, message, type or None)`` -> the HTTP error body.
+        in_stream: ``(type or None, message or None)`` -> the in-band error event
+            ``(event name or None, data)`` it sends inside an HTTP 200 stream.
+    """
+
+    body: Callable[[int, str, str | None], dict[str, Any]]
+    in_stream: Callable[[str | None, str | None], tuple[str | None, str]]
+
+
+def _openai_body(status: int, text: str, type: str | None) -> dict[str, Any]:
+    default_type, code = OPENAI_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    return {"error": {"message": text, "type": type or default_type, "param": None, "code": code}}
+
+
+def _openai_in_stream(type: str | None, message: str | None) -> tuple[str | None, str]:
+    return None, _json.dumps(error_body("openai", 500, message, type=type or "server_error"))
+
+
+def _anthropic_body(status: int, text: str, type: str | None) -> dict[str, Any]:
+    kind = type or ANTHROPIC_TYPES.get(
+        status, "api_error" if status >= 500 else "invalid_request_error"
+    )
+    return {"type": "error", "error": {"type": kind, "message": text}}
+
+
+def _anthropic_in_stream(type: str | None, message: str | None) -> tuple[str | None, str]:
+    body = error_body("anthropic", 529, message or "Overloaded", type=type or "overloaded_error")
+    return "error", _json.dumps(body)
+
+
+def _gemini_body(status: int, text: str, type: str | None) -> dict[str, Any]:
+    rpc = type or GEMINI_STATUSES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+    return {"error": {"code": status, "message": text, "status": rpc}}
+
+
+def _gemini_in_stream(type: str | None, message: str | None) -> tuple[str | None, str]:
+    body = error_body(
+        "gemini",
+        503,
+        message or "The model is overloaded. Please try again later.",
+        type=type or "UNAVAILABLE",
+    )
     return None, _json.dumps(body)
+
+
+#: The error shapes, by API family: adding a family is one entry here.
+ERROR_SHAPES: dict[str, ErrorShape] = {
+    "openai": ErrorShape(_openai_body, _openai_in_stream),
+    "anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream),
+    "gemini": ErrorShape(_gemini_body, _gemini_in_stream),
+}
