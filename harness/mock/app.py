@@ -46,9 +46,9 @@ from werkzeug.exceptions import HTTPException
 
 from harness._args import speed
 from harness.errors import FaultSpecError
+from harness.mock import families
 from harness.mock.admin import admin_blueprint
 from harness.mock.asgi import Abort, ClientGone, PrefixAndAbort
-from harness.mock import families
 from harness.mock.families import ApiFamily, Call, family_of_path, reachable, routes_hint
 from harness.mock.http import (
     FAULTS_HEADER,
