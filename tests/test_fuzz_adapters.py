@@ -769,13 +769,13 @@ def _tool_args_chunk(arguments: str) -> dict[str, Any]:
 
 OK_STREAM = sse(oa_chunk({"content": "hi"})) + sse(oa_chunk({}, "stop")) + sse("[DONE]")
 CONVERT_CASES = {
-    # harness/convert.py:161 _json_object (request body; via _model, :172)
+    # harness/record/convert.py _json_object (request body; via _model)
     "request-body": (OK_STREAM, DEEP_100K.encode()),
-    # harness/convert.py:319 _compact_json (a response data line; via _structured, :297)
+    # harness/record/convert.py _compact_json (a response data line; via _structured)
     "data-line": (sse(DEEP_100K) + OK_STREAM, None),
-    # harness/convert.py:597 _dump: json reads 400 levels, yaml.dump recurses on them
+    # harness/record/convert.py _dump: json reads 400 levels, yaml.dump recurses on them
     "data-line-400": (sse("[" * 400 + "]" * 400) + OK_STREAM, None),
-    # harness/convert.py:475 _tool_calls (tool-call arguments; via _suggest_expect, :448)
+    # harness/record/convert.py _tool_calls (tool-call arguments; via _suggest_expect)
     "tool-arguments": (
         sse(_tool_args_chunk(DEEP_100K)) + sse(oa_chunk({}, "tool_calls")) + sse("[DONE]"),
         None,

@@ -1,6 +1,6 @@
 """Provider adapters, one per file, in one registry.
 
-Adding a provider means writing ``providers/<name>.py`` with a class that follows
+Adding a provider means writing ``stream/adapters/<name>.py`` with a class that follows
 :class:`~harness.stream.adapters.base.ProviderAdapter`, and adding one entry to
 :data:`ADAPTERS`.
 """
