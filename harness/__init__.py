@@ -38,7 +38,7 @@ from harness.stream.sse import (
     format_sse_done,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ADAPTERS",

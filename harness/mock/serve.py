@@ -191,7 +191,8 @@ def serve_forever(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
 
-    ``options`` are the app's and the connections' (``harness serve`` passes speed 1).
+    ``options`` are the app's and the connections' (defaults: :class:`ServerOptions`,
+    speed 0 as everywhere; ``harness serve`` passes its ``--speed``, 1 by default).
     ``on_ready`` is called with the base URL once the socket listens.
     ``stop_requested``: set by the caller's own signal handler while it was starting
     (loading scenarios, say); the server then stops as soon as it could have started.
@@ -199,7 +200,7 @@ def serve_forever(
     Raises:
         UsageError: the address cannot be bound.
     """
-    options = options or ServerOptions(speed=1.0)
+    options = options or ServerOptions()
     sock = bind(host, port)
     url = _url(host, sock.getsockname()[1])
     app = create_app(scenarios, options)
