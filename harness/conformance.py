@@ -34,6 +34,7 @@ import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.errors import UsageError
+from harness.mock import families
 from harness.mock.families import get_family
 from harness.mock.scenario import Expect, Scenario, ScenarioSet
 from harness.stream.provider_errors import Family
@@ -50,6 +51,9 @@ __all__ = [
     "compare",
     "conformance_tests",
 ]
+
+#: The API families a client can be tested against (the served ones).
+FAMILIES: tuple[str, ...] = tuple(family.name for family in families.FAMILIES)
 
 
 class AdapterTypeError(UsageError, TypeError):

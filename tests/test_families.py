@@ -19,7 +19,7 @@ from harness.errors import UsageError
 from harness.mock import families
 from harness.mock.families import FAMILIES, ApiFamily, family_of_path, get_family, routes_hint
 from harness.mock.journal import Entry, Journal
-from harness.mock.scenario import load_scenarios, parse_scenario
+from harness.mock.scenario import ScenarioSet, load_scenarios, parse_scenario
 from harness.stream.aggregate import openai_completion
 from harness.stream.outputs import OUTPUTS, Output
 from harness.stream.provider_errors import ERROR_SHAPES, ErrorShape, error_body
@@ -169,3 +169,33 @@ def test_journal_reads_and_writes_from_many_threads() -> None:
     assert len(journal) == 6000
     assert journal.positions("w0") == {"s": 2000}
     assert [e.time for e in journal.entries("w1")] == list(range(2000))
+
+
+def test_a_gemini_path_without_a_model_selects_by_the_body_model() -> None:
+    """POST /v1beta/models/:generateContent names no model: the body's one selects (as
+    in 0.1: a family reads the path first, then the body)."""
+    scenario = parse_scenario(
+        "version: 1\nname: by-body\nprovider: gemini\nmatch: {model: body-model}\n"
+        'events:\n  - {data: {candidates: [{content: {parts: [{text: "hi"}], role: model},'
+        " finishReason: STOP}]}}\n"
+    )
+    with run_server(ScenarioSet([scenario])) as server:
+        answer = httpx.post(
+            server.url + "/v1beta/models/:generateContent",
+            json={"model": "body-model", "contents": []},
+            timeout=10,
+        )
+        other = httpx.post(
+            server.url + "/v1beta/models/:generateContent",
+            json={"model": "other", "contents": []},
+            timeout=10,
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["candidates"][0]["content"]["parts"] == [{"text": "hi"}]
+    assert other.status_code == 404
+    assert "(model 'other')" in other.json()["error"]["message"]
+
+
+def test_an_unknown_error_shape_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="no error shape for family 'nope'"):
+        error_body("nope", 500)  # type: ignore[arg-type]

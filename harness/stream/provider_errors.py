@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import _json
+from harness.errors import UsageError
 from harness.stream.formats import Provider
 
 __all__ = [
@@ -103,14 +104,15 @@ def error_body(
     """The JSON body that ``family``'s API answers with for an HTTP ``status`` error.
 
     Args:
-        family: whose shape to use (a key of :data:`ERROR_SHAPES`).
+        family: whose shape to use (a key of :data:`ERROR_SHAPES`; another name is a
+            :class:`~harness.errors.UsageError`).
         status: the HTTP status the body goes with.
         message: the human-readable message (a generic one per status by default).
         type: overrides the provider's error type (OpenAI ``type``, Anthropic
             ``error.type``, Gemini ``status``).
     """
     text = message or _DEFAULT_MESSAGES.get(status, f"HTTP {status}.")
-    return ERROR_SHAPES[family].body(status, text, type)
+    return _shape(family).body(status, text, type)
 
 
 def stream_error_event(
@@ -122,7 +124,15 @@ def stream_error_event(
         ``(event name or None, data)``: Anthropic names it ``error``; OpenAI and
         Gemini send a bare ``data:`` line.
     """
-    return ERROR_SHAPES[family].in_stream(type, message)
+    return _shape(family).in_stream(type, message)
+
+
+def _shape(family: str) -> ErrorShape:
+    shape = ERROR_SHAPES.get(family)
+    if shape is None:
+        known = ", ".join(ERROR_SHAPES)
+        raise UsageError(f"no error shape for family {family!r}; known: {known}")
+    return shape
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Gemini: ``POST /{version}/models/{model}:streamGenerateContent`` and ``:generateContent``.
 
-The model and the stream flag come from the path, not the body: the action
+The model comes from the path (from the body only when the path names none), the
+stream flag from the action:
 ``streamGenerateContent`` streams (``?alt=sse``), ``generateContent`` answers whole.
 """
 
@@ -26,8 +27,10 @@ class _Gemini(ApiFamily):
         return args["version"] in GEMINI_VERSIONS and action in GEMINI_ACTIONS
 
     def read(self, args: Mapping[str, str], body: Mapping[str, Any]) -> Call:
+        # The model in the path; a path with none (models/:generateContent) falls back
+        # to a "model" in the body, as the default read does.
         model, _, action = args["target"].rpartition(":")
-        return Call(model or None, action == "streamGenerateContent")
+        return Call(model or super().read(args, body).model, action == "streamGenerateContent")
 
     def owns(self, path: str) -> bool:
         return (
