@@ -1,7 +1,8 @@
 """Builders for provider streams in their documented wire shapes (test data we write).
 
 Shapes follow the providers' streaming documentation: OpenAI Chat Completions chunks,
-Anthropic Messages events, Gemini ``streamGenerateContent?alt=sse`` responses.
+Anthropic Messages events, Gemini ``streamGenerateContent?alt=sse`` responses, OpenAI
+Responses events (``POST /v1/responses``).
 """
 
 from __future__ import annotations
@@ -169,6 +170,234 @@ def gemini_stream(*chunks: dict[str, Any]) -> bytes:
 
 
 GM_USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 4, "totalTokenCount": 12}
+
+
+# --- OpenAI Responses ---------------------------------------------------------------
+
+RS_ID = "resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41"
+RS_MODEL = "gpt-4.1-2025-04-14"
+RS_CREATED = 1741476777
+RS_USAGE = {
+    "input_tokens": 36,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 87,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 123,
+}
+
+
+def rs_response(
+    status: str = "in_progress",
+    *,
+    usage: dict[str, Any] | None = None,
+    incomplete: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``response`` object of the lifecycle events (a new dict each call)."""
+    return {
+        "id": RS_ID,
+        "object": "response",
+        "created_at": RS_CREATED,
+        "status": status,
+        "error": error,
+        "incomplete_details": None if incomplete is None else {"reason": incomplete},
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": RS_MODEL,
+        "output": [],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": True,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": usage,
+        "user": None,
+        "metadata": {},
+    }
+
+
+def rs_start() -> list[dict[str, Any]]:
+    """``response.created`` and ``response.in_progress``."""
+    return [
+        {"type": "response.created", "response": rs_response()},
+        {"type": "response.in_progress", "response": rs_response()},
+    ]
+
+
+def rs_message(
+    output_index: int, *pieces: str, item_id: str = "msg_67ccd3acc8d48190"
+) -> list[dict[str, Any]]:
+    """An assistant message output item whose text arrives in ``pieces``."""
+    at = {"item_id": item_id, "output_index": output_index}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    item = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant"}
+    text = "".join(pieces)
+    done_part = {**part, "text": text}
+    return [
+        {
+            "type": "response.output_item.added",
+            "output_index": output_index,
+            "item": {**item, "content": []},
+        },
+        {"type": "response.content_part.added", **at, "content_index": 0, "part": part},
+        *(
+            {
+                "type": "response.output_text.delta",
+                **at,
+                "content_index": 0,
+                "delta": p,
+                "logprobs": [],
+            }
+            for p in pieces
+        ),
+        {
+            "type": "response.output_text.done",
+            **at,
+            "content_index": 0,
+            "text": text,
+            "logprobs": [],
+        },
+        {"type": "response.content_part.done", **at, "content_index": 0, "part": done_part},
+        {
+            "type": "response.output_item.done",
+            "output_index": output_index,
+            "item": {**item, "status": "completed", "content": [done_part]},
+        },
+    ]
+
+
+def rs_reasoning(
+    output_index: int, *parts: list[str], item_id: str = "rs_6876cf02e0bc8192"
+) -> list[dict[str, Any]]:
+    """A reasoning output item with one summary part per list of text pieces."""
+    at = {"item_id": item_id, "output_index": output_index}
+    events: list[dict[str, Any]] = [
+        {
+            "type": "response.output_item.added",
+            "output_index": output_index,
+            "item": {"id": item_id, "type": "reasoning", "summary": []},
+        },
+    ]
+    summary = []
+    for n, pieces in enumerate(parts):
+        text = "".join(pieces)
+        empty = {"type": "summary_text", "text": ""}
+        events.append(
+            {
+                "type": "response.reasoning_summary_part.added",
+                **at,
+                "summary_index": n,
+                "part": empty,
+            }
+        )
+        events += [
+            {"type": "response.reasoning_summary_text.delta", **at, "summary_index": n, "delta": p}
+            for p in pieces
+        ]
+        events += [
+            {
+                "type": "response.reasoning_summary_text.done",
+                **at,
+                "summary_index": n,
+                "text": text,
+            },
+            {
+                "type": "response.reasoning_summary_part.done",
+                **at,
+                "summary_index": n,
+                "part": {**empty, "text": text},
+            },
+        ]
+        summary.append({"type": "summary_text", "text": text})
+    events.append(
+        {
+            "type": "response.output_item.done",
+            "output_index": output_index,
+            "item": {"id": item_id, "type": "reasoning", "summary": summary},
+        }
+    )
+    return events
+
+
+def rs_call(item_id: str, call_id: str, name: str, arguments: str = "") -> dict[str, Any]:
+    """A ``function_call`` output item (``arguments`` empty while in progress)."""
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": "in_progress" if not arguments else "completed",
+        "arguments": arguments,
+        "call_id": call_id,
+        "name": name,
+    }
+
+
+def rs_call_added(output_index: int, item_id: str, call_id: str, name: str) -> dict[str, Any]:
+    return {
+        "type": "response.output_item.added",
+        "output_index": output_index,
+        "item": rs_call(item_id, call_id, name),
+    }
+
+
+def rs_args(output_index: int, item_id: str, fragment: str) -> dict[str, Any]:
+    return {
+        "type": "response.function_call_arguments.delta",
+        "item_id": item_id,
+        "output_index": output_index,
+        "delta": fragment,
+    }
+
+
+def rs_call_done(
+    output_index: int, item_id: str, call_id: str, name: str, arguments: str
+) -> list[dict[str, Any]]:
+    """``function_call_arguments.done`` and ``output_item.done`` of one call."""
+    return [
+        {
+            "type": "response.function_call_arguments.done",
+            "item_id": item_id,
+            "output_index": output_index,
+            "name": name,
+            "arguments": arguments,
+        },
+        {
+            "type": "response.output_item.done",
+            "output_index": output_index,
+            "item": rs_call(item_id, call_id, name, arguments),
+        },
+    ]
+
+
+def rs_completed(usage: dict[str, Any] | None = RS_USAGE) -> dict[str, Any]:
+    return {"type": "response.completed", "response": rs_response("completed", usage=usage)}
+
+
+def rs_incomplete(
+    reason: str = "max_output_tokens", usage: dict[str, Any] | None = RS_USAGE
+) -> dict[str, Any]:
+    response = rs_response("incomplete", usage=usage, incomplete=reason)
+    return {"type": "response.incomplete", "response": response}
+
+
+def responses_events(*items: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events in order, each numbered (``sequence_number`` from 0) as the API does."""
+    flat = [e for item in items for e in (item if isinstance(item, list) else [item])]
+    return [{**event, "sequence_number": n} for n, event in enumerate(flat)]
+
+
+def responses_stream(*items: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+    """``event: <type>`` + ``data:`` blocks of the numbered events."""
+    return b"".join(sse(e, e["type"]) for e in responses_events(*items))
+
+
+def responses_text(*pieces: str, usage: dict[str, Any] | None = RS_USAGE) -> bytes:
+    """A plain text answer split into ``pieces``, completed with ``usage``."""
+    return responses_stream(rs_start(), rs_message(0, *pieces), rs_completed(usage))
 
 
 # --- Reading normalized output -------------------------------------------------------

@@ -1,13 +1,14 @@
 """Fuzzing the adapters and the pipeline from valid streams, mutated (Hypothesis).
 
-Each provider's stream is first generated valid and realistic, in the documented
-shapes (text, tool calls with arguments split across chunks, thinking, usage, several
-choices or candidates, finish reasons, in-band errors), then mutated: fields dropped,
-values of the wrong type (null, arrays, numbers, huge and non-finite numbers, nested
-objects, nesting deep enough to exhaust the JSON parser's recursion), events dropped,
-reordered and duplicated (terminal events included), events after the terminal one,
-unknown event types, non-JSON data, lone surrogates escaped in JSON, invalid UTF-8 and
-stray line ends in the bytes, and the bytes cut short, also in the middle of a line.
+Each provider's stream (OpenAI chat, Anthropic, Gemini, OpenAI Responses) is first
+generated valid and realistic, in the documented shapes (text, tool calls with
+arguments split across chunks, thinking, usage, several choices or candidates, finish
+reasons, in-band errors), then mutated: fields dropped, values of the wrong type
+(null, arrays, numbers, huge and non-finite numbers, nested objects, nesting deep
+enough to exhaust the JSON parser's recursion), events dropped, reordered and
+duplicated (terminal events included), events after the terminal one, unknown event
+types, non-JSON data, lone surrogates escaped in JSON, invalid UTF-8 and stray line
+ends in the bytes, and the bytes cut short, also in the middle of a line.
 Whatever comes in:
 
 * nothing raises, and an adapter raises nothing but ``ProviderDataError``;
@@ -62,7 +63,7 @@ from tests.output_rules import acollect, check_output, split
 from tests.streams import an_message, collect, events_of, oa_chunk, sse
 
 T = TypeVar("T")
-PROVIDERS = ["openai", "anthropic", "gemini"]
+PROVIDERS = ["openai", "anthropic", "gemini", "openai-responses"]
 OPENAI_FINISH = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
@@ -273,10 +274,136 @@ def gemini_specs(draw: st.DrawFn) -> Spec:
     return spec
 
 
+@st.composite
+def responses_specs(draw: st.DrawFn) -> Spec:
+    """Responses events: messages, reasoning summaries (1-2 parts), function calls whose
+    argument deltas interleave, usage, the three endings and both error shapes."""
+    spec = Spec([], eol=draw(eols))
+    events: list[dict[str, Any]] = []
+    response = {"id": "resp_1", "object": "response", "created_at": 1741476777, "model": "gpt-4.1"}
+    events.append({"type": "response.created", "response": {**response, "status": "in_progress"}})
+    events.append({"type": "response.in_progress", "response": {**response}})
+    open_calls: list[tuple[int, str, str, str, list[str]]] = []
+
+    def flush_calls() -> None:
+        """The argument deltas of the open calls, interleaved, each call closed when done."""
+        while open_calls:
+            at = draw(st.integers(0, len(open_calls) - 1))
+            output, item_id, name, args, fragments = open_calls[at]
+            if fragments:
+                fragment = fragments.pop(0)
+                delta = {"item_id": item_id, "output_index": output, "delta": fragment}
+                events.append({"type": "response.function_call_arguments.delta", **delta})
+                continue
+            del open_calls[at]
+            where = {"item_id": item_id, "output_index": output}
+            events.append(
+                {"type": "response.function_call_arguments.done", **where, "arguments": args}
+            )
+            item = {"id": item_id, "type": "function_call", "arguments": args, "name": name}
+            events.append(
+                {"type": "response.output_item.done", "output_index": output, "item": item}
+            )
+
+    for output in range(draw(st.integers(0, 5))):
+        kind = pick(draw, ["text", "reasoning", "call"])
+        if kind == "call":
+            call = len(spec.tool_calls)
+            name = pick(draw, ["get_weather", "search"])
+            args = json.dumps(draw(tool_args), ensure_ascii=False)
+            spec.tool_calls.append({"id": f"call_{call}", "name": name, "arguments": args})
+            item = {
+                "id": f"fc_{call}",
+                "type": "function_call",
+                "status": "in_progress",
+                "arguments": "",
+                "call_id": f"call_{call}",
+                "name": name,
+            }
+            events.append(
+                {"type": "response.output_item.added", "output_index": output, "item": item}
+            )
+            open_calls.append((output, f"fc_{call}", name, args, split_text(draw, args)))
+            continue
+        flush_calls()
+        item_id = f"item_{output}"
+        where = {"item_id": item_id, "output_index": output}
+        if kind == "text":
+            item = {"id": item_id, "type": "message", "role": "assistant", "content": []}
+            events.append(
+                {"type": "response.output_item.added", "output_index": output, "item": item}
+            )
+            pieces = draw(st.lists(texts, max_size=4))
+            spec.text += "".join(pieces)
+            events += [
+                {"type": "response.output_text.delta", **where, "content_index": 0, "delta": p}
+                for p in pieces
+            ]
+        else:
+            item = {"id": item_id, "type": "reasoning", "summary": []}
+            events.append(
+                {"type": "response.output_item.added", "output_index": output, "item": item}
+            )
+            for part in range(draw(st.integers(1, 2))):
+                events.append(
+                    {
+                        "type": "response.reasoning_summary_part.added",
+                        **where,
+                        "summary_index": part,
+                    }
+                )
+                pieces = draw(st.lists(texts, max_size=3))
+                if "".join(pieces):  # a part after reasoning text starts with a blank line
+                    spec.reasoning += ("\n\n" if spec.reasoning else "") + "".join(pieces)
+                events += [
+                    {
+                        "type": "response.reasoning_summary_text.delta",
+                        **where,
+                        "summary_index": part,
+                        "delta": p,
+                    }
+                    for p in pieces
+                ]
+        events.append({"type": "response.output_item.done", "output_index": output, "item": item})
+    flush_calls()
+    ending = pick(draw, ["completed", "incomplete", "error", "nested_error", "failed"])
+    usage = {
+        "input_tokens": 9,
+        "input_tokens_details": {"cached_tokens": 2},
+        "output_tokens": 4,
+        "output_tokens_details": {"reasoning_tokens": 1},
+        "total_tokens": 13,
+    }
+    if ending == "completed":
+        end = {**response, "status": "completed", "usage": usage}
+        events.append({"type": "response.completed", "response": end})
+    elif ending == "incomplete":
+        reason = pick(draw, ["max_output_tokens", "content_filter"])
+        end = {**response, "status": "incomplete", "incomplete_details": {"reason": reason}}
+        events.append({"type": "response.incomplete", "response": {**end, "usage": usage}})
+    elif ending == "error":
+        spec.error = pick(draw, ["rate_limit_exceeded", "server_error"])
+        events.append({"type": "error", "code": spec.error, "message": "Slow down", "param": None})
+    elif ending == "nested_error":
+        spec.error = "too_many_requests"
+        error = {"type": spec.error, "code": spec.error, "message": "Too Many Requests"}
+        events.append({"type": "error", "error": error})
+    else:
+        spec.error = "server_error"
+        error = {"code": spec.error, "message": "The model failed."}
+        end = {**response, "status": "failed", "error": error}
+        events.append({"type": "response.failed", "response": end})
+    spec.events = [
+        Event({**event, "sequence_number": n}, event["type"]) for n, event in enumerate(events)
+    ]
+    return spec
+
+
 SPECS: dict[str, st.SearchStrategy[Spec]] = {
     "openai": openai_specs(),
     "anthropic": anthropic_specs(),
     "gemini": gemini_specs(),
+    "openai-responses": responses_specs(),
 }
 
 
@@ -312,7 +439,16 @@ HOSTILE = [
     Raw(DEEP),
 ]
 NON_JSON = ["not json", "{", '{"a":1}{', "[DONE", "[DONE]", "", " ", "null", "[1,2]", '"s"', "7"]
-NAMES = [None, "message", "error", "ping", "message_stop", "content_block_delta", "surprise"]
+NAMES = [
+    None,
+    "message",
+    "error",
+    "ping",
+    "message_stop",
+    "content_block_delta",
+    "response.completed",
+    "surprise",
+]
 BYTES = [
     b"\xff",
     b"\xc3",
@@ -332,6 +468,10 @@ UNKNOWN: dict[str, list[Any]] = {
         {"type": "message_surprise", "usage": {"output_tokens": "many"}},
     ],
     "gemini": [{"candidates": [], "newThing": [1, 2]}, {"automaticFunctionCallingHistory": []}],
+    "openai-responses": [
+        {"type": "response.future_event", "sequence_number": 99, "payload": {"a": 1}},
+        {"type": "response.output_item.added", "output_index": 7, "item": {"type": "mcp_call"}},
+    ],
 }
 
 
@@ -573,6 +713,19 @@ def _huge_stream(provider: str, text: str, args: str, eol: str) -> bytes:
             Event({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
             Event({"type": "message_stop"}),
         ]
+    elif provider == "openai-responses":
+        call = {"id": "fc_0", "type": "function_call", "call_id": "call_0", "name": "f"}
+        at = {"item_id": "fc_0", "output_index": 1}
+        events = [
+            Event({"type": "response.created", "response": {"id": "resp_1"}}),
+            Event({"type": "response.output_text.delta", "item_id": "m", "delta": text}),
+            Event({"type": "response.output_item.added", "output_index": 1, "item": call}),
+            *(
+                Event({"type": "response.function_call_arguments.delta", **at, "delta": a})
+                for a in thirds
+            ),
+            Event({"type": "response.completed", "response": {"id": "resp_1"}}),
+        ]
     else:
         parts = [{"text": text}, {"functionCall": {"name": "f", "args": json.loads(args)}}]
         events = [Event({"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]})]
@@ -662,6 +815,9 @@ def _openai_done(finish: str = "stop") -> bytes:
 AN_STOP = sse({"type": "message_stop"}, "message_stop")
 AN_START = sse({"type": "message_start", "message": {"id": "m"}}, "message_start")
 GM_STOP = sse({"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}]})
+RS_TEXT = sse({"type": "response.output_text.delta", "delta": "hi"}, "response.output_text.delta")
+RS_DONE = sse({"type": "response.completed", "response": {"id": "r"}}, "response.completed")
+RS_ERROR = sse({"type": "error", "code": "server_error", "message": "late"}, "error")
 TERMINAL_CASES: list[tuple[str, str, bytes, Callable[[dict[str, Any]], bool]]] = [
     ("openai", "done-twice", _openai_done() + sse("[DONE]") * 2, lambda c: c["done"]),
     ("openai", "finish-twice", _openai_done() + sse(oa_chunk({}, "stop")), lambda c: c["done"]),
@@ -697,6 +853,19 @@ TERMINAL_CASES: list[tuple[str, str, bytes, Callable[[dict[str, Any]], bool]]] =
         "error-after-finish",
         GM_STOP + sse({"error": {"code": 503, "status": "UNAVAILABLE"}}),
         lambda c: c["error"]["code"] == "UNAVAILABLE",
+    ),
+    ("openai-responses", "completed-twice", RS_TEXT + RS_DONE * 2, lambda c: c["done"]),
+    (
+        "openai-responses",
+        "events-after-completed",
+        RS_TEXT + RS_DONE + RS_TEXT + RS_ERROR,
+        lambda c: c["done"] and c["text"] == "hi" and c["error"] is None,
+    ),
+    (
+        "openai-responses",
+        "error-twice",
+        RS_TEXT + RS_ERROR * 2,
+        lambda c: c["error"]["code"] == "server_error" and c["text"] == "hi",
     ),
 ]
 

@@ -20,6 +20,14 @@ from tests.streams import (
     gemini_stream,
     gm_chunk,
     openai_text,
+    responses_stream,
+    rs_args,
+    rs_call_added,
+    rs_call_done,
+    rs_completed,
+    rs_message,
+    rs_reasoning,
+    rs_start,
     sse,
 )
 
@@ -41,6 +49,24 @@ SAMPLES: list[tuple[str, bytes]] = [
             gm_chunk({"text": "ça"}), gm_chunk({"text": "!"}, finish="STOP", usage=GM_USAGE)
         ),
     ),
+    (
+        "openai-responses",
+        responses_stream(
+            rs_start(),
+            rs_reasoning(0, ["pour", "quoi"], ["ensuite"]),
+            rs_message(1, "Hé", "llo 🙂"),
+            rs_call_added(2, "fc_1", "call_1", "f"),
+            rs_call_added(3, "fc_2", "call_2", "g"),
+            rs_args(2, "fc_1", '{"k":'),
+            rs_args(3, "fc_2", '{"日'),
+            rs_args(2, "fc_1", ' "本"}'),
+            rs_args(3, "fc_2", '":1}'),
+            rs_call_done(2, "fc_1", "call_1", "f", '{"k": "本"}'),
+            rs_call_done(3, "fc_2", "call_2", "g", '{"日":1}'),
+            rs_completed(),
+        ),
+    ),
+    ("openai-responses", b": ping\r\n\r\n" + responses_stream(rs_start(), rs_message(0, "cut"))),
 ]
 
 
@@ -64,7 +90,7 @@ json_values = st.recursive(
 
 # Plausible-looking events: the right field names with arbitrary values, so the
 # adapters' shape checks are exercised, not just their JSON parsing.
-ANTHROPIC_TYPES = [
+EVENT_TYPES = [
     "message_start",
     "content_block_start",
     "content_block_delta",
@@ -74,6 +100,13 @@ ANTHROPIC_TYPES = [
     "ping",
     "error",
     "unknown",
+    "response.created",
+    "response.output_text.delta",
+    "response.output_item.added",
+    "response.function_call_arguments.delta",
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
 ]
 FIELDS = [
     "message",
@@ -89,12 +122,17 @@ FIELDS = [
     "model",
     "created",
     "promptFeedback",
+    "response",
+    "item",
+    "item_id",
+    "output_index",
+    "code",
 ]
 
 
 @st.composite
 def provider_event(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(ANTHROPIC_TYPES))
+    kind = draw(st.sampled_from(EVENT_TYPES))
     body: dict[str, Any] = {"type": kind}
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
         body[name] = draw(json_values)
@@ -108,7 +146,7 @@ def provider_event(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    provider=st.sampled_from(["openai", "anthropic", "gemini"]),
+    provider=st.sampled_from(["openai", "anthropic", "gemini", "openai-responses"]),
     events=st.lists(provider_event(), max_size=12),
 )
 def test_arbitrary_events_never_raise_and_end_once(provider: str, events: list[bytes]) -> None:

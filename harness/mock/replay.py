@@ -296,11 +296,31 @@ def _content_faults(steps: list[Step], source: Family, faults: Faults) -> list[S
             if step.kind in ("data", "raw", "raw_b64"):
                 events += 1
         name, data = stream_error_event(
-            source, type=faults.error_type, message=faults.error_message
+            source,
+            type=faults.error_type,
+            message=faults.error_message,
+            sequence_number=_next_sequence_number(out),
         )
         out.append(Step(event=name, data=data))
         steps = out
     return steps
+
+
+def _next_sequence_number(steps: list[Step]) -> int | None:
+    """The ``sequence_number`` after the last one in ``steps`` (Responses events number
+    themselves); ``None`` when no event before carries one."""
+    for step in reversed(steps):
+        data: Any = step.data
+        if isinstance(data, str) and '"sequence_number"' in data:
+            try:
+                data = _json.loads(data)
+            except ValueError:
+                continue
+        if isinstance(data, dict):
+            number = data.get("sequence_number")
+            if type(number) is int:
+                return number + 1
+    return None
 
 
 def _drop_usage(step: Step, source: Family) -> Step | None:
@@ -319,6 +339,10 @@ def _drop_usage(step: Step, source: Family) -> Step | None:
         message = data.get("message")
         if isinstance(message, dict):
             message.pop("usage", None)
+    elif source == "openai-responses":
+        response = data.get("response")  # response.completed and .incomplete report it
+        if isinstance(response, dict) and response.get("usage") is not None:
+            del response["usage"]
     else:
         data.pop("usageMetadata", None)
     return step.model_copy(update={"data": data})

@@ -13,8 +13,8 @@ from typing import Literal
 __all__ = ["PROVIDERS", "Provider"]
 
 #: The input stream formats: OpenAI Chat Completions, Anthropic Messages, Gemini
-#: ``streamGenerateContent``.
-Provider = Literal["openai", "anthropic", "gemini"]
+#: ``streamGenerateContent``, OpenAI Responses (``POST /v1/responses``).
+Provider = Literal["openai", "anthropic", "gemini", "openai-responses"]
 
 #: Every :data:`Provider`, in that order.
 PROVIDERS: tuple[Provider, ...] = typing.get_args(Provider)

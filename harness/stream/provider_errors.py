@@ -11,13 +11,21 @@ Shapes (from the providers' API references):
 * Anthropic: ``{"type": "error", "error": {"type", "message"}}``; in a stream, the
   same object as ``event: error``.
 * Gemini: ``{"error": {"code": <http status>, "message", "status": <RPC code>}}``.
+* OpenAI Responses: HTTP errors in OpenAI's shape; in a stream, ``event: error`` with
+  the documented Responses error event ``{"type": "error", "code", "message",
+  "param", "sequence_number"}`` (openai-python's ``ResponseErrorEvent``).
+* Azure OpenAI (chat and Responses): OpenAI's shape, except content filtering
+  (``type="content_filter"``): ``{"error": {"message", "type": null, "param":
+  "prompt", "code": "content_filter", "status", "innererror": {"code":
+  "ResponsibleAIPolicyViolation", "content_filter_result": {...}}}}``. In a stream,
+  the in-band errors of OpenAI chat and Responses respectively.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from harness import _json
 from harness.errors import UsageError
@@ -25,6 +33,7 @@ from harness.stream.formats import Provider
 
 __all__ = [
     "ANTHROPIC_TYPES",
+    "AZURE_CONTENT_FILTER_RESULT",
     "ERROR_SHAPES",
     "GEMINI_STATUSES",
     "OPENAI_TYPES",
@@ -34,9 +43,10 @@ __all__ = [
     "stream_error_event",
 ]
 
-#: The API family of a route, which decides the shape of its errors: today one per
-#: provider, so the same names as :data:`~harness.stream.formats.Provider`.
-Family = Provider
+#: The API family of a route, which decides the shape of its errors: one per provider
+#: (the names of :data:`~harness.stream.formats.Provider`), and Azure OpenAI's chat and
+#: Responses APIs, which stream OpenAI's formats but shape some errors their own way.
+Family = Provider | Literal["azure", "azure-responses"]
 
 #: OpenAI error ``type`` (and ``code``) per HTTP status.
 OPENAI_TYPES: dict[int, tuple[str, str | None]] = {
@@ -109,22 +119,46 @@ def error_body(
         status: the HTTP status the body goes with.
         message: the human-readable message (a generic one per status by default).
         type: overrides the provider's error type (OpenAI ``type``, Anthropic
-            ``error.type``, Gemini ``status``).
+            ``error.type``, Gemini ``status``); for Azure, ``content_filter`` is its
+            content-filter body (with Azure's message unless ``message`` is given).
     """
-    text = message or _DEFAULT_MESSAGES.get(status, f"HTTP {status}.")
+    text = message or _default_message(status)
     return _shape(family).body(status, text, type)
 
 
+def _default_message(status: int) -> str:
+    return _DEFAULT_MESSAGES.get(status, f"HTTP {status}.")
+
+
 def stream_error_event(
-    family: Family, *, type: str | None = None, message: str | None = None
+    family: Family,
+    *,
+    type: str | None = None,
+    message: str | None = None,
+    sequence_number: int | None = None,
 ) -> tuple[str | None, str]:
     """The in-band error event ``family`` sends inside an HTTP 200 stream.
 
+    Args:
+        family: whose shape to use (a key of :data:`ERROR_SHAPES`).
+        type: the provider's error type (OpenAI ``type``, Anthropic ``error.type``,
+            Gemini ``status``, Responses ``code``).
+        message: the human-readable message (a generic one by default).
+        sequence_number: the number this event takes in a stream that numbers its
+            events (the Responses API's ``sequence_number``: the one after the last
+            event sent); an error event without that field ignores it.
+
     Returns:
-        ``(event name or None, data)``: Anthropic names it ``error``; OpenAI and
-        Gemini send a bare ``data:`` line.
+        ``(event name or None, data)``: Anthropic and Responses name it ``error``;
+        OpenAI and Gemini send a bare ``data:`` line.
     """
-    return _shape(family).in_stream(type, message)
+    name, data = _shape(family).in_stream(type, message)
+    if sequence_number is not None and '"sequence_number"' in data:
+        event = _json.loads(data)
+        if isinstance(event, dict) and "sequence_number" in event:
+            event["sequence_number"] = sequence_number
+            data = _json.dumps(event)
+    return name, data
 
 
 def _shape(family: str) -> ErrorShape:
@@ -142,7 +176,9 @@ class ErrorShape:
     Attributes:
         body: ``(status, message, type or None)`` -> the HTTP error body.
         in_stream: ``(type or None, message or None)`` -> the in-band error event
-            ``(event name or None, data)`` it sends inside an HTTP 200 stream.
+            ``(event name or None, data)`` it sends inside an HTTP 200 stream. In a
+            format that numbers its events, the data has a ``sequence_number``
+            field, which :func:`stream_error_event` sets.
     """
 
     body: Callable[[int, str, str | None], dict[str, Any]]
@@ -187,9 +223,62 @@ def _gemini_in_stream(type: str | None, message: str | None) -> tuple[str | None
     return None, _json.dumps(body)
 
 
+def _responses_in_stream(type: str | None, message: str | None) -> tuple[str | None, str]:
+    # The documented ResponseErrorEvent; stream_error_event sets its sequence_number.
+    event = {
+        "type": "error",
+        "code": type or "server_error",
+        "message": message or _DEFAULT_MESSAGES[500],
+        "param": None,
+        "sequence_number": 0,
+    }
+    return "error", _json.dumps(event)
+
+
+#: Azure's ``innererror`` of a prompt its content filters blocked (per category,
+#: whether it was filtered and at which severity).
+AZURE_CONTENT_FILTER_RESULT: dict[str, dict[str, Any]] = {
+    "hate": {"filtered": True, "severity": "high"},
+    "self_harm": {"filtered": False, "severity": "safe"},
+    "sexual": {"filtered": False, "severity": "safe"},
+    "violence": {"filtered": False, "severity": "safe"},
+}
+
+_AZURE_FILTERED = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content "
+    "management policy. Please modify your prompt and retry. To learn more about our "
+    "content filtering policies please read our documentation: "
+    "https://go.microsoft.com/fwlink/?linkid=2198766"
+)
+
+
+def _azure_body(status: int, text: str, type: str | None) -> dict[str, Any]:
+    if type != "content_filter":
+        return _openai_body(status, text, type)
+    if text == _default_message(status):
+        text = _AZURE_FILTERED
+    error = {
+        "message": text,
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": status,
+        "innererror": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_result": {
+                category: dict(result) for category, result in AZURE_CONTENT_FILTER_RESULT.items()
+            },
+        },
+    }
+    return {"error": error}
+
+
 #: The error shapes, by API family: adding a family is one entry here.
 ERROR_SHAPES: dict[str, ErrorShape] = {
     "openai": ErrorShape(_openai_body, _openai_in_stream),
     "anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream),
     "gemini": ErrorShape(_gemini_body, _gemini_in_stream),
+    "openai-responses": ErrorShape(_openai_body, _responses_in_stream),
+    "azure": ErrorShape(_azure_body, _openai_in_stream),
+    "azure-responses": ErrorShape(_azure_body, _responses_in_stream),
 }

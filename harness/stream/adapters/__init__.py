@@ -14,6 +14,7 @@ from harness.stream.adapters.anthropic import AnthropicAdapter
 from harness.stream.adapters.base import ProviderAdapter
 from harness.stream.adapters.gemini import GeminiAdapter
 from harness.stream.adapters.openai import OpenAIAdapter
+from harness.stream.adapters.openai_responses import OpenAIResponsesAdapter
 
 __all__ = ["ADAPTERS", "ProviderAdapter", "get_adapter"]
 
@@ -22,6 +23,7 @@ ADAPTERS: dict[str, Callable[[], ProviderAdapter]] = {
     "openai": OpenAIAdapter,
     "anthropic": AnthropicAdapter,
     "gemini": GeminiAdapter,
+    "openai-responses": OpenAIResponsesAdapter,
 }
 
 
