@@ -13,6 +13,7 @@ from harness.stream.aggregate import (
     gemini_response,
     openai_completion,
     reported_usage,
+    responses_answer,
 )
 from harness.stream.events import Usage
 from harness.stream.provider_errors import error_body
@@ -763,3 +764,213 @@ def test_reported_usage(provider: str, raw: bytes, expected: Usage | bool | None
     if usage is not None:
         assert fold.usage is not None
         assert fold.usage["prompt_tokens"] == usage.prompt_tokens
+
+
+# --- OpenAI Responses: raw API streams ------------------------------------------------------
+
+RESP_ID = "resp_68d7eff889908196bde536de7b601b7d07152cb8c6ac9072"
+RESP_MSG = {
+    "id": "msg_68d7eff9c3b8819683eb04cbeb3775d507152cb8c6ac9072",
+    "type": "message",
+    "status": "completed",
+    "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "Hello!"}],
+    "role": "assistant",
+}
+
+
+def rs_response(status: str, output: list[Any], **fields: Any) -> dict[str, Any]:
+    """A Responses ``Response`` object as the API sends it (abridged)."""
+    return {
+        "id": RESP_ID,
+        "object": "response",
+        "created_at": 1758982136,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "model": "gpt-5-2025-08-07",
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": None,
+        **fields,
+    }
+
+
+def rs_stream(*events: dict[str, Any]) -> bytes:
+    """Named Responses events, numbered from 0, as the API writes them."""
+    return b"".join(
+        sse({"type": e["type"], "sequence_number": n, **e}, e["type"]) for n, e in enumerate(events)
+    )
+
+
+def rs_text_events() -> list[dict[str, Any]]:
+    """created .. output_item.done of a one-message answer (no terminal event)."""
+    in_progress = rs_response("in_progress", [])
+    added = {**RESP_MSG, "status": "in_progress", "content": []}
+    where = {"item_id": RESP_MSG["id"], "output_index": 0, "content_index": 0}
+    return [
+        {"type": "response.created", "response": in_progress},
+        {"type": "response.in_progress", "response": in_progress},
+        {"type": "response.output_item.added", "output_index": 0, "item": added},
+        {"type": "response.output_text.delta", **where, "delta": "Hello!", "logprobs": []},
+        {"type": "response.output_item.done", "output_index": 0, "item": RESP_MSG},
+    ]
+
+
+RS_USAGE = {
+    "input_tokens": 12,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 10,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 22,
+}
+
+
+def test_responses_answer_is_the_completed_response() -> None:
+    """The terminal response.completed's response is the answer, as it is."""
+    done = rs_response("completed", [RESP_MSG], usage=RS_USAGE)
+    stream = rs_stream(*rs_text_events(), {"type": "response.completed", "response": done})
+    assert responses_answer(stream) == (200, done)
+
+
+def test_responses_answer_of_an_incomplete_response_is_200() -> None:
+    """response.incomplete is a whole answer too: 200 with status incomplete."""
+    body = rs_response("incomplete", [RESP_MSG], incomplete_details={"reason": "max_output_tokens"})
+    stream = rs_stream(*rs_text_events(), {"type": "response.incomplete", "response": body})
+    assert responses_answer(stream) == (200, body)
+
+
+def test_responses_answer_ignores_what_follows_the_terminal_event() -> None:
+    """Events after the terminal one (even an error, or [DONE]) change nothing."""
+    done = rs_response("completed", [RESP_MSG])
+    stream = rs_stream(
+        *rs_text_events(),
+        {"type": "response.completed", "response": done},
+        {"type": "error", "code": "server_error", "message": "late", "param": None},
+    ) + sse("[DONE]")
+    assert responses_answer(stream) == (200, done)
+
+
+def test_responses_answer_rebuilds_a_missing_output_from_the_done_items() -> None:
+    """A terminal response without output gets the output_item.done items, by index."""
+    call = {
+        "id": "fc_1",
+        "type": "function_call",
+        "status": "completed",
+        "arguments": "{}",
+        "call_id": "call_1",
+        "name": "f",
+    }
+    done = rs_response("completed", [])
+    del done["output"]
+    stream = rs_stream(
+        {"type": "response.output_item.done", "output_index": 1, "item": call},
+        {"type": "response.output_item.done", "output_index": 0, "item": RESP_MSG},
+        {"type": "response.completed", "response": done},
+    )
+    status, body = responses_answer(stream)
+    assert status == 200
+    assert body["output"] == [RESP_MSG, call]
+
+
+def test_responses_answer_kind_from_the_event_line() -> None:
+    """Data without a type takes its kind from the event line."""
+    done = rs_response("completed", [RESP_MSG])
+    stream = sse({"response": done}, "response.completed")
+    assert responses_answer(stream) == (200, done)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind", "message"),
+    [
+        pytest.param(
+            {"code": "rate_limit_exceeded", "message": "Slow down", "param": None},
+            429,
+            "rate_limit_exceeded",
+            "Slow down",
+            id="top-level",
+        ),
+        pytest.param(
+            {"error": {"code": "unknown-error", "message": "Foobar", "param": None}},
+            500,
+            "unknown-error",
+            "Foobar",
+            id="nested",
+        ),
+        pytest.param(
+            {"error": {"type": "invalid_request_error", "code": None, "message": "Bad"}},
+            500,
+            "invalid_request_error",
+            "Bad",
+            id="nested-type-only",
+        ),
+        pytest.param(
+            {"code": "overloaded_error", "message": "Overloaded", "param": None},
+            529,
+            "overloaded_error",
+            "Overloaded",
+            id="harness-overloaded",
+        ),
+        pytest.param(
+            {"code": None, "message": "Something went wrong", "param": None},
+            500,
+            "server_error",
+            "Something went wrong",
+            id="no-code",
+        ),
+    ],
+)
+def test_responses_error_event(error: dict[str, Any], status: int, kind: str, message: str) -> None:
+    """An error event, fields on top or nested under error, answers by its code."""
+    stream = rs_stream(*rs_text_events()[:2], {"type": "error", **error})
+    assert responses_answer(stream) == (status, error_body("openai", status, message, type=kind))
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind", "message"),
+    [
+        (
+            {"code": "rate_limit_exceeded", "message": "Rate limit reached"},
+            429,
+            "rate_limit_exceeded",
+            "Rate limit reached",
+        ),
+        ({"code": "server_error", "message": "Boom"}, 500, "server_error", "Boom"),
+        ({"code": "invalid_prompt", "message": "No"}, 500, "invalid_prompt", "No"),
+        (None, 500, "server_error", "The response failed."),
+    ],
+)
+def test_responses_failed(error: Any, status: int, kind: str, message: str) -> None:
+    """response.failed answers with its response.error, 500 unless the code says otherwise."""
+    failed = rs_response("failed", [], error=error)
+    stream = rs_stream(*rs_text_events()[:2], {"type": "response.failed", "response": failed})
+    assert responses_answer(stream) == (status, error_body("openai", status, message, type=kind))
+
+
+@pytest.mark.parametrize(
+    ("stream", "code", "where"),
+    [
+        pytest.param(b"", "connection_closed", "response.completed", id="empty"),
+        pytest.param(rs_stream(*rs_text_events()), "connection_closed", "incomplete", id="cut"),
+        pytest.param(
+            rs_stream(*rs_text_events()[:2]) + sse("{oops", "response.output_item.added"),
+            "parse_error",
+            "event 3",
+            id="bad-json",
+        ),
+        pytest.param(
+            rs_stream({"type": "response.completed", "response": None}),
+            "parse_error",
+            "event 1: response.completed has no response object",
+            id="no-response",
+        ),
+        pytest.param(sse([1, 2]), "parse_error", "event 1", id="not-an-object"),
+    ],
+)
+def test_responses_broken_streams_are_502(stream: bytes, code: str, where: str) -> None:
+    """No terminal event is connection_closed, bad data a parse_error naming the event."""
+    status, body = responses_answer(stream)
+    assert status == 502
+    assert body["error"]["type"] == code
+    assert where in body["error"]["message"]

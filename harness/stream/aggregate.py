@@ -32,6 +32,21 @@ the parts (``harness convert`` suggests ``expect`` from it), and
 :func:`reported_usage` tells whether a raw provider stream reported its usage
 itself, which a normalized stream (always with a usage chunk) cannot show.
 
+:func:`responses_answer` reads an OpenAI Responses stream (what ``POST /v1/responses``
+with ``stream: true`` sends, and what the ``openai-responses`` renderer writes) and
+answers with the ``Response`` object: the ``response`` of the terminal
+``response.completed`` or ``response.incomplete`` event, status 200 either way (a
+non-streaming incomplete response is a 200 too); when it has no ``output`` list, the
+items of the ``response.output_item.done`` events in ``output_index`` order. The event
+kind is the data's ``type``, else the ``event:`` line; events after the terminal one
+are ignored. Errors, as OpenAI error bodies with the status by code as for
+:func:`openai_completion`: an ``error`` event (its fields at the top level, as the
+API reference shows, or nested under ``error``); ``response.failed``: its
+``response.error`` (500 unless the code says otherwise, ``server_error`` when it has
+none); no terminal event: 502 ``connection_closed``; data that is not a JSON object,
+or a terminal event without a ``response`` object: 502 ``parse_error`` naming the
+event number.
+
 :func:`anthropic_message` reads a raw Anthropic Messages stream and builds the
 ``Message``: ``message_start.message``, with ``content`` rebuilt from the content
 blocks by index (text: the ``text_delta`` texts joined; ``tool_use`` and other blocks
@@ -73,7 +88,8 @@ from harness.stream.adapters import get_adapter
 from harness.stream.adapters.base import load_json
 from harness.stream.events import Done, StreamError, StreamEvent, Usage
 from harness.stream.provider_errors import ANTHROPIC_TYPES, Family, error_body
-from harness.stream.renderers.openai_chat import DEFAULT_ID, DEFAULT_MODEL
+from harness.stream.renderers.base import DEFAULT_MODEL
+from harness.stream.renderers.openai_chat import DEFAULT_ID
 from harness.stream.sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
@@ -86,6 +102,7 @@ __all__ = [
     "gemini_response",
     "openai_completion",
     "reported_usage",
+    "responses_answer",
 ]
 
 #: ``(http_status, json_body)``.
@@ -359,6 +376,65 @@ def _openai_error(error: dict[str, Any]) -> Answer:
     message = error.get("message")
     text = message if isinstance(message, str) and message else None
     return status, error_body("openai", status, text, type=code)
+
+
+# --- OpenAI Responses ------------------------------------------------------------------
+
+_TERMINAL = ("response.completed", "response.incomplete")
+
+
+def responses_answer(stream: bytes) -> Answer:
+    """The ``Response`` (or error) an OpenAI Responses SSE stream adds up to.
+
+    Args:
+        stream: a whole ``POST /v1/responses`` stream, as the API (or the
+            ``openai-responses`` renderer) sends it.
+
+    Returns:
+        ``(200, response)``, or ``(status, OpenAI error body)`` for a stream that
+        ended in an ``error`` or ``response.failed`` event, was cut before its
+        terminal event or holds bad data (see the module docstring).
+    """
+    try:
+        return _responses(stream)
+    except _Malformed as exc:
+        return _openai_error({"code": "parse_error", "message": str(exc)})
+
+
+def _responses(stream: bytes) -> Answer:
+    items: dict[int, Any] = {}  # output_item.done items, by output_index
+    for number, event in enumerate(_events(stream), 1):
+        if not event.data.strip() or event.data == "[DONE]":
+            continue
+        body = _load(event, number)
+        kind = body.get("type")
+        if not isinstance(kind, str) or not kind:
+            kind = event.event
+        if kind in _TERMINAL:
+            response = body.get("response")
+            if not isinstance(response, dict):
+                raise _Malformed(f"event {number}: {kind} has no response object")
+            if not isinstance(response.get("output"), list):
+                response = {**response, "output": [items[i] for i in sorted(items)]}
+            return 200, response
+        if kind == "error":
+            nested = body.get("error")
+            if isinstance(nested, dict):
+                return _openai_error(nested)
+            return _openai_error({"code": body.get("code"), "message": body.get("message")})
+        if kind == "response.failed":
+            error = _obj(_obj(body.get("response")).get("error"))
+            return _openai_error(
+                error or {"code": "server_error", "message": "The response failed."}
+            )
+        if kind == "response.output_item.done" and isinstance(body.get("item"), dict):
+            items[_int(body.get("output_index"))] = body["item"]
+    return _openai_error(
+        {
+            "code": "connection_closed",
+            "message": "the stream ended before response.completed: the response is incomplete",
+        }
+    )
 
 
 # --- Anthropic -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from harness.stream.events import StreamEvent
 from harness.stream.renderers.openai_chat import OpenAIRenderer
+from harness.stream.renderers.openai_responses import ResponsesRenderer
 
 __all__ = ["RENDERERS", "AnswerRenderer", "Renderer", "RendererFactory"]
 
@@ -46,5 +47,10 @@ class AnswerRenderer(Protocol):
 #: Makes a renderer; keyword options are :class:`harness.stream.pipeline.NormalizeOptions`.
 RendererFactory = Callable[..., Renderer]
 
-#: The stream renderers, by name.
-RENDERERS: dict[str, RendererFactory] = {"openai-chat": OpenAIRenderer}
+#: The stream renderers, by name: ``openai-chat`` (Chat Completions
+#: ``chat.completion.chunk`` SSE), ``openai-responses`` (the Responses API's named
+#: events; choice index 0 only, as Responses has no choices).
+RENDERERS: dict[str, RendererFactory] = {
+    "openai-chat": OpenAIRenderer,
+    "openai-responses": ResponsesRenderer,
+}

@@ -34,7 +34,6 @@ the stream runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
 from harness.stream.events import (
@@ -45,6 +44,12 @@ from harness.stream.events import (
     StreamEvent,
     ToolCallDelta,
     Usage,
+)
+from harness.stream.renderers.base import (
+    DEFAULT_MODEL,
+    StreamMetadata,
+    TokenCounter,
+    estimate_tokens,
 )
 from harness.stream.sse import KEEPALIVE, format_sse_chunk, format_sse_done
 
@@ -63,10 +68,8 @@ __all__ = [
 ]
 
 #: Counts the tokens in a fragment of text.
-TokenCounter = Callable[[str], int]
 
 DEFAULT_ID = "chatcmpl-harness"
-DEFAULT_MODEL = "unknown"
 
 
 # --- The wire types: what one chunk of an OpenAI stream looks like. ----------------
@@ -121,32 +124,6 @@ class StreamChunk(TypedDict, total=False):
 # --- State kept across the stream. -------------------------------------------------
 
 
-class StreamMetadata:
-    """The id, model and creation time every output chunk carries.
-
-    The first non-empty value a provider reports for each wins, so that every chunk
-    of one stream carries the same ones (Azure's first chunk has an empty id and
-    model; those are skipped). Once a chunk has been rendered with a fallback value,
-    that value stays.
-    """
-
-    __slots__ = ("created", "id", "model")
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
-        self.created: int | None = None
-
-    def update(self, meta: Metadata) -> None:
-        """Take the values in ``meta`` that are non-empty and not known yet."""
-        if self.id is None and meta.id:
-            self.id = meta.id
-        if self.model is None and meta.model:
-            self.model = meta.model
-        if self.created is None and meta.created:
-            self.created = meta.created
-
-
 class StreamState:
     """What the stream has produced so far, for the usage fallback.
 
@@ -186,11 +163,6 @@ class StreamState:
         if self.token_counter is not None:
             return self.counted_tokens
         return estimate_tokens(self.chars)
-
-
-def estimate_tokens(chars: int) -> int:
-    """Deterministic token estimate for ``chars`` code points: ``ceil(chars / 4)``."""
-    return -(-chars // 4)
 
 
 # --- The renderer. -------------------------------------------------------------------
