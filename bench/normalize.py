@@ -7,6 +7,10 @@ shapes, fed in 64 KiB slices, as ``harness normalize`` reads a file):
   content_block_stop, message_delta, message_stop (N + 5 events).
 * ``openai``: N Chat Completions chunks (the first with ``role``), a ``finish_reason``
   chunk, a usage-only chunk and ``[DONE]`` (N + 3 events).
+* ``openai-responses``: response.created, response.in_progress, output_item.added,
+  content_part.added, N ``response.output_text.delta`` events, response.completed
+  (N + 5 events). The in-process cases also run the Responses renderer
+  (``renderer="openai-responses"``) on the Anthropic and Responses inputs.
 
 1. In-process: wall time to consume ``normalize(provider, chunks)`` (the run fails
    unless the output ends in ``[DONE]``), against a baseline that does the least any
@@ -122,10 +126,62 @@ def openai_events(n: int) -> Iterator[bytes]:
     yield _sse(None, "[DONE]")
 
 
+def responses_events(n: int) -> Iterator[bytes]:
+    """The events of an OpenAI Responses stream with ``n`` ``output_text.delta`` events."""
+    seq = iter(range(n + 10))
+    response = {"id": "resp_bench", "object": "response", "created_at": 1700000000}
+    response |= {"status": "in_progress", "model": "gpt-bench", "output": [], "usage": None}
+
+    def event(kind: str, **fields: object) -> bytes:
+        return _sse(kind, {"type": kind, "sequence_number": next(seq), **fields})
+
+    yield event("response.created", response=response)
+    yield event("response.in_progress", response=response)
+    item = {"id": "msg_bench", "type": "message", "status": "in_progress", "content": []}
+    item |= {"role": "assistant"}
+    yield event("response.output_item.added", output_index=0, item=item)
+    part = {"type": "output_text", "annotations": [], "text": ""}
+    yield event(
+        "response.content_part.added",
+        item_id="msg_bench",
+        output_index=0,
+        content_index=0,
+        part=part,
+    )
+    for i in range(n):
+        yield event(
+            "response.output_text.delta",
+            item_id="msg_bench",
+            output_index=0,
+            content_index=0,
+            delta=f"tok{i} ",
+            logprobs=[],
+        )
+    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}}
+    usage |= {"output_tokens": n, "output_tokens_details": {"reasoning_tokens": 0}}
+    usage["total_tokens"] = 10 + n
+    done = response | {"status": "completed", "usage": usage}
+    yield event("response.completed", response=done)
+
+
 STREAMS: dict[str, Callable[[int], Iterator[bytes]]] = {
     "anthropic": anthropic_events,
     "openai": openai_events,
+    "openai-responses": responses_events,
 }
+
+#: In-process cases: (name, input stream, renderer). The Responses renderer's cases
+#: measure it against the same JSON baseline over the same input.
+CASES: tuple[tuple[str, str, str], ...] = (
+    ("anthropic", "anthropic", "openai-chat"),
+    ("openai", "openai", "openai-chat"),
+    ("openai-responses", "openai-responses", "openai-chat"),
+    ("anthropic -> responses", "anthropic", "openai-responses"),
+    ("responses -> responses", "openai-responses", "openai-responses"),
+)
+
+#: The last frame of a complete stream, per renderer.
+_LAST = {"openai-chat": b"data: [DONE]\n\n", "openai-responses": b"event: response.completed\n"}
 
 
 def lazy_chunks(events: Iterator[bytes]) -> Iterator[bytes]:
@@ -153,12 +209,14 @@ def baseline(data: bytes) -> None:
                 dumps(loads(line[6:]))
 
 
-def drain(provider: str, chunks: Iterable[bytes]) -> None:
-    """Consume ``normalize``'s output; fail unless the stream ended cleanly in [DONE]."""
-    tail = deque(normalize(provider, chunks), maxlen=1)  # consumes all, keeps the last
+def drain(provider: str, chunks: Iterable[bytes], renderer: str = "openai-chat") -> None:
+    """Consume ``normalize``'s output; fail unless the stream ended cleanly ([DONE], or
+    ``response.completed`` for the Responses renderer)."""
+    out = normalize(provider, chunks, renderer=renderer)
+    tail = deque(out, maxlen=1)  # consumes all, keeps the last
     last = tail[0] if tail else b""
-    if last != b"data: [DONE]\n\n":
-        raise SystemExit(f"bench: {provider} stream did not end in [DONE]: {last[:200]!r}")
+    if not last.startswith(_LAST[renderer]):
+        raise SystemExit(f"bench: {provider} stream did not end cleanly: {last[:200]!r}")
 
 
 def best_of(repeats: int, run: Callable[[], object]) -> float:
@@ -192,7 +250,7 @@ def row(case: str, events: int, harness: float, base: float) -> None:
     ratio = harness / base
     verdict = "PASS" if ratio <= TARGET else "FAIL"
     print(
-        f"{case:<24} {harness:8.3f} s {events / harness:>11,.0f} "
+        f"{case:<34} {harness:8.3f} s {events / harness:>11,.0f} "
         f"{base:8.3f} s {events / base:>11,.0f} {ratio:6.2f}x  <={TARGET}x {verdict}"
     )
 
@@ -210,15 +268,19 @@ def main() -> int:
     python = sys.version.split()[0]
     print(f"N={n:,} deltas, best of {repeats}, {CHUNK // 1024} KiB chunks, Python {python}")
     columns = ("harness", "ev/s", "baseline", "ev/s")
-    header = f"{'case':<24} " + "{:>10} {:>11} {:>10} {:>11}".format(*columns) + "   ratio  target"
+    header = f"{'case':<34} " + "{:>10} {:>11} {:>10} {:>11}".format(*columns) + "   ratio  target"
     print(header)
     print("-" * len(header))
-    for name, data in inputs.items():
+    for case, provider, renderer in CASES:
+        data = inputs[provider]
         chunks = slices(data)
 
-        harness = best_of(repeats, lambda name=name, chunks=chunks: drain(name, chunks))
+        def run(provider: str = provider, chunks: list[bytes] = chunks, r: str = renderer) -> None:
+            drain(provider, chunks, r)
+
+        harness = best_of(repeats, run)
         base = best_of(repeats, lambda data=data: baseline(data))
-        row(f"{name} in-process", counts[name], harness, base)
+        row(f"{case} in-process", counts[provider], harness, base)
 
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in inputs.items():

@@ -209,9 +209,10 @@ def _add_check(sub: _Subparsers) -> None:
         "check",
         help="compare every scenario's rendering with its golden files",
         description=(
-            "Render every scenario twice (raw: its own route, byte for byte; openai: the "
-            "OpenAI route, normalized), mask volatile values, and compare with the goldens "
-            "DIR/<scenario>.raw.sse and DIR/<scenario>.openai.sse. A mismatch prints a "
+            "Render every scenario three times (raw: its own route, byte for byte; openai: "
+            "the OpenAI chat route, normalized; responses: the Responses route, normalized), "
+            "mask volatile values, and compare with the goldens DIR/<scenario>.raw.sse, "
+            ".openai.sse and .responses.sse. A mismatch prints a "
             "unified diff. Exit 0 when every golden matches; 1 on a mismatch, a missing "
             "golden, or a golden no scenario uses (unless --warn-unused); 2 for unusable "
             "arguments. See docs/goldens.md."

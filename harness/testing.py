@@ -412,7 +412,8 @@ class Harness:
 
         ``name`` is a scenario name (default: the test's scenario), so that the
         unused-golden report knows every golden; ``kind`` is ``raw`` (the provider's
-        own format) or ``openai`` (OpenAI-compatible). Volatile values (ids,
+        own format), ``openai`` (OpenAI chat, normalized) or ``responses`` (the
+        Responses API, normalized). Volatile values (ids,
         timestamps) are masked. With ``update_goldens`` (pytest:
         ``--harness-update-goldens``) the golden is written instead (atomically; never
         deleted).

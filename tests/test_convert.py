@@ -525,7 +525,8 @@ def test_unknown_provider_is_an_error_naming_the_interaction() -> None:
 
 
 def test_match_model_from_body_or_gemini_path() -> None:
-    """match.model is the request's model: the body's, or Gemini's from the path."""
+    """match.model is the request's model: the body's, Gemini's from the path, or an
+    Azure deployment's (the model the Azure route selects by)."""
     openai, _, _ = converted(recorded(OA))
     gemini, _, _ = converted(
         recorded(gemini_stream(gm_chunk({"text": "hi"}, finish="STOP")), provider="gemini")
@@ -539,7 +540,7 @@ def test_match_model_from_body_or_gemini_path() -> None:
     )
     assert openai["match"] == {"model": "gpt-4o-mini"}
     assert gemini["match"] == {"model": "gemini-2.5-flash"}
-    assert "match" not in azure
+    assert azure["match"] == {"model": "d"}
 
 
 # --- expect -----------------------------------------------------------------------------

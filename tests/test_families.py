@@ -110,11 +110,13 @@ def test_a_family_that_renders_no_other_provider_refuses_their_scenarios() -> No
 
 
 def test_unknown_family_and_renderer_say_what_exists() -> None:
-    with pytest.raises(
-        UsageError, match="unknown family 'nope'; expected one of openai, anthropic, gemini"
-    ):
+    served = ", ".join(family.name for family in FAMILIES)
+    assert served.startswith("openai, openai-responses, anthropic, gemini, azure")
+    with pytest.raises(UsageError, match=f"unknown family 'nope'; expected one of {served}$"):
         get_family("nope")
-    with pytest.raises(UsageError, match="unknown renderer 'nope'; known renderers: openai-chat"):
+    with pytest.raises(
+        UsageError, match="unknown renderer 'nope'; known renderers: openai-chat, openai-responses$"
+    ):
         Normalizer("openai", renderer="nope")
 
 
@@ -123,7 +125,7 @@ def test_the_default_renderer_is_the_registered_openai_chat_one() -> None:
     assert list(normalize("anthropic", [stream], renderer="openai-chat")) == list(
         normalize("anthropic", [stream])
     )
-    assert set(RENDERERS) == {"openai-chat"}
+    assert set(RENDERERS) == {"openai-chat", "openai-responses"}
 
 
 def test_each_family_has_an_output_and_an_error_shape() -> None:

@@ -33,6 +33,7 @@ from harness.atomic import write_atomic
 from harness.errors import HarnessError, InvalidValueError, UsageError
 from harness.mock.replay import Plan, build_plan
 from harness.mock.scenario import NAME_PATTERN, Scenario, ScenarioSet
+from harness.stream.provider_errors import Family
 
 __all__ = [
     "KINDS",
@@ -50,9 +51,12 @@ __all__ = [
     "write_atomic",
 ]
 
-#: The two renderings of a scenario: its own route, and the OpenAI route normalized.
-Kind = Literal["raw", "openai"]
-KINDS: tuple[Kind, ...] = ("raw", "openai")
+#: The renderings of a scenario: its own route (as recorded), the OpenAI chat route and
+#: the Responses route (both through the normalization pipeline).
+Kind = Literal["raw", "openai", "responses"]
+KINDS: tuple[Kind, ...] = ("raw", "openai", "responses")
+#: The route of each normalized kind.
+_NORMALIZED_ROUTE: dict[str, Family] = {"openai": "openai", "responses": "openai-responses"}
 
 #: The file name ending of every golden (``anthropic/text.raw.sse``).
 SUFFIX = ".sse"
@@ -153,35 +157,31 @@ def mask(data: bytes) -> bytes:
 
 # --- rendering ----------------------------------------------------------------------
 
-_ROUTES: dict[str, str] = {
-    "openai": "openai route",
-    "anthropic": "anthropic route",
-    "gemini": "gemini route",
-}
-
 
 def render(scenario: Scenario, kind: Kind) -> bytes:
     """The golden text of one scenario, before masking.
 
     ``raw``: every answer as the scenario's own provider route replays it (byte for
-    byte); ``openai``: every answer as the OpenAI route sends it through the
-    normalization pipeline (``normalize=True``, so openai scenarios too). Each answer
+    byte); ``openai``: every answer as the OpenAI chat route sends it through the
+    normalization pipeline (``normalize=True``, so openai scenarios too); ``responses``:
+    likewise on the Responses route (``/v1/responses``). Each answer
     is planned by :func:`harness.mock.replay.build_plan` as a request would be (a stream
     for a stream answer, the answer's own faults), and written as a block of ``#``
     lines, a blank line and the body bytes exactly (see ``docs/goldens.md``). An
     answer the route cannot serve gets a ``# not servable on this route: …`` line.
 
     Raises:
-        InvalidValueError: ``kind`` is not ``"raw"`` or ``"openai"`` (a ``ValueError``).
+        InvalidValueError: ``kind`` is not one of :data:`KINDS` (a ``ValueError``).
     """
     if kind not in KINDS:
         raise InvalidValueError(f"unknown golden kind {kind!r}; expected one of {', '.join(KINDS)}")
+    target: Family
     if kind == "raw":
         target = scenario.provider
-        what = f"raw ({_ROUTES[target]})"
+        what = f"raw ({target} route)"
     else:
-        target = "openai"
-        what = "openai (openai route, normalized)"
+        target = _NORMALIZED_ROUTE[kind]
+        what = f"{kind} ({target} route, normalized)"
     out = [_comment(f"harness golden · {scenario.name} · {what}")]
     answers = scenario.answers
     for number, answer in enumerate(answers, 1):
@@ -192,7 +192,7 @@ def render(scenario: Scenario, kind: Kind) -> bytes:
                 answer,
                 target=target,
                 stream=answer.streaming,
-                normalize=kind == "openai",
+                normalize=kind != "raw",
                 faults=answer.faults,
             )
         except UsageError as exc:  # ReplayError, FaultSpecError

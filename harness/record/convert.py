@@ -119,17 +119,20 @@ class _Interaction(Protocol):
 # --- provider detection ---------------------------------------------------------------
 
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(?:stream)?[Gg]enerateContent$")
+_AZURE_DEPLOYMENT = re.compile(r"^/openai/deployments/([^/]+)/")
 
 
 def detect_provider(interaction: _Interaction) -> Provider:
     """The provider API an interaction spoke, from its request.
 
     In order: the path (``/chat/completions``, including Azure's
-    ``/openai/deployments/{name}/chat/completions``; ``/v1/messages``;
-    ``:streamGenerateContent`` / ``:generateContent``), then request headers
-    (``anthropic-version``; ``x-goog-api-key`` / ``x-goog-api-client``), then the
+    ``/openai/deployments/{name}/chat/completions``; ``/responses``, including
+    Azure's ``/openai/responses`` and ``/openai/deployments/{name}/responses``;
+    ``/v1/messages``; ``:streamGenerateContent`` / ``:generateContent``), then request
+    headers (``anthropic-version``; ``x-goog-api-key`` / ``x-goog-api-client``), then the
     shape of the request body (``contents``: Gemini; ``anthropic_version`` or a
-    top-level ``system`` with ``messages``: Anthropic; ``messages``: OpenAI).
+    top-level ``system`` with ``messages``: Anthropic; ``messages``: OpenAI chat;
+    ``input``: OpenAI Responses).
 
     Raises:
         ConvertError: nothing tells, naming the interaction's method and URI.
@@ -137,6 +140,8 @@ def detect_provider(interaction: _Interaction) -> Provider:
     path = unquote(urlsplit(interaction.uri).path).rstrip("/")
     if path.endswith("/chat/completions"):
         return "openai"
+    if path.endswith("/responses"):
+        return "openai-responses"
     if path.endswith("/v1/messages") or path == "/messages":
         return "anthropic"
     if _GEMINI_PATH.search(path):
@@ -154,11 +159,13 @@ def detect_provider(interaction: _Interaction) -> Provider:
             return "anthropic"
         if "messages" in body:
             return "openai"
+        if "input" in body:
+            return "openai-responses"
     raise ConvertError(
         f"interaction {interaction.method} {interaction.uri}: cannot tell its provider: the "
-        "path is not /v1/chat/completions, /v1/messages or :streamGenerateContent, no "
-        "anthropic-version or x-goog-api-* header, and the request body has no messages "
-        "or contents"
+        "path is not /v1/chat/completions, /v1/responses, /v1/messages or "
+        ":streamGenerateContent, no anthropic-version or x-goog-api-* header, and the "
+        "request body has no messages, input or contents"
     )
 
 
@@ -171,10 +178,15 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
 
 
 def _model(interaction: _Interaction, provider: Provider) -> str | None:
+    path = unquote(urlsplit(interaction.uri).path)
     if provider == "gemini":
-        found = _GEMINI_PATH.search(unquote(urlsplit(interaction.uri).path))
+        found = _GEMINI_PATH.search(path)
         if found:
             return found.group(1)
+    # Azure: the deployment in the path is what the client named as its model.
+    deployment = _AZURE_DEPLOYMENT.search(path)
+    if deployment:
+        return deployment.group(1)
     body = _json_object(interaction.request_body)
     model = body.get("model") if body is not None else None
     return model if isinstance(model, str) and model else None

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.stream.aggregate import anthropic_message, gemini_response, openai_completion
+from harness.stream.aggregate import (
+    anthropic_message,
+    gemini_response,
+    openai_completion,
+    responses_answer,
+)
 from harness.stream.provider_errors import Family
 from harness.stream.renderers import AnswerRenderer
 
@@ -48,6 +53,9 @@ class Output:
 #: The output of each served family.
 OUTPUTS: dict[str, Output] = {
     "openai": Output("openai", "openai", "openai-chat", openai_completion),
+    "openai-responses": Output(
+        "openai-responses", "openai-responses", "openai-responses", responses_answer
+    ),
     "anthropic": Output("anthropic", "anthropic", None, anthropic_message),
     "gemini": Output(
         "gemini",
@@ -56,5 +64,10 @@ OUTPUTS: dict[str, Output] = {
         gemini_response,
         no_keepalive="keep-alive faults cannot apply to a Gemini stream: Gemini sends none "
         "and google-genai accepts only data: lines",
+    ),
+    # Azure OpenAI: what OpenAI's routes send, with Azure's error shape.
+    "azure": Output("azure", "openai", "openai-chat", openai_completion),
+    "azure-responses": Output(
+        "azure-responses", "openai-responses", "openai-responses", responses_answer
     ),
 }

@@ -17,9 +17,11 @@ import fnmatch
 
 from harness.errors import UsageError
 from harness.mock.families.anthropic import ANTHROPIC
+from harness.mock.families.azure import AZURE_CHAT, AZURE_RESPONSES
 from harness.mock.families.base import ApiFamily, Call
 from harness.mock.families.gemini import GEMINI
 from harness.mock.families.openai_chat import OPENAI_CHAT
+from harness.mock.families.openai_responses import OPENAI_RESPONSES
 
 __all__ = [
     "FALLBACK",
@@ -31,8 +33,17 @@ __all__ = [
     "routes_hint",
 ]
 
-#: Every served family, in the order messages and listings name them.
-FAMILIES: tuple[ApiFamily, ...] = (OPENAI_CHAT, ANTHROPIC, GEMINI)
+#: Every served family, in the order messages and listings name them. For error shapes
+#: the first family that owns a path wins: Azure Responses before Azure chat, which owns
+#: every other path under /openai/.
+FAMILIES: tuple[ApiFamily, ...] = (
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    ANTHROPIC,
+    GEMINI,
+    AZURE_RESPONSES,
+    AZURE_CHAT,
+)
 #: The family whose error shape a path no family owns gets.
 FALLBACK = OPENAI_CHAT
 
