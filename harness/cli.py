@@ -483,7 +483,7 @@ def _base_urls(scenarios: ScenarioSet, url: str) -> list[str]:
     from harness.mock.families import FAMILIES
 
     out = []
-    for family in FAMILIES:
+    for family in (family for family in FAMILIES if family.listed):
         # Its own provider's scenarios first; a family that renders any provider's
         # stream falls back to any scenario.
         output = family.output

@@ -17,6 +17,7 @@ import harness.mock.golden
 from harness.cli import main
 from harness.errors import UsageError
 from harness.mock.golden import (
+    KINDS,
     GoldenMismatch,
     assert_golden,
     check,
@@ -355,18 +356,20 @@ def test_check_reports_missing_unused_and_mismatch(tmp_path: Path) -> None:
     scenarios = load_scenarios(_folder(tmp_path))
     goldens = tmp_path / "goldens"
     report = check(scenarios, goldens)
-    assert report.checked == 4
+    assert report.checked == 6
     assert report.missing == [
         goldens / "p/one.raw.sse",
         goldens / "p/one.openai.sse",
+        goldens / "p/one.responses.sse",
         goldens / "two.raw.sse",
         goldens / "two.openai.sse",
+        goldens / "two.responses.sse",
     ]
     assert not report.ok
     assert not goldens.exists()
 
     written = check(scenarios, goldens, update=True)
-    assert (len(written.written), written.ok) == (4, True)
+    assert (len(written.written), written.ok) == (6, True)
     assert check(scenarios, goldens).ok
 
     stale = goldens / "old" / "gone.raw.sse"
@@ -399,7 +402,7 @@ def test_committed_goldens_match_the_library() -> None:
     problems += [f"missing: {p}" for p in report.missing]
     problems += [f"unused: {p}" for p in report.unused]
     assert report.ok, "\n".join(problems)
-    assert report.checked == 2 * len(load_scenarios())
+    assert report.checked == len(KINDS) * len(load_scenarios())
 
 
 # --- harness check ----------------------------------------------------------------

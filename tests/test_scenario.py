@@ -497,7 +497,10 @@ def test_error_without_path_says_scenario() -> None:
     """An in-memory scenario's errors name ``<scenario>`` instead of a file."""
     with pytest.raises(ScenarioError) as info:
         parse_scenario(yml("version: 1", "provider: x"), name="t/x")
-    assert str(info.value) == "<scenario>:2: provider: expected 'openai', 'anthropic', 'gemini' or 'openai-responses'"
+    assert (
+        str(info.value)
+        == "<scenario>:2: provider: expected 'openai', 'anthropic', 'gemini' or 'openai-responses'"
+    )
 
 
 def test_non_utf8_file_is_a_scenario_error(tmp_path: Path) -> None:

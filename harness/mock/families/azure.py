@@ -66,6 +66,7 @@ AZURE_RESPONSES = AzureFamily(
     ),
     hint="POST /openai/responses",
     sdk_suffix="/openai/v1",
+    listed=False,
     endpoint="responses",
 )
 
@@ -75,4 +76,5 @@ AZURE_CHAT = AzureFamily(
     rules=("/openai/deployments/<deployment>/chat/completions", "/openai/v1/chat/completions"),
     hint="POST /openai/deployments/{deployment}/chat/completions",
     sdk_suffix="/openai/v1",
+    listed=False,  # AzureOpenAI takes azure_endpoint (the server's root), not a base_url
 )

@@ -36,6 +36,8 @@ class ApiFamily:
         rules: the URL rules of its routes (Quart syntax), all ``POST``.
         hint: its routes, as a 404 answer names them.
         sdk_suffix: what its SDK expects after the server's root in ``base_url``.
+        listed: whether ``harness serve`` prints a base URL for it at start (not when
+            another family's URL already serves it, or its SDK takes no base URL).
     """
 
     name: Family
@@ -43,6 +45,7 @@ class ApiFamily:
     rules: tuple[str, ...]
     hint: str
     sdk_suffix: str = ""
+    listed: bool = True
 
     @property
     def output(self) -> Output:

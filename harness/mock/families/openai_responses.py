@@ -17,4 +17,5 @@ OPENAI_RESPONSES = ApiFamily(
     rules=("/v1/responses",),
     hint="POST /v1/responses",
     sdk_suffix="/v1",
+    listed=False,  # the OpenAI SDK's base_url, listed for the chat route, serves both
 )
