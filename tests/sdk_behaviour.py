@@ -1,7 +1,8 @@
 """What the official SDKs do on each fault, per SDK and version range: the one table.
 
-The SDK tests (``tests/test_sdk_conformance.py``, ``tests/test_sdk_timeouts.py``) look
-up the row for the installed version with :func:`expected` and assert what it says;
+The SDK tests (``tests/test_sdk_conformance.py``, ``tests/test_sdk_timeouts.py``,
+``tests/test_sdk_responses.py``, ``tests/test_agents.py``) look up the row for the
+installed version with :func:`expected` and assert what it says;
 ``tests/test_conformance_kit.py`` derives its version-conditioned known failures from
 it; ``docs/sdk-behaviour.md`` is generated from it (``python -m tests.sdk_behaviour
 --write``, run by ``make lock``; ``tests/test_sdk_behaviour.py`` fails when the page is
@@ -43,7 +44,7 @@ LOCK = ROOT / "uv.lock"
 OBSERVATIONS_ENV = "HARNESS_SDK_OBSERVATIONS"
 
 #: The SDKs the table is about, and the distribution whose version decides the rows.
-SDKS = ("openai", "anthropic", "google-genai")
+SDKS = ("openai", "anthropic", "google-genai", "openai-agents")
 #: The packages whose locked versions docs/sdk-behaviour.md lists: the SDKs and their
 #: HTTP stack.
 DOC_PACKAGES = (*SDKS, "httpx2")
@@ -61,6 +62,12 @@ class Row:
     raises: str | None = None  # describe() of the exception; None: no exception
     versions: str = ""  # PEP 440 specifiers of the SDK; "" = every version
     seen_on: tuple[str, ...] = ()  # versions outside the lock this row was observed on
+    section: str = ""  # the doc's section (a key of SECTIONS); "" = the SDK's own
+
+    @property
+    def where(self) -> str:
+        """The key of the doc section this row goes in."""
+        return self.section or self.sdk
 
     def holds_for(self, version: str) -> bool:
         """Whether this row's range contains ``version``."""
@@ -146,6 +153,16 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "openai",
+        "HTTP 400 (Azure's content filter refusing the prompt)",
+        "`openai/azure-content-filter-400`",
+        "raises `openai.BadRequestError`, `.status_code` 400, `.code` `content_filter`; `.body` "
+        "keeps Azure's `innererror` (`code` `ResponsibleAIPolicyViolation`, "
+        "`content_filter_result` per category).",
+        key="http_400",
+        raises="openai.BadRequestError",
+    ),
+    Row(
+        "openai",
         "429 / 529, then 200 (`max_retries=2`)",
         "`openai/429-then-200`, `anthropic/529-then-200`",
         "retries after `retry-after` (1 s) and returns the full answer; the journal shows two "
@@ -177,6 +194,18 @@ ROWS: tuple[Row, ...] = (
         "`openai/azure-content-filter`",
         "yielded as a chunk with empty `choices`, which the application must skip; the text "
         "is correct.",
+    ),
+    Row(
+        "openai",
+        "Azure content-filter annotation: a choice without `delta` (`content_filter_results`, "
+        "`content_filter_offsets`), mid-text, after the `stop` chunk, or carrying "
+        "`finish_reason: content_filter`",
+        "`openai/azure-content-filter-annotations`, `openai/azure-content-filter-stop`",
+        "yielded with `choice.delta` **`None`** (the filter results in `choice.model_extra`): "
+        "`chunk.choices[0].delta.content` raises `AttributeError`, so the application must "
+        "check `delta` first "
+        "(`tests/test_sdk_responses.py::test_azure_annotation_choice_has_no_delta`). The "
+        "finish reason (`content_filter`) is read from such a choice.",
     ),
     Row(
         "openai",
@@ -216,6 +245,134 @@ ROWS: tuple[Row, ...] = (
         "(`tests/test_sdk_timeouts.py::test_openai_read_timeout_on_a_stall`).",
         key="stall",
         raises="openai.APITimeoutError from httpx2.ReadTimeout",
+    ),
+    # --- openai: the Responses API (and Azure) ------------------------------------------
+    Row(
+        "openai",
+        "Top-level `error` event after 200 (`{type, code, message, param, sequence_number}`, "
+        "the documented shape)",
+        "`openai-responses/error-midstream`",
+        "**silent**: no exception (the SDK raises only for an `error` *key*, "
+        "openai-python#2487): the event is yielded as a `ResponseErrorEvent` (`.code` "
+        "`server_error`, `.message`), then iteration ends. The application must look for "
+        '`event.type == "error"`.',
+        key="responses_error_event",
+        raises=None,
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Nested `error` event after 200 (`{type: error, error: {type, code, message, param}}`, "
+        "as reported in openai-dotnet#881)",
+        "`openai-responses/error-nested`",
+        "**detected**: raises `openai.APIError` (not an `APIStatusError`), `.body` the nested "
+        "object, `.code` and `.type` its `code` and `type` (`too_many_requests`), `.message` "
+        "its `message`.",
+        key="responses_error_nested",
+        raises="openai.APIError",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "`response.failed` after some text",
+        "`openai-responses/failed`",
+        "**silent**: no exception; the `response.failed` event's `response.status` is "
+        "`failed` and `response.error.code` the error's code (`server_error`); no usage.",
+        key="responses_failed",
+        raises=None,
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Clean cut (no terminal event)",
+        "`openai-responses/cut-clean`",
+        "**silent**: no exception; no `response.completed`, `response.incomplete` or "
+        "`response.failed` arrives.",
+        key="responses_clean_cut",
+        raises=None,
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Abrupt cut (connection dropped mid-event)",
+        "`openai-responses/cut-abrupt`",
+        '**detected**: raises `openai.APIConnectionError` ("Connection error."), '
+        "`__cause__` is `httpx2.RemoteProtocolError`.",
+        key="responses_abrupt_cut",
+        raises="openai.APIConnectionError from httpx2.RemoteProtocolError",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Rendered break: any break in an OpenAI chat, Anthropic or Gemini stream (abrupt cuts "
+        "included), sent as one top-level `error` event and a clean end",
+        "`openai/error-midstream`, `openai/cut-clean`, `openai/cut-abrupt`, "
+        "`anthropic/error-midstream`, `anthropic/cut-clean`, `anthropic/cut-abrupt`, "
+        "`gemini/error-midstream`, `gemini/cut-clean`, `gemini/cut-abrupt`",
+        "**silent**, as for `openai-responses/error-midstream`: the `error` event is yielded "
+        "with `.code` = the provider's error type (`server_error`, `overloaded_error`, "
+        "`UNAVAILABLE`) or `connection_closed`; no exception.",
+        key="responses_stream_error",
+        raises=None,
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "`responses.stream()` helper on a stream without `response.completed` "
+        "(`response.incomplete`, `response.failed`, an `error` event, a clean cut)",
+        "`openai-responses/length`, `openai-responses/failed`, "
+        "`openai-responses/error-midstream`, `openai-responses/cut-clean`, and every "
+        "rendered break or length / content-filter stop",
+        "iteration ends quietly, then `get_final_response()` raises `RuntimeError` "
+        '("Didn\'t receive a `response.completed` event."): an answer cut by '
+        "`max_output_tokens` or a content filter is only in the events.",
+        key="responses_helper_without_completed",
+        raises="RuntimeError",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Non-streaming `responses.create()` on a stream that breaks",
+        "every scenario above",
+        "harness answers the break as a 5xx error in OpenAI's shape (500 `server_error`, 529 "
+        "`overloaded_error`, 503 `UNAVAILABLE`, 502 `connection_closed` for a cut): raises "
+        "`openai.InternalServerError`, `.type` the break's code.",
+        key="responses_whole_fault",
+        raises="openai.InternalServerError",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "HTTP errors (400, 429, 500, 503, 529)",
+        "`openai-responses/http-500`, `openai/azure-content-filter-400`, and every other "
+        "provider's",
+        "the same exceptions as chat (the table above: `BadRequestError`, `RateLimitError`, "
+        "`InternalServerError`), in each of the three ways to call; no event.",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "429 / 529, then 200 (`max_retries=2`)",
+        "`openai-responses/429-then-200`, `openai/429-then-200`, `anthropic/529-then-200`",
+        "retries after `retry-after` (1 s) and returns the full answer.",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Keep-alive comments (`: OPENROUTER PROCESSING` before and between events)",
+        "`openai-responses/keepalive`",
+        "ignored: the answer is complete and correct.",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Reasoning summary, cached and reasoning tokens, parallel function calls split mid-token",
+        "`openai-responses/reasoning`, `openai-responses/usage-cache`, "
+        "`openai-responses/tool-calls-parallel`",
+        "read correctly: `reasoning_summary_text` deltas add up to the summary, `usage` "
+        "details carry the counts, each call's `call_id` is the source's and its arguments "
+        "parse.",
+        section="openai-responses",
     ),
     # --- anthropic -----------------------------------------------------------------------
     Row(
@@ -437,6 +594,73 @@ ROWS: tuple[Row, ...] = (
         "—",
         "not applicable (Gemini sends only `data:` lines).",
     ),
+    # --- openai-agents ---------------------------------------------------------------------
+    Row(
+        "openai-agents",
+        "Top-level `error` event after 200",
+        "`openai-responses/error-midstream`",
+        "**detected** (unlike the `openai` SDK under it): raises `agents.ModelBehaviorError` "
+        '("Responses stream ended with terminal event `error`. code=server_error; '
+        'message=…"), after the text deltas were streamed.',
+        key="agents_error_event",
+        raises="agents.ModelBehaviorError",
+    ),
+    Row(
+        "openai-agents",
+        "Nested `error` event after 200",
+        "`openai-responses/error-nested`",
+        '**detected** by the `openai` SDK: its `openai.APIError` ("Too Many Requests") '
+        "propagates out of `stream_events()` unchanged.",
+        key="agents_error_nested",
+        raises="openai.APIError",
+    ),
+    Row(
+        "openai-agents",
+        "`response.failed`",
+        "`openai-responses/failed`",
+        '**detected**: raises `agents.ModelBehaviorError` ("Responses stream ended with '
+        "terminal event `response.failed`. status=failed; error=ResponseError(code="
+        "'server_error', …)\").",
+        key="agents_failed",
+        raises="agents.ModelBehaviorError",
+    ),
+    Row(
+        "openai-agents",
+        "`response.incomplete` (answer cut by `max_output_tokens`)",
+        "`openai-responses/length`",
+        '**an error, not a short answer**: raises `agents.ModelBehaviorError` ("… terminal '
+        "event `response.incomplete`. status=incomplete; incomplete_details=IncompleteDetails("
+        "reason='max_output_tokens')\"); no `final_output`, although every text delta was "
+        "streamed.",
+        key="agents_incomplete",
+        raises="agents.ModelBehaviorError",
+    ),
+    Row(
+        "openai-agents",
+        "Clean cut (no terminal event)",
+        "`openai-responses/cut-clean`",
+        '**detected**, unlike the `openai` SDK: raises `agents.ModelBehaviorError` ("Model '
+        'did not produce a final response!").',
+        key="agents_clean_cut",
+        raises="agents.ModelBehaviorError",
+    ),
+    Row(
+        "openai-agents",
+        "Abrupt cut",
+        "`openai-responses/cut-abrupt`",
+        "**detected** by the `openai` SDK: `openai.APIConnectionError` (`__cause__` "
+        "`httpx2.RemoteProtocolError`) propagates.",
+        key="agents_abrupt_cut",
+        raises="openai.APIConnectionError from httpx2.RemoteProtocolError",
+    ),
+    Row(
+        "openai-agents",
+        "HTTP 500 (client `max_retries=0`; no runner retry settings)",
+        "`openai-responses/http-500`",
+        "raises `openai.InternalServerError` from `stream_events()`; one request.",
+        key="agents_http_500",
+        raises="openai.InternalServerError",
+    ),
 )
 
 
@@ -594,7 +818,8 @@ def read_observations(path: Path) -> list[dict[str, object]]:
 # --- docs/sdk-behaviour.md ------------------------------------------------------------------
 
 SECTIONS: dict[str, tuple[str, str, str]] = {
-    # sdk: (heading, what precedes the table, what follows it)
+    # section (an SDK, or an SDK's other API): (heading, what precedes the table, what
+    # follows it), in the order of the page
     "openai": (
         'openai (`chat.completions.create(stream=True, stream_options={"include_usage": True})`)',
         "On the OpenAI route, OpenAI scenarios are replayed byte for byte (raw) and Anthropic "
@@ -603,6 +828,27 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
         'is not a\ntyped field: it is in `delta.model_extra["reasoning_content"]`.\n\n'
         "Non-streaming `chat.completions.create` on `openai/text`, `anthropic/text` and\n"
         "`gemini/text` returns the whole answer, finish reason and usage that `expect` lists.",
+    ),
+    "openai-responses": (
+        "openai: the Responses API (`responses.create(stream=True)`, `responses.stream()`, "
+        "`responses.create()`)",
+        "On `POST /v1/responses`, `openai-responses` scenarios are replayed byte for byte (raw) "
+        "and every other scenario is rendered in the Responses format by the server, a break "
+        "as one top-level `error` event. Raw events are read from `responses.create(..., "
+        "stream=True)`; the helper is `responses.stream(...)`, iterated, then "
+        "`get_final_response()` (`tests/test_sdk_responses.py`).",
+        "Finish in OpenAI chat terms: `response.completed` → `stop` (`tool_calls` with "
+        "function calls),\n`response.incomplete` with `incomplete_details.reason` "
+        "`max_output_tokens` → `length`, `content_filter`\n→ `content_filter`. Usage: "
+        "`input_tokens` (cached ones in `input_tokens_details.cached_tokens`) = prompt\n"
+        "tokens, `output_tokens` (reasoning ones in `output_tokens_details.reasoning_tokens`) "
+        "= completion\ntokens. Every event of every built-in stream, raw or rendered, "
+        "validates as the SDK's\n`ResponseStreamEvent` except the nested error event, which "
+        "lacks the top-level `message`.\n\n"
+        "Azure: `AzureOpenAI(azure_endpoint=..., api_version=...)` calls "
+        "`/openai/deployments/{deployment}/chat/completions`\nfor chat and "
+        "`/openai/responses` for Responses; `OpenAI(base_url=.../openai/v1/)` calls "
+        "`/openai/v1/...`.\nBoth read every scenario they are given as the plain client does.",
     ),
     "anthropic": (
         "anthropic (`messages.create(stream=True)` and `messages.stream()`)",
@@ -623,6 +869,15 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
         "answer has function calls), `MAX_TOKENS` → `length`,\n`SAFETY` → `content_filter`.\n\n"
         "Non-streaming `generate_content` on `gemini/text` returns the whole response.",
     ),
+    "openai-agents": (
+        "openai-agents (`Runner.run_streamed` with the default `OpenAIResponsesModel`)",
+        "An `Agent` run by `Runner.run_streamed(...)` and its `stream_events()`, with an "
+        "`AsyncOpenAI` client on harness (`set_default_openai_client`, tracing disabled), on "
+        "`openai-responses` scenarios replayed on `/v1/responses` (`tests/test_agents.py`).",
+        "A text answer is the run's `final_output`. A function call runs the `@function_tool` "
+        "it names\n(both parallel calls), and the next request carries each call's "
+        "`function_call_output` with\nthe scenario's `call_id`.",
+    ),
 }
 
 INTRO = """\
@@ -633,9 +888,10 @@ INTRO = """\
 
 The built-in scenarios replayed by harness and read by the unmodified official SDKs, as an
 application would read them. Every row with a fault the SDK detects or misses is checked by
-`tests/test_sdk_conformance.py` or `tests/test_sdk_timeouts.py` against the table in
-`tests/sdk_behaviour.py`, for the installed version: where a release changed what an SDK
-does, the table has a row per version range and the **Versions** column says which.
+`tests/test_sdk_conformance.py`, `tests/test_sdk_timeouts.py`, `tests/test_sdk_responses.py`
+or `tests/test_agents.py` against the table in `tests/sdk_behaviour.py`, for the installed
+version: where a release changed what an SDK does, the table has a row per version range and
+the **Versions** column says which.
 
 Versions in the lock (`uv.lock`, what `make test` installs; Python 3.11):
 
@@ -648,12 +904,17 @@ log line is noted under google-genai). For `anthropic`,
 iterating raw events from `messages.create(..., stream=True)` and the
 `messages.stream(...)` helper (+ `get_final_message()`) also behave the same.
 
-**In short:** on a stream that breaks after HTTP 200, no SDK reports a **clean cut** (the
+**In short:** on a stream that breaks after HTTP 200, no provider SDK reports a **clean cut** (the
 body ends properly but before the terminal event): iteration just stops, and the only
 sign is a missing finish reason. An **abrupt cut** surfaces as a raw
 `httpx2.RemoteProtocolError` in `google-genai` (and in `anthropic` before 2.17), so
 `except google.genai.errors.APIError` does not catch it. `openai` wraps it as
 `openai.APIConnectionError`, and `anthropic` from 2.17 on as `anthropic.APIConnectionError`.
+On the Responses API, `openai` raises for neither the documented top-level `error` event
+nor `response.failed` (both arrive as events), and its `responses.stream()` helper's
+`get_final_response()` raises `RuntimeError` on any stream without `response.completed`,
+`max_output_tokens` included. `openai-agents` turns each of these, and a clean cut, into
+`agents.ModelBehaviorError`.
 
 Legend: **detected** = the SDK raises; **silent** = iteration ends normally and the
 application has to notice that the finish reason is missing. In every row about a broken
@@ -701,7 +962,8 @@ make test-latest    # the same suites on the newest SDK releases, and the drift 
 
 NOTES = {
     "google-genai": "httpx transport (no `aiohttp` installed)",
-    "httpx2": "the HTTP stack of all three SDKs; its exceptions are what leaks out",
+    "httpx2": "the HTTP stack of the SDKs; its exceptions are what leaks out",
+    "openai-agents": "runs on the `openai` SDK above",
 }
 
 
@@ -724,8 +986,7 @@ def render(locked: Mapping[str, str]) -> str:
         version = locked.get(package, "(not locked)")
         lines.append(f"| `{package}` | {version} | {also} | {NOTES.get(package, '')} |")
     out = [INTRO.format(versions="\n".join(lines))]
-    for sdk in SDKS:
-        heading, before, after = SECTIONS[sdk]
+    for section, (heading, before, after) in SECTIONS.items():
         out.append(f"## {heading}\n\n{before}\n")
         out.append("| Fault | Scenario | Versions | What the SDK does |")
         out.append("|---|---|---|---|")
@@ -733,7 +994,7 @@ def render(locked: Mapping[str, str]) -> str:
             f"| {_cell(row.fault)} | {_cell(row.scenarios)} | {_range(row.versions)} "
             f"| {_cell(row.text)} |"
             for row in ROWS
-            if row.sdk == sdk
+            if row.where == section
         )
         out.append(f"\n{after}\n")
     out.append(OUTRO)

@@ -56,7 +56,10 @@ class _OpenAIStream:
                 "total_tokens": usage.total_tokens,
             }
         for choice in chunk.choices:
+            self.outcome.finish_reason = choice.finish_reason or self.outcome.finish_reason
             delta = choice.delta
+            if delta is None:  # Azure's content-filter annotations have no delta
+                continue
             self.outcome.text += delta.content or ""
             self.outcome.reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
             for call in delta.tool_calls or []:
@@ -64,7 +67,6 @@ class _OpenAIStream:
                 if call.function is not None:
                     slot[0] += call.function.name or ""
                     slot[1] += call.function.arguments or ""
-            self.outcome.finish_reason = choice.finish_reason or self.outcome.finish_reason
 
     def fail(self, exc: openai.APIError) -> None:
         if isinstance(exc, openai.APIStatusError):

@@ -175,7 +175,10 @@ def _take_openai(seen: Seen, chunk: Any) -> None:
     if chunk.usage is not None:
         seen.usage = chunk.usage.model_dump()
     for choice in chunk.choices:
+        seen.finish_reason = choice.finish_reason or seen.finish_reason
         delta = choice.delta
+        if delta is None:  # an Azure content-filter annotation (tests/sdk_behaviour.py)
+            continue
         seen.text += delta.content or ""
         seen.reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
         for call in delta.tool_calls or []:
@@ -183,7 +186,6 @@ def _take_openai(seen: Seen, chunk: Any) -> None:
             if call.function is not None:
                 slot[0] += call.function.name or ""
                 slot[1] += call.function.arguments or ""
-        seen.finish_reason = choice.finish_reason or seen.finish_reason
 
 
 def stream_openai(
