@@ -117,3 +117,49 @@ def test_recorded_pauses_survive_into_the_scenario(live: RunningServer, tmp_path
     # live: 30 ms before the first write, 40 ms before the others, 100 ms before the third
     total = sum(pauses) + delay * max(0, len([s for s in steps if s.sleep_ms is None]) - 1)
     assert 30 + 40 * 4 + 60 <= total < 30 + 40 * 4 + 60 + 250
+
+
+def _responses(base_url: str, **client: Any) -> list[dict[str, Any]]:
+    """Every event the openai SDK yields for a streamed Responses call."""
+    if "azure_endpoint" in client:
+        sdk: openai.OpenAI = openai.AzureOpenAI(
+            api_key="sk-test", api_version="2024-10-21", max_retries=0, **client
+        )
+    else:
+        sdk = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+    with sdk:
+        stream = sdk.responses.create(model="m", input="hi", stream=True)
+        return [event.model_dump() for event in stream]
+
+
+@pytest.fixture(scope="module")
+def builtins() -> Iterator[RunningServer]:
+    """An upstream that speaks the Responses API (the built-in library, no pauses)."""
+    with run_server() as server:
+        yield server
+
+
+@pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
+def test_a_recorded_responses_stream_converts_and_replays_the_same_bytes(
+    builtins: RunningServer, tmp_path: Path, azure: bool
+) -> None:
+    """POST /v1/responses (or Azure's /openai/responses) recorded through the proxy
+    converts to an openai-responses scenario; replayed, the SDK sees the same events
+    and the route sends the recorded bytes."""
+    cassette = tmp_path / "c.yaml"
+    with RecordingProxy(builtins.url, cassette) as proxy:
+        root = f"{proxy.url}/s/openai-responses/tool-calls-parallel"
+        seen_live = _responses("", azure_endpoint=root) if azure else _responses(f"{root}/v1")
+    (recorded,) = load_cassette(cassette)
+    assert recorded.uri.split("?")[0].endswith("/openai/responses" if azure else "/v1/responses")
+    text = convert(cassette, name="rec/responses")
+    scenario = parse_scenario(text, name="rec/responses")
+    assert scenario.provider == "openai-responses"
+    with run_server(ScenarioSet([scenario])) as server:
+        seen_replay = _responses(server.base_url("rec/responses", "openai-responses"))
+        replayed = httpx.post(
+            f"{server.url}/s/rec/responses/v1/responses", json={"stream": True}, timeout=10
+        )
+    assert [e["type"] for e in seen_live][-1] == "response.completed"
+    assert seen_replay == seen_live
+    assert replayed.content == recorded.body
