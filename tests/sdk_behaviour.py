@@ -335,10 +335,22 @@ ROWS: tuple[Row, ...] = (
         "Non-streaming `responses.create()` on a stream that breaks",
         "every scenario above",
         "harness answers the break as a 5xx error in OpenAI's shape (500 `server_error`, 529 "
-        "`overloaded_error`, 503 `UNAVAILABLE`, 502 `connection_closed` for a cut): raises "
+        "`overloaded_error`, 503 `UNAVAILABLE`, 502 `connection_closed` for a cut; a "
+        "rate-limit code: next row): raises "
         "`openai.InternalServerError`, `.type` the break's code.",
         key="responses_whole_fault",
         raises="openai.InternalServerError",
+        section="openai-responses",
+    ),
+    Row(
+        "openai",
+        "Non-streaming `responses.create()` on a stream that breaks with a rate-limit code",
+        "`openai-responses/error-nested`",
+        "harness answers the break as a 429 in OpenAI's shape (`too_many_requests`, "
+        "`rate_limit_exceeded`): raises `openai.RateLimitError`, `.type` the break's code "
+        "(with `max_retries`, the SDK retries it).",
+        key="responses_whole_rate_limit",
+        raises="openai.RateLimitError",
         section="openai-responses",
     ),
     Row(

@@ -93,3 +93,42 @@ def test_an_unknown_azure_path_names_the_azure_routes(server: RunningServer) -> 
     assert "POST /openai/deployments/{deployment}/chat/completions" in message
     assert "POST /openai/responses" in message
     assert "POST /v1/responses" in message
+
+
+@pytest.mark.parametrize(
+    "path", ["/openai/deployments/d/chat/completions", "/openai/responses", "/v1/responses"]
+)
+def test_a_recorded_openai_error_body_goes_as_recorded_on_chat_and_responses_routes(
+    server: RunningServer, path: str
+) -> None:
+    """Responses answers HTTP errors in OpenAI's shape, so the recorded body (Azure's
+    content-filter 400, innererror and all) is not re-shaped there either."""
+    answer = httpx.post(
+        f"{server.url}/s/openai/azure-content-filter-400{path}",
+        params=API_VERSION,
+        json={"model": "m", "input": "x", "messages": []},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["param"]) == ("content_filter", "prompt")
+    assert error["innererror"]["code"] == "ResponsibleAIPolicyViolation"
+
+
+def test_a_whole_answer_of_a_stream_with_a_lone_surrogate_is_valid_json(
+    server: RunningServer,
+) -> None:
+    """stream: false folds the stream into one JSON body; a lone surrogate in the
+    recorded text is escaped (it was an internal error)."""
+    scenario = parse_scenario(
+        "version: 1\nname: s\nprovider: openai\nevents:\n"
+        '  - {raw: "data: {\\"id\\":\\"c\\",\\"object\\":\\"chat.completion.chunk\\",'
+        '\\"created\\":1,\\"model\\":\\"m\\",\\"choices\\":[{\\"index\\":0,'
+        '\\"delta\\":{\\"content\\":\\"a\\\\ud800b\\"},\\"finish_reason\\":\\"stop\\"}]}\\n\\n"}\n'
+        '  - {data: "[DONE]"}\n'
+    )
+    with run_server(ScenarioSet([scenario])) as own:
+        for path in ("/v1/chat/completions", "/v1/responses"):
+            answer = httpx.post(f"{own.url}/s/s{path}", json={"model": "m"}, timeout=10)
+            assert answer.status_code == 200, answer.text
+            assert "\\ud800" in answer.text

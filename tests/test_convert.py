@@ -541,6 +541,14 @@ def test_match_model_from_body_or_gemini_path() -> None:
     assert openai["match"] == {"model": "gpt-4o-mini"}
     assert gemini["match"] == {"model": "gemini-2.5-flash"}
     assert azure["match"] == {"model": "d"}
+    behind_a_gateway, _, _ = converted(
+        recorded(
+            OA,
+            uri="https://gw.example.com/base/openai/deployments/d2/chat/completions",
+            request_body=b'{"stream": true}',
+        )
+    )
+    assert behind_a_gateway["match"] == {"model": "d2"}
 
 
 # --- expect -----------------------------------------------------------------------------

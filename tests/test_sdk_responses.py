@@ -633,15 +633,24 @@ def test_responses_stream_faults(
 def test_responses_whole_faults(
     builtin_server: RunningServer, scenario: Scenario, mode: Mode
 ) -> None:
-    """Without streaming, a stream that breaks is answered as a 5xx HTTP error in OpenAI's
-    shape (what the table says the SDK raises), its ``type`` the break's code."""
+    """Without streaming, a stream that breaks is answered as an HTTP error in OpenAI's
+    shape (what the table says the SDK raises), its ``type`` the break's code: a 429 for
+    a rate-limit code, else a 5xx."""
     test_id = str(uuid.uuid4())
     seen = read_whole(_url(builtin_server, scenario), mode, test_id=test_id)
-    sdk_behaviour.check("openai", "responses_whole_fault", f"{scenario.name} {mode}", seen.error)
+    code = _expect(scenario).error.code  # type: ignore[union-attr]
+    limited = code in RATE_LIMIT_CODES
+    key = "responses_whole_rate_limit" if limited else "responses_whole_fault"
+    sdk_behaviour.check("openai", key, f"{scenario.name} {mode}", seen.error)
     assert isinstance(seen.error, openai.APIStatusError)
-    assert seen.error.status_code >= 500
+    assert seen.error.status_code == 429 if limited else seen.error.status_code >= 500
     assert seen.error.type == _expect(scenario).error.code  # type: ignore[union-attr]
     assert _journal(builtin_server, test_id) == [("/v1/responses", seen.error.status_code)]
+
+
+#: Break codes harness answers with a 429 when the answer is not streamed
+#: (harness/stream/aggregate.py, _OPENAI_STATUS).
+RATE_LIMIT_CODES = {"rate_limit_error", "rate_limit_exceeded", "too_many_requests"}
 
 
 # --- Azure ------------------------------------------------------------------------------------

@@ -39,7 +39,12 @@ from harness.errors import FaultSpecError, UsageError
 from harness.mock.scenario import Faults, Response, Scenario, Step
 from harness.stream.outputs import OUTPUTS, Output
 from harness.stream.pipeline import NormalizeOptions, Normalizer
-from harness.stream.provider_errors import Family, error_body, stream_error_event
+from harness.stream.provider_errors import (
+    Family,
+    error_body,
+    http_error_format,
+    stream_error_event,
+)
 from harness.stream.sse import comment_block, event_block
 
 __all__ = ["Plan", "ReplayError", "Write", "build_plan", "encode_step", "parse_faults"]
@@ -255,14 +260,18 @@ def _http_error_plan(target: Family, faults: Faults) -> Plan:
 def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
     headers = {"content-type": "application/json"}
     body = answer.body
-    if scenario.provider != OUTPUTS[target].provider:
+    own = OUTPUTS[target].provider
+    if scenario.provider != own:
         if answer.status < 400:
             raise ReplayError(
                 f"scenario {scenario.name!r} answers with a whole {scenario.provider} body; "
                 f"the {target} route cannot translate it (only streams are normalized)"
             )
-        # A gateway answers an upstream error in its own shape, with the same status.
-        body = error_body(target, answer.status, _error_message(body))
+        # A gateway answers an upstream error in its own shape, with the same status;
+        # an error body already in that shape (OpenAI chat's on the Responses route)
+        # goes as recorded, with its type, code and details.
+        if http_error_format(scenario.provider) != http_error_format(own):
+            body = error_body(target, answer.status, _error_message(body))
     headers.update({k.lower(): v for k, v in answer.headers.items()})
     data = (
         body.encode()
@@ -402,7 +411,15 @@ def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bo
     headers = {"content-type": "application/json"}
     if status < 400:
         headers.update({k.lower(): v for k, v in answer.headers.items()})
-    return Plan(status, tuple(headers.items()), (Write(_json.dumps(body).encode(), took),))
+    return Plan(status, tuple(headers.items()), (Write(_encoded(body), took),))
+
+
+def _encoded(body: Any) -> bytes:
+    """``body`` as compact JSON in UTF-8; a lone surrogate from the input escaped."""
+    try:
+        return _json.dumps(body).encode()
+    except UnicodeEncodeError:
+        return _json.dumps(body, ascii=True).encode()
 
 
 def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline) -> None:

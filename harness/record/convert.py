@@ -119,7 +119,7 @@ class _Interaction(Protocol):
 # --- provider detection ---------------------------------------------------------------
 
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(?:stream)?[Gg]enerateContent$")
-_AZURE_DEPLOYMENT = re.compile(r"^/openai/deployments/([^/]+)/")
+_AZURE_DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)/")
 
 
 def detect_provider(interaction: _Interaction) -> Provider:

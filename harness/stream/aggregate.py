@@ -112,6 +112,8 @@ Answer = tuple[int, dict[str, Any]]
 _OPENAI_STATUS = {
     "rate_limit_error": 429,
     "rate_limit_exceeded": 429,
+    "too_many_requests": 429,
+    "insufficient_quota": 429,
     "RESOURCE_EXHAUSTED": 429,
     "overloaded_error": 529,
     "UNAVAILABLE": 503,

@@ -40,6 +40,7 @@ __all__ = [
     "ErrorShape",
     "Family",
     "error_body",
+    "http_error_format",
     "stream_error_event",
 ]
 
@@ -128,6 +129,16 @@ def error_body(
 
 def _default_message(status: int) -> str:
     return _DEFAULT_MESSAGES.get(status, f"HTTP {status}.")
+
+
+#: Providers whose HTTP error bodies are another's: the Responses API answers errors
+#: in OpenAI's shape.
+_SAME_HTTP_ERRORS = {"openai-responses": "openai"}
+
+
+def http_error_format(provider: str) -> str:
+    """The provider whose HTTP error body shape ``provider``'s API answers with."""
+    return _SAME_HTTP_ERRORS.get(provider, provider)
 
 
 def stream_error_event(
