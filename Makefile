@@ -84,6 +84,7 @@ test-latest: | $(UV)
 
 bench: $(STAMP)
 	$(BIN)/python bench/normalize.py
+	$(BIN)/python bench/eventstream.py
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py

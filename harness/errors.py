@@ -8,7 +8,9 @@ outside this module are listed with it::
     ├── UsageError                 the caller asked for something that cannot be done
     │   ├── InvalidValueError      a value an argument cannot take (a golden kind, a
     │   │   │                      scenario name for a golden file; also a ValueError)
-    │   │   └── SSEEncodeError     an SSE event field cannot be written
+    │   │   ├── SSEEncodeError     an SSE event field cannot be written
+    │   │   └── EventStreamEncodeError  harness.stream.eventstream: a message cannot be
+    │   │                              written as an AWS event stream
     │   ├── UnknownProviderError   a provider name that no adapter is registered for
     │   │                          (also a LookupError)
     │   ├── ScenarioError          a scenario file is wrong (file, line, field, what was expected)
@@ -23,6 +25,8 @@ outside this module are listed with it::
     │   └── AdapterTypeError       harness.conformance: a conformance adapter returned
     │                              something other than an Outcome (also a TypeError)
     ├── ProviderDataError          a provider event has the wrong shape (upstream's fault)
+    │   └── EventStreamError       harness.stream.eventstream: bytes that are not a valid
+    │                              AWS event stream (CRC, length, header; with byte offset)
     ├── GoldenMismatch             harness.mock.golden: a rendering differs from its
     │                              golden file, or it has none (also an AssertionError)
     └── ClientAssertionError       harness.testing: a client under test did not behave
