@@ -213,7 +213,7 @@ def build_plan(
     if not output.replays(source):
         raise ReplayError(
             f"scenario {scenario.name!r} holds {article(source)} stream; the {target} route can "
-            f"only replay {target} scenarios (the OpenAI route normalizes any provider)"
+            f"only replay {output.provider} scenarios (the OpenAI routes render any provider)"
         )
     if normalize and output.renderer is None:
         raise ReplayError("only the OpenAI route can send the normalized form")

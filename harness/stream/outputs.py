@@ -50,6 +50,11 @@ class Output:
         return provider == self.provider or self.renderer is not None
 
 
+_GEMINI_NO_KEEPALIVE = (
+    "keep-alive faults cannot apply to a Gemini stream: Gemini sends none "
+    "and google-genai accepts only data: lines"
+)
+
 #: The output of each served family.
 OUTPUTS: dict[str, Output] = {
     "openai": Output("openai", "openai", "openai-chat", openai_completion),
@@ -57,17 +62,15 @@ OUTPUTS: dict[str, Output] = {
         "openai-responses", "openai-responses", "openai-responses", responses_answer
     ),
     "anthropic": Output("anthropic", "anthropic", None, anthropic_message),
-    "gemini": Output(
-        "gemini",
-        "gemini",
-        None,
-        gemini_response,
-        no_keepalive="keep-alive faults cannot apply to a Gemini stream: Gemini sends none "
-        "and google-genai accepts only data: lines",
-    ),
+    "gemini": Output("gemini", "gemini", None, gemini_response, no_keepalive=_GEMINI_NO_KEEPALIVE),
     # Azure OpenAI: what OpenAI's routes send, with Azure's error shape.
     "azure": Output("azure", "openai", "openai-chat", openai_completion),
     "azure-responses": Output(
         "azure-responses", "openai-responses", "openai-responses", responses_answer
     ),
+    # Vertex AI: what the Gemini and Anthropic routes send, byte for byte.
+    "vertex-gemini": Output(
+        "vertex-gemini", "gemini", None, gemini_response, no_keepalive=_GEMINI_NO_KEEPALIVE
+    ),
+    "vertex-anthropic": Output("vertex-anthropic", "anthropic", None, anthropic_message),
 }

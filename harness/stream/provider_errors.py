@@ -19,6 +19,8 @@ Shapes (from the providers' API references):
   "prompt", "code": "content_filter", "status", "innererror": {"code":
   "ResponsibleAIPolicyViolation", "content_filter_result": {...}}}}``. In a stream,
   the in-band errors of OpenAI chat and Responses respectively.
+* Vertex AI: Gemini's shape on its Gemini routes (Google RPC errors), Anthropic's on
+  its Claude routes (``rawPredict`` passes the model's errors through).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ __all__ = [
 ]
 
 #: The API family of a route, which decides the shape of its errors: one per provider
-#: (the names of :data:`~harness.stream.formats.Provider`), and Azure OpenAI's chat and
-#: Responses APIs, which stream OpenAI's formats but shape some errors their own way.
-Family = Provider | Literal["azure", "azure-responses"]
+#: (the names of :data:`~harness.stream.formats.Provider`), Azure OpenAI's chat and
+#: Responses APIs, which stream OpenAI's formats but shape some errors their own way, and
+#: Vertex AI's Gemini and Claude, which answer as Gemini and Anthropic do.
+Family = Provider | Literal["azure", "azure-responses", "vertex-gemini", "vertex-anthropic"]
 
 #: OpenAI error ``type`` (and ``code``) per HTTP status.
 OPENAI_TYPES: dict[int, tuple[str, str | None]] = {
@@ -292,4 +295,6 @@ ERROR_SHAPES: dict[str, ErrorShape] = {
     "openai-responses": ErrorShape(_openai_body, _responses_in_stream),
     "azure": ErrorShape(_azure_body, _openai_in_stream),
     "azure-responses": ErrorShape(_azure_body, _responses_in_stream),
+    "vertex-gemini": ErrorShape(_gemini_body, _gemini_in_stream),
+    "vertex-anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream),
 }

@@ -22,6 +22,7 @@ from harness.mock.families.base import ApiFamily, Call
 from harness.mock.families.gemini import GEMINI
 from harness.mock.families.openai_chat import OPENAI_CHAT
 from harness.mock.families.openai_responses import OPENAI_RESPONSES
+from harness.mock.families.vertex import VERTEX_ANTHROPIC, VERTEX_GEMINI
 
 __all__ = [
     "FALLBACK",
@@ -35,7 +36,8 @@ __all__ = [
 
 #: Every served family, in the order messages and listings name them. For error shapes
 #: the first family that owns a path wins: Azure Responses before Azure chat, which owns
-#: every other path under /openai/.
+#: every other path under /openai/; Vertex's Claude before Vertex's Gemini, which owns
+#: every other Vertex path.
 FAMILIES: tuple[ApiFamily, ...] = (
     OPENAI_CHAT,
     OPENAI_RESPONSES,
@@ -43,6 +45,8 @@ FAMILIES: tuple[ApiFamily, ...] = (
     GEMINI,
     AZURE_RESPONSES,
     AZURE_CHAT,
+    VERTEX_ANTHROPIC,
+    VERTEX_GEMINI,
 )
 #: The family whose error shape a path no family owns gets.
 FALLBACK = OPENAI_CHAT
