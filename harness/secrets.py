@@ -59,7 +59,9 @@ __all__ = [
 #: Request/response header names dropped by default when recording (lower-case).
 #: Credentials: ``authorization`` (OpenAI, and every bearer API), ``proxy-authorization``,
 #: ``x-api-key`` (Anthropic), ``api-key`` (Azure OpenAI), ``x-goog-api-key`` (Gemini),
-#: ``cookie`` / ``set-cookie`` (e.g. Cloudflare's ``__cf_bm`` on api.openai.com).
+#: ``x-amz-security-token`` (AWS temporary credentials' session token, beside SigV4's
+#: ``authorization``), ``cookie`` / ``set-cookie`` (e.g. Cloudflare's ``__cf_bm`` on
+#: api.openai.com).
 #: Account identifiers: ``openai-organization`` / ``openai-project`` (OpenAI's request
 #: headers, the first also echoed in responses), ``anthropic-organization-id`` (Anthropic
 #: responses), ``x-goog-user-project`` (Google Cloud's quota/billing project), and the
@@ -71,6 +73,7 @@ DEFAULT_HEADERS: frozenset[str] = frozenset(
         "x-api-key",
         "api-key",
         "x-goog-api-key",
+        "x-amz-security-token",
         "cookie",
         "set-cookie",
         "openai-organization",

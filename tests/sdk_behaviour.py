@@ -459,6 +459,31 @@ ROWS: tuple[Row, ...] = (
     Row("anthropic", "HTTP 503", "(no Anthropic scenario)", "not exercised."),
     Row(
         "anthropic",
+        "Bedrock: an exception frame in a 200 stream (first or later)",
+        "`anthropic/bedrock-error-first-frame`, `anthropic/error-midstream` (Bedrock route)",
+        "**detected**: `AnthropicBedrock` turns the `:message-type exception` frame into an "
+        "`event: error` and raises `anthropic.APIStatusError` with `.status_code` 200 and "
+        '`.body` `{"type": "error", "error": {"type": "serviceUnavailableException", '
+        '"message": …}}` (the exception type, not Anthropic\'s error type); as the first '
+        "frame, before any event (the #1472 fix).",
+        key="bedrock_exception_frame",
+        raises="anthropic.APIStatusError",
+        versions=">=2.17",
+    ),
+    Row(
+        "anthropic",
+        "Bedrock: an exception frame in a 200 stream (first or later)",
+        "`anthropic/bedrock-error-first-frame` (Bedrock route)",
+        "**not checked by harness** (the lock holds a later release): anthropic-sdk-python "
+        "#1472 reports that `AnthropicBedrock` skipped the exception frame and yielded a "
+        "`message_start` whose `message` was `None`; which release fixed it is not pinned "
+        "here (the row's lower bound is the first release checked).",
+        key="bedrock_exception_frame",
+        raises=None,
+        versions="<2.17",
+    ),
+    Row(
+        "anthropic",
         "529, then 200 (`max_retries=2`)",
         "`anthropic/529-then-200`",
         "retries after `retry-after` (1 s) and returns the full answer; the journal shows two "

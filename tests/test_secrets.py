@@ -87,6 +87,7 @@ def test_default_headers_cover_credentials_and_account_ids() -> None:
         "x-api-key",
         "api-key",
         "x-goog-api-key",
+        "x-amz-security-token",
         "cookie",
         "set-cookie",
         "openai-organization",

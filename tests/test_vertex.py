@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -86,12 +86,31 @@ def _claude_options(base_url: str) -> dict[str, Any]:
 
 def stream_claude(base_url: str, mode: str, api: str) -> Seen:
     """Stream one message with AnthropicVertex: raw events or the messages.stream helper."""
+    options = _claude_options(base_url)
+    return stream_anthropic(
+        lambda: anthropic.AnthropicVertex(**options),
+        lambda: anthropic.AsyncAnthropicVertex(**options),
+        CLAUDE_MODEL,
+        mode,
+        api,
+    )
+
+
+def stream_anthropic(
+    make: Callable[[], anthropic.Anthropic | Any],
+    make_async: Callable[[], anthropic.AsyncAnthropic | Any],
+    model: str,
+    mode: str,
+    api: str,
+) -> Seen:
+    """Stream one message with an anthropic client class (Vertex, Bedrock...): raw events
+    (``api="events"``, sync only) or the messages.stream helper and its final message."""
     seen = Seen()
-    request: Any = {"model": CLAUDE_MODEL, "max_tokens": 1024, "messages": MESSAGES}
+    request: Any = {"model": model, "max_tokens": 1024, "messages": MESSAGES}
     events = _AnthropicEvents(seen)
 
     if mode == "sync":
-        with anthropic.AnthropicVertex(**_claude_options(base_url)) as client:
+        with make() as client:
             try:
                 if api == "events":
                     for event in client.messages.create(**request, stream=True):
@@ -107,7 +126,7 @@ def stream_claude(base_url: str, mode: str, api: str) -> Seen:
         return seen
 
     async def main() -> None:
-        async with anthropic.AsyncAnthropicVertex(**_claude_options(base_url)) as client:
+        async with make_async() as client:
             try:
                 async with client.messages.stream(**request) as stream:
                     async for event in stream:

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from harness import _json
 from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY
-from harness.stream.provider_errors import Family, error_body
+from harness.stream.provider_errors import Family, error_body, error_headers
 
 __all__ = [
     "ADMIN_TOKEN_HEADER",
@@ -74,6 +74,8 @@ def error_response(family: Family, status: int, message: str, **headers: str) ->
     """An error answer in ``family``'s shape; ``connection: close`` if the body was left unread."""
     body = _json.dumps(error_body(family, status, message), ascii=True)
     response = QuartResponse(body, status=status, content_type="application/json")
+    for name, value in error_headers(family, status).items():
+        response.headers[name] = value
     for name, value in headers.items():
         response.headers[name.replace("_", "-")] = value
     if status in UNREAD_BODY:

@@ -10,6 +10,7 @@ The stages, in order::
     answer steps ─► content faults (error_after, drop_usage)      provider format
                  ─► encode: one unit per step, pauses attached
                  ─► normalize (OpenAI route, or when asked)        OpenAI SSE
+                 ─► frame (a family's own framing: Bedrock's event stream)
                  ─► wire faults (keep-alives, stall, disconnect)   what the client sees
                  ─► chunking (per event, per byte, seeded random, inside UTF-8, CR|LF)
 
@@ -41,7 +42,9 @@ from harness.stream.outputs import OUTPUTS, Output
 from harness.stream.pipeline import NormalizeOptions, Normalizer
 from harness.stream.provider_errors import (
     Family,
+    answers_own_http_errors,
     error_body,
+    error_headers,
     http_error_format,
     stream_error_event,
 )
@@ -60,8 +63,6 @@ KEEPALIVES: dict[str, str] = {
     "bare": ":",
     "anthropic": 'event: ping\ndata: {"type": "ping"}',
 }
-
-_STREAM_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
 class ReplayError(UsageError):
@@ -229,9 +230,11 @@ def build_plan(
     if not stream:
         return _aggregate_plan(answer, raw, output, through_pipeline)
     newline: Newline = "lf" if through_pipeline else answer.newline
+    if output.framer is not None:
+        raw = _frame(raw, output)
     _wire_faults(raw, faults, output, newline)
     writes = _chunk(raw, faults)
-    headers = {"content-type": _STREAM_CONTENT_TYPE, "cache-control": "no-cache"}
+    headers = {"content-type": output.content_type, "cache-control": "no-cache"}
     headers.update({k.lower(): v for k, v in answer.headers.items()})
     return Plan(
         status=answer.status,
@@ -247,6 +250,7 @@ def _http_error_plan(target: Family, faults: Faults) -> Plan:
     status = faults.http_error or 500
     body = error_body(target, status, faults.error_message, type=faults.error_type)
     headers = [("content-type", "application/json")]
+    headers.extend(error_headers(target, status, type=faults.error_type).items())
     if faults.retry_after is not None:
         seconds = faults.retry_after
         headers.append(
@@ -261,7 +265,11 @@ def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
     headers = {"content-type": "application/json"}
     body = answer.body
     own = OUTPUTS[target].provider
-    if scenario.provider != own:
+    if answer.status >= 400 and answers_own_http_errors(target):
+        # Bedrock answers its model's errors in AWS's shape, whatever they said.
+        body = error_body(target, answer.status, _error_message(body))
+        headers.update(error_headers(target, answer.status))
+    elif scenario.provider != own:
         if answer.status < 400:
             raise ReplayError(
                 f"scenario {scenario.name!r} answers with a whole {scenario.provider} body; "
@@ -399,6 +407,30 @@ def _normalize(raw: _Stream, source: Family, output: Output, options: NormalizeO
     return out
 
 
+def _frame(raw: _Stream, output: Output) -> _Stream:
+    """The stream in ``output``'s own framing: each unit's bytes re-framed; a unit that
+    frames to nothing (a comment) is dropped, its pause carried to the next one."""
+    assert output.framer is not None
+    framer = output.framer()
+    out = _Stream(abort=raw.abort, tail_delay=raw.tail_delay)
+    carried = stalled = 0.0
+    for unit in raw.units:
+        carried += unit.delay
+        stalled += unit.stall
+        data = framer.feed(unit.data)
+        if data:
+            out.units.append(_Unit(data, carried, stalled))
+            carried = stalled = 0.0
+    data = framer.finish()
+    if data:
+        out.units.append(_Unit(data, carried, stalled))
+    elif stalled:
+        out.units.append(_Unit(b"", carried, stalled, is_event=False))
+    else:
+        out.tail_delay += carried
+    return out
+
+
 def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bool) -> Plan:
     """The whole answer: ``output``'s answer renderer folds the stream it would send
     (rendered when ``output`` has a renderer, else the recorded one)."""
@@ -411,6 +443,9 @@ def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bo
     headers = {"content-type": "application/json"}
     if status < 400:
         headers.update({k.lower(): v for k, v in answer.headers.items()})
+    elif answers_own_http_errors(output.family):
+        body = error_body(output.family, status, _error_message(body))
+        headers.update(error_headers(output.family, status))
     return Plan(status, tuple(headers.items()), (Write(_encoded(body), took),))
 
 

@@ -9,7 +9,9 @@ its non-streaming answer is folded from the stream it would send. The replay pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from harness.stream.aggregate import (
     anthropic_message,
@@ -17,10 +19,24 @@ from harness.stream.aggregate import (
     openai_completion,
     responses_answer,
 )
+from harness.stream.bedrock import BedrockFramer
 from harness.stream.provider_errors import Family
 from harness.stream.renderers import AnswerRenderer
 
-__all__ = ["OUTPUTS", "Output"]
+__all__ = ["OUTPUTS", "SSE_CONTENT_TYPE", "Framer", "Output"]
+
+#: The content type of an SSE stream.
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+class Framer(Protocol):
+    """A family's own framing of the SSE stream it would send (Bedrock's event stream):
+    fed the encoded SSE bytes in any split, it returns the bytes to send in their place
+    (``b""``: nothing yet, or a dropped comment)."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,9 @@ class Output:
             (the rendered stream when there is a renderer, else the recorded one).
         no_keepalive: the error that refuses keep-alive faults on its streams, saying
             why (``""``: they apply).
+        framer: makes the :class:`Framer` that re-frames each stream after content
+            faults and before wire faults (``None``: it sends SSE as encoded).
+        content_type: the content type of its streams.
     """
 
     family: Family
@@ -44,6 +63,8 @@ class Output:
     renderer: str | None
     answer: AnswerRenderer
     no_keepalive: str = ""
+    framer: Callable[[], Framer] | None = None
+    content_type: str = SSE_CONTENT_TYPE
 
     def replays(self, provider: str) -> bool:
         """Whether a scenario of ``provider`` can be served in this family's format."""
@@ -73,4 +94,15 @@ OUTPUTS: dict[str, Output] = {
         "vertex-gemini", "gemini", None, gemini_response, no_keepalive=_GEMINI_NO_KEEPALIVE
     ),
     "vertex-anthropic": Output("vertex-anthropic", "anthropic", None, anthropic_message),
+    # Bedrock: Anthropic's events, each in an AWS event-stream message.
+    "bedrock-anthropic": Output(
+        "bedrock-anthropic",
+        "anthropic",
+        None,
+        anthropic_message,
+        no_keepalive="keep-alive faults cannot apply to a Bedrock stream: "
+        "an AWS event stream has no comments and Bedrock sends no keep-alives",
+        framer=BedrockFramer,
+        content_type="application/vnd.amazon.eventstream",
+    ),
 }

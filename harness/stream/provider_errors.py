@@ -21,6 +21,12 @@ Shapes (from the providers' API references):
   the in-band errors of OpenAI chat and Responses respectively.
 * Vertex AI: Gemini's shape on its Gemini routes (Google RPC errors), Anthropic's on
   its Claude routes (``rawPredict`` passes the model's errors through).
+* Bedrock (Claude through ``InvokeModel``): AWS's REST-JSON errors, ``{"message"}``
+  with the exception's name in the ``x-amzn-errortype`` header (botocore reads it up
+  to the first ``:``), e.g. ``ThrottlingException:http://internal.amazon.com/coral/
+  com.amazon.bedrock/``; every HTTP error of the model takes it. In a stream, the
+  Anthropic error event, which the route re-frames as an exception message
+  (:mod:`harness.stream.bedrock`).
 """
 
 from __future__ import annotations
@@ -36,12 +42,15 @@ from harness.stream.formats import Provider
 __all__ = [
     "ANTHROPIC_TYPES",
     "AZURE_CONTENT_FILTER_RESULT",
+    "BEDROCK_EXCEPTIONS",
     "ERROR_SHAPES",
     "GEMINI_STATUSES",
     "OPENAI_TYPES",
     "ErrorShape",
     "Family",
+    "answers_own_http_errors",
     "error_body",
+    "error_headers",
     "http_error_format",
     "stream_error_event",
 ]
@@ -50,7 +59,10 @@ __all__ = [
 #: (the names of :data:`~harness.stream.formats.Provider`), Azure OpenAI's chat and
 #: Responses APIs, which stream OpenAI's formats but shape some errors their own way, and
 #: Vertex AI's Gemini and Claude, which answer as Gemini and Anthropic do.
-Family = Provider | Literal["azure", "azure-responses", "vertex-gemini", "vertex-anthropic"]
+Family = (
+    Provider
+    | Literal["azure", "azure-responses", "vertex-gemini", "vertex-anthropic", "bedrock-anthropic"]
+)
 
 #: OpenAI error ``type`` (and ``code``) per HTTP status.
 OPENAI_TYPES: dict[int, tuple[str, str | None]] = {
@@ -100,6 +112,20 @@ GEMINI_STATUSES: dict[int, str] = {
     504: "DEADLINE_EXCEEDED",
 }
 
+#: Bedrock's exception (``x-amzn-errortype``) per HTTP status (bedrock-runtime's
+#: service model: each exception's ``httpStatusCode``).
+BEDROCK_EXCEPTIONS: dict[int, str] = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+    529: "ServiceUnavailableException",
+}
+
 _DEFAULT_MESSAGES = {
     400: "Bad request.",
     404: "Not found.",
@@ -128,6 +154,20 @@ def error_body(
     """
     text = message or _default_message(status)
     return _shape(family).body(status, text, type)
+
+
+def error_headers(family: Family, status: int, *, type: str | None = None) -> dict[str, str]:
+    """The headers ``family``'s API sends with an HTTP ``status`` error, beside its
+    content type (``{}`` for most; Bedrock's ``x-amzn-errortype``). ``type`` as for
+    :func:`error_body`."""
+    shape = _shape(family)
+    return shape.headers(status, type) if shape.headers is not None else {}
+
+
+def answers_own_http_errors(family: Family) -> bool:
+    """Whether ``family`` answers every HTTP error in its own shape, its provider's
+    recorded ones included (Bedrock re-wraps Anthropic's errors)."""
+    return _shape(family).headers is not None
 
 
 def _default_message(status: int) -> str:
@@ -193,10 +233,14 @@ class ErrorShape:
             ``(event name or None, data)`` it sends inside an HTTP 200 stream. In a
             format that numbers its events, the data has a ``sequence_number``
             field, which :func:`stream_error_event` sets.
+        headers: ``(status, type or None)`` -> the headers of an HTTP error answer
+            (``None``: none beyond the content type). A family that has them answers
+            every HTTP error in its own shape, even its provider's recorded ones.
     """
 
     body: Callable[[int, str, str | None], dict[str, Any]]
     in_stream: Callable[[str | None, str | None], tuple[str | None, str]]
+    headers: Callable[[int, str | None], dict[str, str]] | None = None
 
 
 def _openai_body(status: int, text: str, type: str | None) -> dict[str, Any]:
@@ -287,6 +331,18 @@ def _azure_body(status: int, text: str, type: str | None) -> dict[str, Any]:
     return {"error": error}
 
 
+def _bedrock_body(status: int, text: str, type: str | None) -> dict[str, Any]:
+    del status, type
+    return {"message": text}
+
+
+def _bedrock_headers(status: int, type: str | None) -> dict[str, str]:
+    name = type or BEDROCK_EXCEPTIONS.get(
+        status, "InternalServerException" if status >= 500 else "ValidationException"
+    )
+    return {"x-amzn-errortype": f"{name}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+
+
 #: The error shapes, by API family: adding a family is one entry here.
 ERROR_SHAPES: dict[str, ErrorShape] = {
     "openai": ErrorShape(_openai_body, _openai_in_stream),
@@ -297,4 +353,5 @@ ERROR_SHAPES: dict[str, ErrorShape] = {
     "azure-responses": ErrorShape(_azure_body, _responses_in_stream),
     "vertex-gemini": ErrorShape(_gemini_body, _gemini_in_stream),
     "vertex-anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream),
+    "bedrock-anthropic": ErrorShape(_bedrock_body, _anthropic_in_stream, _bedrock_headers),
 }

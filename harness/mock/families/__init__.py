@@ -19,6 +19,7 @@ from harness.errors import UsageError
 from harness.mock.families.anthropic import ANTHROPIC
 from harness.mock.families.azure import AZURE_CHAT, AZURE_RESPONSES
 from harness.mock.families.base import ApiFamily, Call
+from harness.mock.families.bedrock import BEDROCK_ANTHROPIC
 from harness.mock.families.gemini import GEMINI
 from harness.mock.families.openai_chat import OPENAI_CHAT
 from harness.mock.families.openai_responses import OPENAI_RESPONSES
@@ -47,6 +48,7 @@ FAMILIES: tuple[ApiFamily, ...] = (
     AZURE_CHAT,
     VERTEX_ANTHROPIC,
     VERTEX_GEMINI,
+    BEDROCK_ANTHROPIC,
 )
 #: The family whose error shape a path no family owns gets.
 FALLBACK = OPENAI_CHAT
