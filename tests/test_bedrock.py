@@ -43,8 +43,8 @@ from tests.test_sdk_conformance import (
     _anthropic_usage,
     _expect,
     assert_answer,
+    read_anthropic,
 )
-from tests.test_vertex import stream_anthropic
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 BODY = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 1024, "messages": MESSAGES}
@@ -275,7 +275,7 @@ def _bedrock_options(base_url: str) -> dict[str, Any]:
 def stream_bedrock(base_url: str, mode: str, api: str) -> Seen:
     """Stream one message with AnthropicBedrock: raw events or the messages.stream helper."""
     options = _bedrock_options(base_url)
-    return stream_anthropic(
+    return read_anthropic(
         lambda: anthropic.AnthropicBedrock(**options),
         lambda: anthropic.AsyncAnthropicBedrock(**options),
         MODEL,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -386,18 +387,33 @@ def _take_final_message(seen: Seen, message: Any) -> None:
 
 def stream_anthropic(base_url: str, mode: str, api: str, *, test_id: str, retries: int) -> Seen:
     """Stream one message with the anthropic SDK: raw ``create(stream=True)`` or the helper."""
-    seen = Seen()
     options: Any = {
         "base_url": base_url,
         "api_key": "sk-test",
         "max_retries": retries,
         "default_headers": _headers(test_id),
     }
-    request: Any = {"model": ANTHROPIC_MODEL, "max_tokens": 1024, "messages": MESSAGES}
+    return read_anthropic(
+        lambda: anthropic.Anthropic(**options),
+        lambda: anthropic.AsyncAnthropic(**options),
+        ANTHROPIC_MODEL,
+        mode,
+        api,
+    )
+
+
+def read_anthropic(
+    make: Callable[[], Any], make_async: Callable[[], Any], model: str, mode: str, api: str
+) -> Seen:
+    """One streamed message through an anthropic client class (``Anthropic``, or the
+    Vertex and Bedrock ones): raw events (``api="events"``) or the ``messages.stream``
+    helper and its final message, sync or async."""
+    seen = Seen()
+    request: Any = {"model": model, "max_tokens": 1024, "messages": MESSAGES}
     events = _AnthropicEvents(seen)
 
     if mode == "sync":
-        with anthropic.Anthropic(**options) as client:
+        with make() as client:
             try:
                 if api == "events":
                     for event in client.messages.create(**request, stream=True):
@@ -413,7 +429,7 @@ def stream_anthropic(base_url: str, mode: str, api: str, *, test_id: str, retrie
         return seen
 
     async def main() -> None:
-        async with anthropic.AsyncAnthropic(**options) as client:
+        async with make_async() as client:
             try:
                 if api == "events":
                     async for event in await client.messages.create(**request, stream=True):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -35,14 +35,13 @@ from tests.test_sdk_conformance import (
     SCENARIOS,
     Seen,
     _anthropic_usage,
-    _AnthropicEvents,
     _expect,
     _gemini_finish,
     _select,
-    _take_final_message,
     _take_gemini,
     assert_answer,
     fault_kind,
+    read_anthropic,
 )
 
 PROJECT, CLAUDE_REGION, GEMINI_REGION = "my-project", "us-east5", "us-central1"
@@ -87,57 +86,13 @@ def _claude_options(base_url: str) -> dict[str, Any]:
 def stream_claude(base_url: str, mode: str, api: str) -> Seen:
     """Stream one message with AnthropicVertex: raw events or the messages.stream helper."""
     options = _claude_options(base_url)
-    return stream_anthropic(
+    return read_anthropic(
         lambda: anthropic.AnthropicVertex(**options),
         lambda: anthropic.AsyncAnthropicVertex(**options),
         CLAUDE_MODEL,
         mode,
         api,
     )
-
-
-def stream_anthropic(
-    make: Callable[[], anthropic.Anthropic | Any],
-    make_async: Callable[[], anthropic.AsyncAnthropic | Any],
-    model: str,
-    mode: str,
-    api: str,
-) -> Seen:
-    """Stream one message with an anthropic client class (Vertex, Bedrock...): raw events
-    (``api="events"``, sync only) or the messages.stream helper and its final message."""
-    seen = Seen()
-    request: Any = {"model": model, "max_tokens": 1024, "messages": MESSAGES}
-    events = _AnthropicEvents(seen)
-
-    if mode == "sync":
-        with make() as client:
-            try:
-                if api == "events":
-                    for event in client.messages.create(**request, stream=True):
-                        events.take(event)
-                else:
-                    with client.messages.stream(**request) as stream:
-                        for event in stream:
-                            seen.events.append(event.type)
-                            seen.text += event.text if event.type == "text" else ""
-                        _take_final_message(seen, stream.get_final_message())
-            except Exception as exc:
-                seen.error = exc
-        return seen
-
-    async def main() -> None:
-        async with make_async() as client:
-            try:
-                async with client.messages.stream(**request) as stream:
-                    async for event in stream:
-                        seen.events.append(event.type)
-                        seen.text += event.text if event.type == "text" else ""
-                    _take_final_message(seen, await stream.get_final_message())
-            except Exception as exc:
-                seen.error = exc
-
-    asyncio.run(main())
-    return seen
 
 
 CLAUDE_RUNS = pytest.mark.parametrize(
