@@ -51,7 +51,7 @@ def _echo_body(status: int, text: str, type: str | None) -> dict[str, object]:
 def echo(monkeypatch: pytest.MonkeyPatch) -> ApiFamily:
     """The echo family registered (for this test only) in the three registries."""
     output = Output("echo", "openai", "openai-chat", openai_completion)  # type: ignore[arg-type]
-    shape = ErrorShape(_echo_body, ERROR_SHAPES["openai"].in_stream)
+    shape = ErrorShape(_echo_body, ERROR_SHAPES["openai"].in_stream, "echo")
     monkeypatch.setattr(families, "FAMILIES", (*FAMILIES, ECHO))
     monkeypatch.setitem(OUTPUTS, "echo", output)
     monkeypatch.setitem(ERROR_SHAPES, "echo", shape)

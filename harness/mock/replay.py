@@ -42,10 +42,9 @@ from harness.stream.outputs import OUTPUTS, Output
 from harness.stream.pipeline import NormalizeOptions, Normalizer
 from harness.stream.provider_errors import (
     Family,
-    answers_own_http_errors,
     error_body,
     error_headers,
-    http_error_format,
+    same_http_errors,
     stream_error_event,
 )
 from harness.stream.sse import comment_block, event_block
@@ -264,22 +263,18 @@ def _http_error_plan(target: Family, faults: Faults) -> Plan:
 def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
     headers = {"content-type": "application/json"}
     body = answer.body
-    own = OUTPUTS[target].provider
-    if answer.status >= 400 and answers_own_http_errors(target):
-        # Bedrock answers its model's errors in AWS's shape, whatever they said.
-        body = error_body(target, answer.status, _error_message(body))
-        headers.update(error_headers(target, answer.status))
-    elif scenario.provider != own:
-        if answer.status < 400:
-            raise ReplayError(
-                f"scenario {scenario.name!r} answers with a whole {scenario.provider} body; "
-                f"the {target} route cannot translate it (only streams are normalized)"
-            )
-        # A gateway answers an upstream error in its own shape, with the same status;
-        # an error body already in that shape (OpenAI chat's on the Responses route)
-        # goes as recorded, with its type, code and details.
-        if http_error_format(scenario.provider) != http_error_format(own):
+    if answer.status >= 400:
+        # A gateway answers an upstream error in its own shape, with the same status
+        # (Bedrock: AWS's, whatever the model said); an error body already in that
+        # shape (OpenAI chat's on the Responses or Azure routes) goes as recorded.
+        if not same_http_errors(scenario.provider, target):
             body = error_body(target, answer.status, _error_message(body))
+            headers.update(error_headers(target, answer.status))
+    elif scenario.provider != OUTPUTS[target].provider:
+        raise ReplayError(
+            f"scenario {scenario.name!r} answers with a whole {scenario.provider} body; "
+            f"the {target} route cannot translate it (only streams are normalized)"
+        )
     headers.update({k.lower(): v for k, v in answer.headers.items()})
     data = (
         body.encode()
@@ -443,7 +438,7 @@ def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bo
     headers = {"content-type": "application/json"}
     if status < 400:
         headers.update({k.lower(): v for k, v in answer.headers.items()})
-    elif answers_own_http_errors(output.family):
+    elif not same_http_errors(output.provider, output.family):
         body = error_body(output.family, status, _error_message(body))
         headers.update(error_headers(output.family, status))
     return Plan(status, tuple(headers.items()), (Write(_encoded(body), took),))

@@ -48,10 +48,9 @@ __all__ = [
     "OPENAI_TYPES",
     "ErrorShape",
     "Family",
-    "answers_own_http_errors",
     "error_body",
     "error_headers",
-    "http_error_format",
+    "same_http_errors",
     "stream_error_event",
 ]
 
@@ -164,24 +163,14 @@ def error_headers(family: Family, status: int, *, type: str | None = None) -> di
     return shape.headers(status, type) if shape.headers is not None else {}
 
 
-def answers_own_http_errors(family: Family) -> bool:
-    """Whether ``family`` answers every HTTP error in its own shape, its provider's
-    recorded ones included (Bedrock re-wraps Anthropic's errors)."""
-    return _shape(family).headers is not None
-
-
 def _default_message(status: int) -> str:
     return _DEFAULT_MESSAGES.get(status, f"HTTP {status}.")
 
 
-#: Providers whose HTTP error bodies are another's: the Responses API answers errors
-#: in OpenAI's shape.
-_SAME_HTTP_ERRORS = {"openai-responses": "openai"}
-
-
-def http_error_format(provider: str) -> str:
-    """The provider whose HTTP error body shape ``provider``'s API answers with."""
-    return _SAME_HTTP_ERRORS.get(provider, provider)
+def same_http_errors(provider: str, family: str) -> bool:
+    """Whether an HTTP error body recorded from ``provider``'s API is already in
+    ``family``'s shape (then it goes as recorded; else the family re-shapes it)."""
+    return _shape(provider).format == _shape(family).format
 
 
 def stream_error_event(
@@ -233,13 +222,16 @@ class ErrorShape:
             ``(event name or None, data)`` it sends inside an HTTP 200 stream. In a
             format that numbers its events, the data has a ``sequence_number``
             field, which :func:`stream_error_event` sets.
+        format: the HTTP error body shape by name; families that share it
+            (OpenAI's chat, Responses and Azure routes) pass each other's recorded
+            error bodies on as they are, the others re-shape them.
         headers: ``(status, type or None)`` -> the headers of an HTTP error answer
-            (``None``: none beyond the content type). A family that has them answers
-            every HTTP error in its own shape, even its provider's recorded ones.
+            (``None``: none beyond the content type).
     """
 
     body: Callable[[int, str, str | None], dict[str, Any]]
     in_stream: Callable[[str | None, str | None], tuple[str | None, str]]
+    format: str
     headers: Callable[[int, str | None], dict[str, str]] | None = None
 
 
@@ -345,13 +337,15 @@ def _bedrock_headers(status: int, type: str | None) -> dict[str, str]:
 
 #: The error shapes, by API family: adding a family is one entry here.
 ERROR_SHAPES: dict[str, ErrorShape] = {
-    "openai": ErrorShape(_openai_body, _openai_in_stream),
-    "anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream),
-    "gemini": ErrorShape(_gemini_body, _gemini_in_stream),
-    "openai-responses": ErrorShape(_openai_body, _responses_in_stream),
-    "azure": ErrorShape(_azure_body, _openai_in_stream),
-    "azure-responses": ErrorShape(_azure_body, _responses_in_stream),
-    "vertex-gemini": ErrorShape(_gemini_body, _gemini_in_stream),
-    "vertex-anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream),
-    "bedrock-anthropic": ErrorShape(_bedrock_body, _anthropic_in_stream, _bedrock_headers),
+    "openai": ErrorShape(_openai_body, _openai_in_stream, "openai"),
+    "anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream, "anthropic"),
+    "gemini": ErrorShape(_gemini_body, _gemini_in_stream, "gemini"),
+    "openai-responses": ErrorShape(_openai_body, _responses_in_stream, "openai"),
+    "azure": ErrorShape(_azure_body, _openai_in_stream, "openai"),
+    "azure-responses": ErrorShape(_azure_body, _responses_in_stream, "openai"),
+    "vertex-gemini": ErrorShape(_gemini_body, _gemini_in_stream, "gemini"),
+    "vertex-anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream, "anthropic"),
+    "bedrock-anthropic": ErrorShape(
+        _bedrock_body, _anthropic_in_stream, "bedrock", _bedrock_headers
+    ),
 }
