@@ -70,9 +70,9 @@ test: lint typecheck scan pytest
 # (CHANGED sdk locked -> newest key: before -> after). Test failures here are the news,
 # not an error: the target fails only when it cannot run. `make test` never depends on it.
 LATEST      := .venv-latest
-LATEST_SDKS := openai anthropic google-genai httpx2 openai-agents
+LATEST_SDKS := openai anthropic google-genai httpx2 openai-agents boto3 botocore
 SDK_SUITES  := tests/test_sdk_conformance.py tests/test_sdk_timeouts.py tests/test_conformance_kit.py \
-	tests/test_sdk_responses.py tests/test_agents.py
+	tests/test_sdk_responses.py tests/test_agents.py tests/test_bedrock_converse.py
 
 test-latest: | $(UV)
 	rm -rf $(LATEST)
@@ -85,6 +85,7 @@ test-latest: | $(UV)
 bench: $(STAMP)
 	$(BIN)/python bench/normalize.py
 	$(BIN)/python bench/eventstream.py
+	$(BIN)/python bench/converse.py
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py

@@ -88,11 +88,12 @@ def _add_normalize(sub: _Subparsers) -> None:
 
     norm = sub.add_parser(
         "normalize",
-        help="turn a raw provider SSE capture into OpenAI-compatible SSE",
+        help="turn a raw provider stream capture into OpenAI-compatible SSE",
         description=(
-            "Read a raw provider SSE stream from FILE (or standard input) and write the "
-            "normalized OpenAI chat.completion.chunk stream to standard output as the "
-            "input arrives. A broken input stream ends in a stream_error chunk and exit "
+            "Read a raw provider stream from FILE (or standard input): SSE, or for "
+            "bedrock-converse the binary AWS event stream; and write the normalized "
+            "OpenAI chat.completion.chunk stream to standard output as the input "
+            "arrives. A broken input stream ends in a stream_error chunk and exit "
             "status 0."
         ),
         epilog=(
@@ -511,13 +512,15 @@ def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if scenarios is None:
         return 1
     width = max((len(s.name) for s in scenarios), default=4)
+    kinds = max((len(s.provider) for s in scenarios), default=9)
     for scenario in scenarios:
-        print(f"{scenario.name:<{width}}  {scenario.provider:<9}  {scenario.description}")
+        print(f"{scenario.name:<{width}}  {scenario.provider:<{kinds}}  {scenario.description}")
     return 0
 
 
 def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.mock.replay import encode_step
+    from harness import _json
+    from harness.mock.replay import EVENTSTREAM_PROVIDERS, encode_step
 
     scenarios = _load(args)
     if scenarios is None:
@@ -556,7 +559,12 @@ def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if step.kind == "disconnect":
                 print(f"  {clock:>9.0f} ms  -- disconnect (no terminating chunk)")
                 break
-            wire = encode_step(step, answer.newline)
+            if scenario.provider in EVENTSTREAM_PROVIDERS and step.data is not None:
+                # One binary message: shown as its type and payload.
+                data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
+                wire = f"[{step.event}] {data}".encode()
+            else:
+                wire = encode_step(step, answer.newline)
             text = wire.decode("utf-8", "backslashreplace").rstrip("\r\n")
             text = text.replace("\r", "\\r").replace("\n", " | ")
             print(f"  {clock:>9.0f} ms  {text}"[:200])

@@ -474,7 +474,9 @@ def test_keep_alive_faults_are_refused_on_bedrock(server: RunningServer) -> None
     assert answer.headers["x-amzn-errortype"].startswith("ValidationException:")
 
 
-@pytest.mark.parametrize("path", [f"/model/{MODEL}/converse", "/model/invoke", f"/model/{MODEL}"])
+@pytest.mark.parametrize(
+    "path", [f"/model/{MODEL}/converse-streams", "/model/invoke", f"/model/{MODEL}"]
+)
 def test_an_unknown_bedrock_path_gets_the_bedrock_shape(server: RunningServer, path: str) -> None:
     answer = httpx.post(server.url + path, json=BODY, timeout=10)
     assert answer.status_code == 404
@@ -501,7 +503,8 @@ def test_the_bedrock_family_and_its_shapes() -> None:
     assert family_of_path(f"/model/{MODEL}/invoke").name == "bedrock-anthropic"
     assert reachable(f"/model/{MODEL}/invoke-with-response-stream", None)
     assert reachable("/model/*/invoke", MODEL)
-    assert not reachable(f"/model/{MODEL}/converse", None)
+    assert not reachable(f"/model/{MODEL}/converse-streams", None)
+    assert reachable(f"/model/{MODEL}/converse", None)  # Bedrock Converse's route
     assert "/model/{modelId}/invoke-with-response-stream" in routes_hint()
     assert error_headers("bedrock-anthropic", 429) == {
         "x-amzn-errortype": "ThrottlingException" + ERRORTYPE_SUFFIX

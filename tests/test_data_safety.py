@@ -502,7 +502,7 @@ def test_with_the_flag_the_same_commands_write(
     argv = ["check", "--scenarios", str(scenarios), "--goldens", str(golden.parent), "--update"]
     code, output = _cli(argv, capsys)
     assert code == 0
-    assert "3 written" in output
+    assert "4 written" in output
     assert golden.read_bytes().startswith(b"# harness golden")
 
 

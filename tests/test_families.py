@@ -117,7 +117,9 @@ def test_unknown_family_and_renderer_say_what_exists() -> None:
     assert str(family.value) == f"unknown family 'nope'; expected one of {served}"
     with pytest.raises(UsageError) as renderer:
         Normalizer("openai", renderer="nope")
-    expected = "unknown renderer 'nope'; known renderers: openai-chat, openai-responses"
+    expected = (
+        "unknown renderer 'nope'; known renderers: bedrock-converse, openai-chat, openai-responses"
+    )
     assert str(renderer.value) == expected
 
 
@@ -126,7 +128,7 @@ def test_the_default_renderer_is_the_registered_openai_chat_one() -> None:
     assert list(normalize("anthropic", [stream], renderer="openai-chat")) == list(
         normalize("anthropic", [stream])
     )
-    assert set(RENDERERS) == {"openai-chat", "openai-responses"}
+    assert set(RENDERERS) == {"openai-chat", "openai-responses", "bedrock-converse"}
 
 
 def test_each_family_has_an_output_and_an_error_shape() -> None:

@@ -356,20 +356,22 @@ def test_check_reports_missing_unused_and_mismatch(tmp_path: Path) -> None:
     scenarios = load_scenarios(_folder(tmp_path))
     goldens = tmp_path / "goldens"
     report = check(scenarios, goldens)
-    assert report.checked == 6
+    assert report.checked == 8
     assert report.missing == [
         goldens / "p/one.raw.sse",
         goldens / "p/one.openai.sse",
         goldens / "p/one.responses.sse",
+        goldens / "p/one.converse.sse",
         goldens / "two.raw.sse",
         goldens / "two.openai.sse",
         goldens / "two.responses.sse",
+        goldens / "two.converse.sse",
     ]
     assert not report.ok
     assert not goldens.exists()
 
     written = check(scenarios, goldens, update=True)
-    assert (len(written.written), written.ok) == (6, True)
+    assert (len(written.written), written.ok) == (8, True)
     assert check(scenarios, goldens).ok
 
     stale = goldens / "old" / "gone.raw.sse"

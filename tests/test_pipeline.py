@@ -689,7 +689,9 @@ def test_frames_come_out_as_soon_as_their_input_is_complete() -> None:
 
 def test_unknown_provider_raises_at_call_time_listing_known() -> None:
     """normalize with an unknown provider raises before iterating, naming the known ones."""
-    with pytest.raises(UnknownProviderError, match="known providers: anthropic, gemini, openai"):
+    with pytest.raises(
+        UnknownProviderError, match="known providers: anthropic, bedrock-converse, gemini, openai"
+    ):
         normalize("cohere", iter([]))
 
 

@@ -192,7 +192,7 @@ ERRORS = [
         yml("version: 1", "provider: mistral", "events: []"),
         2,
         "provider",
-        "expected 'openai', 'anthropic', 'gemini' or 'openai-responses'",
+        "expected 'openai', 'anthropic', 'gemini', 'openai-responses' or 'bedrock-converse'",
     ),
     (
         "version-2",
@@ -498,8 +498,8 @@ def test_error_without_path_says_scenario() -> None:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(yml("version: 1", "provider: x"), name="t/x")
     assert (
-        str(info.value)
-        == "<scenario>:2: provider: expected 'openai', 'anthropic', 'gemini' or 'openai-responses'"
+        str(info.value) == "<scenario>:2: provider: expected 'openai', 'anthropic', 'gemini', "
+        "'openai-responses' or 'bedrock-converse'"
     )
 
 

@@ -650,7 +650,12 @@ def test_responses_whole_faults(
 
 #: Break codes harness answers with a 429 when the answer is not streamed
 #: (harness/stream/aggregate.py, _OPENAI_STATUS).
-RATE_LIMIT_CODES = {"rate_limit_error", "rate_limit_exceeded", "too_many_requests"}
+RATE_LIMIT_CODES = {
+    "rate_limit_error",
+    "rate_limit_exceeded",
+    "too_many_requests",
+    "throttlingException",  # Bedrock Converse's in-stream throttling
+}
 
 
 # --- Azure ------------------------------------------------------------------------------------

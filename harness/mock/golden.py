@@ -1,18 +1,21 @@
 """Golden files: what harness sends for every scenario, written down and compared.
 
-Two goldens per scenario, ``<goldens>/<scenario name>.<kind>.sse``:
+Four goldens per scenario, ``<goldens>/<scenario name>.<kind>.sse``:
 
 * ``raw``: what the server sends on the scenario's own provider route (the replay,
   byte for byte);
 * ``openai``: what the OpenAI route sends with the scenario put through the
-  normalization pipeline (for an openai scenario too, as ``x-harness-normalize: 1``).
+  normalization pipeline (for an openai scenario too, as ``x-harness-normalize: 1``);
+* ``responses`` and ``converse``: likewise on the Responses route and on Bedrock's
+  ``converse-stream`` route.
 
 A golden is readable text: per answer a block of ``#`` lines (status, write count,
 how the stream ends, the headers), a blank line, then the body bytes exactly as
-sent. Volatile values (ids, timestamps, request ids...) are replaced by placeholders
-by :func:`mask`, in the files and before comparing. ``docs/goldens.md`` describes the
-format and every masking rule; ``harness check`` compares (or ``--update``\\s) the
-goldens of a whole scenario set.
+sent; an AWS event stream (binary) is written one message per line instead
+(:func:`eventstream_view`). Volatile values (ids, timestamps, request ids...) are
+replaced by placeholders by :func:`mask`, in the files and before comparing.
+``docs/goldens.md`` describes the format and every masking rule; ``harness check``
+compares (or ``--update``\\s) the goldens of a whole scenario set.
 
 Everything here is pure except the functions that read or write files
 (:func:`write_atomic`, :func:`assert_golden`, :func:`check`, :func:`unused_goldens`);
@@ -23,6 +26,7 @@ temporary file behind.
 
 from __future__ import annotations
 
+import base64
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -33,6 +37,15 @@ from harness.atomic import write_atomic
 from harness.errors import HarnessError, InvalidValueError, UsageError
 from harness.mock.replay import Plan, build_plan
 from harness.mock.scenario import NAME_PATTERN, Scenario, ScenarioSet
+from harness.stream.eventstream import (
+    EventStreamDecoder,
+    EventStreamError,
+    EventStreamMessage,
+    encode,
+    event_message,
+    exception_message,
+)
+from harness.stream.outputs import EVENTSTREAM_CONTENT_TYPE
 from harness.stream.provider_errors import Family
 
 __all__ = [
@@ -44,6 +57,7 @@ __all__ = [
     "assert_golden",
     "check",
     "diff_bytes",
+    "eventstream_view",
     "golden_path",
     "mask",
     "render",
@@ -51,12 +65,17 @@ __all__ = [
     "write_atomic",
 ]
 
-#: The renderings of a scenario: its own route (as recorded), the OpenAI chat route and
-#: the Responses route (both through the normalization pipeline).
-Kind = Literal["raw", "openai", "responses"]
-KINDS: tuple[Kind, ...] = ("raw", "openai", "responses")
+#: The renderings of a scenario: its own route (as recorded), the OpenAI chat route,
+#: the Responses route and Bedrock's Converse route (the last three through the
+#: normalization pipeline).
+Kind = Literal["raw", "openai", "responses", "converse"]
+KINDS: tuple[Kind, ...] = ("raw", "openai", "responses", "converse")
 #: The route of each normalized kind.
-_NORMALIZED_ROUTE: dict[str, Family] = {"openai": "openai", "responses": "openai-responses"}
+_NORMALIZED_ROUTE: dict[str, Family] = {
+    "openai": "openai",
+    "responses": "openai-responses",
+    "converse": "bedrock-converse",
+}
 
 #: The file name ending of every golden (``anthropic/text.raw.sse``).
 SUFFIX = ".sse"
@@ -110,7 +129,8 @@ _STRING_KEYS = re.compile(
 _CREATED = re.compile(rb'("created"\s*:\s*)(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
 _HEADER = re.compile(
     rb"^((?:#[ \t]*)?"
-    rb"(?:date|request-id|x-request-id|anthropic-organization-id|openai-organization"
+    rb"(?:date|request-id|x-request-id|x-amzn-requestid|anthropic-organization-id"
+    rb"|openai-organization"
     rb"|x-ratelimit-reset-[a-z0-9-]+)"
     rb"[ \t]*:[ \t]*)([^\r\n]*)",
     re.IGNORECASE | re.MULTILINE,
@@ -203,10 +223,61 @@ def render(scenario: Scenario, kind: Kind) -> bytes:
         out.extend(_comment(line) for line in _describe(title, plan))
         out.append(b"\n")
         body = b"".join(write.data for write in plan.writes)
+        if dict(plan.headers).get("content-type") == EVENTSTREAM_CONTENT_TYPE:
+            body = eventstream_view(body)
         out.append(body)
         if body and not body.endswith(b"\n"):
             out.append(b"\n" + _comment(_NO_FINAL_LF))
     return b"".join(out)
+
+
+def eventstream_view(body: bytes) -> bytes:
+    """An AWS event stream as text, one line per message, every byte accounted for.
+
+    A message with Bedrock's three headers in Bedrock's order (:func:`~harness.stream.
+    eventstream.event_message`, :func:`~harness.stream.eventstream.exception_message`)
+    is ``<message type> <event or exception type> <payload>``; any other message
+    ``message <headers> <payload>`` with each header's wire type. The payload is its
+    UTF-8 text (invalid bytes as ``\\xNN``; CR and LF as ``\\r``, ``\\n``). What
+    follows the last whole message (a cut, broken framing) is a ``#`` line with its
+    length and base64. Encoding is deterministic, so the same lines mean the same bytes.
+    """
+    decoder = EventStreamDecoder()
+    lines: list[bytes] = []
+    try:
+        messages = decoder.feed(body)
+    except EventStreamError as exc:
+        messages = exc.messages
+        tail = f"broken framing: {exc}"
+    else:
+        tail = "cut inside a message"
+    lines.extend(_message_line(message) for message in messages)
+    rest = body[_length(messages) :]
+    if rest:
+        encoded = base64.b64encode(rest).decode("ascii")
+        lines.append(_comment(f"{tail}: {len(rest)} more bytes: {encoded}"))
+    return b"".join(lines)
+
+
+def _length(messages: list[EventStreamMessage]) -> int:
+    return sum(len(encode(message)) for message in messages)
+
+
+def _message_line(message: EventStreamMessage) -> bytes:
+    headers = message.headers
+    payload = message.payload.decode("utf-8", "backslashreplace")
+    payload = payload.replace("\r", "\\r").replace("\n", "\\n")
+    kind = headers.get(":message-type")
+    name = headers.get(":exception-type" if kind == "exception" else ":event-type")
+    if isinstance(name, str) and encode(_standard(str(kind), name, message)) == encode(message):
+        return f"{kind!s} {name} {payload}\n".encode()
+    shown = ", ".join(f"{key}={value!r}" for key, value in headers.items())
+    return f"message [{shown}] {payload}\n".encode()
+
+
+def _standard(kind: str, name: str, message: EventStreamMessage) -> EventStreamMessage:
+    make = exception_message if kind == "exception" else event_message
+    return make(name, message.payload)
 
 
 #: The line after a body that does not end in LF; the LF before it is not the body's.
@@ -351,7 +422,7 @@ class CheckReport:
         missing: goldens that do not exist (never with ``update``: they are written).
         unused: ``*.sse`` files under the goldens folder that no scenario renders.
         written: goldens created or rewritten (only with ``update``).
-        checked: how many goldens were compared (two per scenario).
+        checked: how many goldens were compared (one per scenario and kind).
     """
 
     mismatches: list[GoldenMismatch] = field(default_factory=list)
@@ -367,7 +438,8 @@ class CheckReport:
 
 
 def check(scenarios: ScenarioSet, goldens: Path, *, update: bool = False) -> CheckReport:
-    """Render every scenario both ways and compare with the goldens under ``goldens``.
+    """Render every scenario every way (:data:`KINDS`) and compare with the goldens
+    under ``goldens``.
 
     With ``update``, write every golden that is missing or differs (atomically) and
     report it in :attr:`CheckReport.written`. Unused goldens are listed, never

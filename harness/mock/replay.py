@@ -38,12 +38,14 @@ from harness import _json
 from harness._text import article
 from harness.errors import FaultSpecError, UsageError
 from harness.mock.scenario import Faults, Response, Scenario, Step
+from harness.stream.bedrock import converse_frame
 from harness.stream.outputs import OUTPUTS, Output
 from harness.stream.pipeline import NormalizeOptions, Normalizer
 from harness.stream.provider_errors import (
     Family,
     error_body,
     error_headers,
+    error_status,
     same_http_errors,
     stream_error_event,
 )
@@ -62,6 +64,10 @@ KEEPALIVES: dict[str, str] = {
     "bare": ":",
     "anthropic": 'event: ping\ndata: {"type": "ping"}',
 }
+
+
+#: The providers whose streams are AWS event-stream messages, not SSE.
+EVENTSTREAM_PROVIDERS = frozenset({"bedrock-converse"})
 
 
 class ReplayError(UsageError):
@@ -166,11 +172,18 @@ def _fault_problem(error: Any) -> str:
     return f"{where}: {error['msg']}"
 
 
-def encode_step(step: Step, newline: Newline = "lf") -> bytes:
-    """The bytes of one step (``b""`` for a pause or a disconnect)."""
+def encode_step(step: Step, newline: Newline = "lf", *, provider: str | None = None) -> bytes:
+    """The bytes of one step (``b""`` for a pause or a disconnect).
+
+    A data step of a ``bedrock-converse`` stream is an AWS event-stream message (its
+    ``event`` the event or exception type, its data the payload); every other
+    provider's is an SSE event.
+    """
     end = _NEWLINES[newline]
     if step.data is not None:
         data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
+        if provider in EVENTSTREAM_PROVIDERS:
+            return converse_frame(step.event or "", data.encode("utf-8", "surrogatepass"))
         return event_block(data, event=step.event, id=step.id, retry=step.retry, end=end).encode()
     if step.comment is not None:
         return comment_block(step.comment, end=end).encode()
@@ -223,7 +236,7 @@ def build_plan(
     if answer.body is not None or answer.events is None:
         return _body_plan(scenario, answer, target)
     steps = _content_faults(list(answer.events), source, faults)
-    raw = _encode(steps, answer)
+    raw = _encode(steps, answer, source)
     if through_pipeline:
         raw = _normalize(raw, source, output, options or {})
     if not stream:
@@ -246,10 +259,11 @@ def build_plan(
 
 
 def _http_error_plan(target: Family, faults: Faults) -> Plan:
-    status = faults.http_error or 500
-    body = error_body(target, status, faults.error_message, type=faults.error_type)
+    asked = faults.http_error or 500
+    status = error_status(target, asked)
+    body = error_body(target, asked, faults.error_message, type=faults.error_type)
     headers = [("content-type", "application/json")]
-    headers.extend(error_headers(target, status, type=faults.error_type).items())
+    headers.extend(error_headers(target, asked, type=faults.error_type).items())
     if faults.retry_after is not None:
         seconds = faults.retry_after
         headers.append(
@@ -263,13 +277,16 @@ def _http_error_plan(target: Family, faults: Faults) -> Plan:
 def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
     headers = {"content-type": "application/json"}
     body = answer.body
+    status = answer.status
     if answer.status >= 400:
         # A gateway answers an upstream error in its own shape, with the same status
-        # (Bedrock: AWS's, whatever the model said); an error body already in that
-        # shape (OpenAI chat's on the Responses or Azure routes) goes as recorded.
+        # (Bedrock: AWS's, whatever the model said, with its exception's status); an
+        # error body already in that shape (OpenAI chat's on the Responses or Azure
+        # routes) goes as recorded.
         if not same_http_errors(scenario.provider, target):
             body = error_body(target, answer.status, _error_message(body))
             headers.update(error_headers(target, answer.status))
+            status = error_status(target, answer.status)
     elif scenario.provider != OUTPUTS[target].provider:
         raise ReplayError(
             f"scenario {scenario.name!r} answers with a whole {scenario.provider} body; "
@@ -283,13 +300,16 @@ def _body_plan(scenario: Scenario, answer: Response, target: Family) -> Plan:
         if body is not None
         else b""
     )
-    return Plan(answer.status, tuple(headers.items()), (Write(data),) if data else ())
+    return Plan(status, tuple(headers.items()), (Write(data),) if data else ())
 
 
 def _error_message(body: Any) -> str | None:
+    """The message of an error body: ``error.message``, or AWS's top-level ``message``."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = body["error"].get("message")
         return message if isinstance(message, str) else None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
     return None
 
 
@@ -355,12 +375,15 @@ def _drop_usage(step: Step, source: Family) -> Step | None:
         response = data.get("response")  # response.completed and .incomplete report it
         if isinstance(response, dict) and response.get("usage") is not None:
             del response["usage"]
+    elif source == "bedrock-converse":
+        if step.event == "metadata":
+            data.pop("usage", None)  # its metrics stay
     else:
         data.pop("usageMetadata", None)
     return step.model_copy(update={"data": data})
 
 
-def _encode(steps: list[Step], answer: Response) -> _Stream:
+def _encode(steps: list[Step], answer: Response, provider: str) -> _Stream:
     out = _Stream()
     pending = 0.0
     default = answer.delay_ms / 1000
@@ -374,7 +397,11 @@ def _encode(steps: list[Step], answer: Response) -> _Stream:
         else:
             delay = pending + (default if out.units else 0.0)
             out.units.append(
-                _Unit(encode_step(step, answer.newline), delay, is_event=kind != "comment")
+                _Unit(
+                    encode_step(step, answer.newline, provider=provider),
+                    delay,
+                    is_event=kind != "comment",
+                )
             )
             pending = 0.0
     out.tail_delay = pending
@@ -429,7 +456,7 @@ def _frame(raw: _Stream, output: Output) -> _Stream:
 def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bool) -> Plan:
     """The whole answer: ``output``'s answer renderer folds the stream it would send
     (rendered when ``output`` has a renderer, else the recorded one)."""
-    if output.renderer is not None and not rendered:
+    if output.renderer is not None and not rendered and output.refold:
         raw = _normalize(raw, output.provider, output, {})
     stream = b"".join(unit.data for unit in raw.units)
     # A whole answer takes as long as the stream it stands for.
@@ -438,9 +465,11 @@ def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bo
     headers = {"content-type": "application/json"}
     if status < 400:
         headers.update({k.lower(): v for k, v in answer.headers.items()})
-    elif not same_http_errors(output.provider, output.family):
-        body = error_body(output.family, status, _error_message(body))
+    else:
+        if not same_http_errors(output.provider, output.family):
+            body = error_body(output.family, status, _error_message(body))
         headers.update(error_headers(output.family, status))
+        status = error_status(output.family, status)
     return Plan(status, tuple(headers.items()), (Write(_encoded(body), took),))
 
 

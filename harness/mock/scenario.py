@@ -43,7 +43,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness.errors import ScenarioError, ScenarioSetError
+from harness.stream.bedrock import CONVERSE_EVENTS
 from harness.stream.formats import Provider
+from harness.stream.provider_errors import CONVERSE_EXCEPTIONS
 
 __all__ = [
     "NAME_PATTERN",
@@ -388,6 +390,16 @@ class Scenario(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _event_stream_steps(self) -> Scenario:
+        if self.provider == "bedrock-converse":
+            problems = [
+                _step_problem(loc, message) for loc, message in _event_stream_problems(self)
+            ]
+            if problems:
+                raise ValidationError.from_exception_data("Scenario", problems)
+        return self
+
     @property
     def answers(self) -> tuple[Response, ...]:
         """The answers in the order they are served (one for a single-answer scenario)."""
@@ -402,6 +414,61 @@ class Scenario(_Model):
     def streaming(self) -> bool:
         """Whether any answer is a stream."""
         return any(answer.streaming for answer in self._answers)
+
+
+#: A Converse stream's event names: its events and the exceptions of its union.
+_CONVERSE_NAMES = (*CONVERSE_EVENTS, *CONVERSE_EXCEPTIONS)
+
+
+def _event_stream_problems(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """What a ``bedrock-converse`` scenario's steps may not hold: an AWS event stream
+    is binary messages, each a named event with a payload; no SSE fields, comments or
+    line ends. Each problem with its location."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    forms: list[tuple[tuple[str | int, ...], Response]]
+    if scenario.responses is not None:
+        forms = [(("responses", i), r) for i, r in enumerate(scenario.responses)]
+    else:
+        forms = [((), scenario.answers[0])]
+    for prefix, answer in forms:
+        if answer.newline != "lf":
+            problems.append(((*prefix, "newline"), "an event stream has no line ends to choose"))
+        for index, step in enumerate(answer.events or []):
+            loc = (*prefix, "events", index)
+            problem = _event_stream_step(step)
+            if problem is not None:
+                problems.append(((*loc, problem[0]), problem[1]))
+    return problems
+
+
+def _event_stream_step(step: Step) -> tuple[str, str] | None:
+    """The field and the problem of one step of an event stream, if any."""
+    for field in ("id", "retry"):
+        if getattr(step, field) is not None:
+            return field, f"an event stream has no SSE {field} field"
+    if step.comment is not None:
+        return "comment", "an event stream has no comments (Bedrock sends no keep-alives)"
+    if step.raw is not None:
+        return "raw", "an event stream is binary: give exact bytes as raw_b64"
+    if step.data is None:
+        return None
+    if step.event is None:
+        return "data", (
+            "a message needs event: its :event-type (messageStart, contentBlockDelta...) "
+            "or :exception-type (throttlingException...)"
+        )
+    if step.event not in _CONVERSE_NAMES:
+        close = difflib.get_close_matches(step.event, _CONVERSE_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(_CONVERSE_NAMES)}"
+        return "event", (
+            f"{step.event!r} is not an event or exception of a Converse stream ({hint}); "
+            "give other messages as raw_b64"
+        )
+    return None
+
+
+def _step_problem(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("event_stream", message), loc=loc, input=None)
 
 
 # --- loading --------------------------------------------------------------------

@@ -84,13 +84,14 @@ from typing import Any
 
 from harness import _json
 from harness.errors import ProviderDataError
-from harness.stream.adapters import get_adapter
+from harness.stream.adapters import get_adapter, input_decoder
 from harness.stream.adapters.base import load_json
+from harness.stream.bedrock import CONVERSE_EXCEPTIONS, ConverseEvents, is_exception
 from harness.stream.events import Done, StreamError, StreamEvent, Usage
 from harness.stream.provider_errors import ANTHROPIC_TYPES, Family, error_body
 from harness.stream.renderers.base import DEFAULT_MODEL
 from harness.stream.renderers.openai_chat import DEFAULT_ID
-from harness.stream.sse import ServerSentEvent, SSEDecoder
+from harness.stream.sse import Comment, ServerSentEvent, SSEDecoder
 
 __all__ = [
     "Answer",
@@ -98,6 +99,7 @@ __all__ = [
     "OpenAIFold",
     "ToolCallFold",
     "anthropic_message",
+    "converse_answer",
     "fold_openai",
     "gemini_response",
     "openai_completion",
@@ -120,6 +122,11 @@ _OPENAI_STATUS = {
     "service_unavailable": 503,
     "connection_closed": 502,
     "parse_error": 502,
+    # Bedrock Converse's in-stream exceptions (a Converse scenario on the OpenAI routes)
+    "throttlingException": 429,
+    "serviceUnavailableException": 503,
+    "internalServerException": 500,
+    "validationException": 400,
 }
 
 #: HTTP status per Anthropic error type: ``ANTHROPIC_TYPES`` inverted. Walking the
@@ -347,7 +354,9 @@ def reported_usage(provider: str, stream: bytes) -> Usage | None:
     """
     adapter = get_adapter(provider)
     try:
-        for event in SSEDecoder().feed(stream):
+        for event in input_decoder(provider).feed_items(stream):
+            if isinstance(event, Comment):
+                continue
             end = _terminal(adapter.feed(event))
             if end is not None:
                 break
@@ -629,6 +638,103 @@ def _gemini(stream: bytes) -> Answer:
         body["candidates"] = [candidates[i].render() for i in sorted(candidates)]
     body.update(top)
     return 200, body
+
+
+# --- Bedrock Converse ------------------------------------------------------------------
+
+
+def converse_answer(stream: bytes) -> Answer:
+    """The ``ConverseResponse`` (or error) a Bedrock ``ConverseStream`` adds up to.
+
+    Args:
+        stream: a whole ``converse-stream`` event stream (AWS event-stream bytes).
+
+    Returns:
+        ``(200, response)``; for a broken stream ``(status, {"message"})`` in AWS's
+        shape, with the status of an exception ``Converse`` declares, so that the
+        ``x-amzn-errortype`` that goes with it is one botocore knows: an exception
+        message's own status (``throttlingException`` 429...), except
+        ``modelStreamErrorException``, which ``Converse`` does not declare: 424
+        (``ModelErrorException``); a stream cut before ``metadata``, broken framing or
+        bad JSON: 500 (``InternalServerException``).
+    """
+    try:
+        return _converse(stream)
+    except (_Malformed, ProviderDataError) as exc:
+        return 500, error_body("bedrock-converse", 500, str(exc))
+
+
+def _converse(stream: bytes) -> Answer:
+    blocks: dict[int, dict[str, Any]] = {}
+    inputs: dict[int, list[str]] = {}
+    role = "assistant"
+    stop: dict[str, Any] = {}
+    decoder = ConverseEvents()
+    for number, event in enumerate(decoder.feed_items(stream), 1):
+        name = event.event
+        if is_exception(name) or name == "error":
+            message = _str(_obj(_json_or_none(event.data)).get("message")) or name
+            status = CONVERSE_EXCEPTIONS.get(name, 500)
+            return status, error_body("bedrock-converse", status, message)
+        body = _load(event, number)
+        index = _int(body.get("contentBlockIndex"))
+        if name == "messageStart":
+            role = _str(body.get("role")) or role
+        elif name == "contentBlockStart":
+            tool = _obj(_obj(body.get("start")).get("toolUse"))
+            blocks[index] = {"toolUse": {**tool, "input": {}}}
+            inputs[index] = []
+        elif name == "contentBlockDelta":
+            _converse_delta(_obj(body.get("delta")), blocks.setdefault(index, {}), inputs, index)
+        elif name == "messageStop":
+            stop = body
+        elif name == "metadata":
+            break
+    else:
+        raise _Malformed("the stream ended before metadata: the response is incomplete")
+    for index, parts in inputs.items():
+        text = "".join(parts)
+        try:
+            blocks[index]["toolUse"]["input"] = _json.loads(text) if text else {}
+        except ValueError as exc:
+            message = f"content block {index}: the tool input is not valid JSON ({exc})"
+            raise _Malformed(message) from None
+    content = [blocks[i] for i in sorted(blocks) if blocks[i]]
+    answer: dict[str, Any] = {
+        "output": {"message": {"role": role, "content": content}},
+        "stopReason": _str(stop.get("stopReason")) or "end_turn",
+    }
+    if "additionalModelResponseFields" in stop:
+        answer["additionalModelResponseFields"] = stop["additionalModelResponseFields"]
+    answer.update((key, body[key]) for key in ("usage", "metrics") if key in body)
+    return 200, answer
+
+
+def _converse_delta(
+    delta: dict[str, Any], block: dict[str, Any], inputs: dict[int, list[str]], index: int
+) -> None:
+    if "text" in delta:
+        block["text"] = _str(block.get("text")) + _str(delta.get("text"))
+    elif "toolUse" in delta:
+        inputs.setdefault(index, []).append(_str(_obj(delta["toolUse"]).get("input")))
+        block.setdefault("toolUse", {"input": {}})
+    elif "reasoningContent" in delta:
+        reasoning = _obj(delta["reasoningContent"])
+        content = block.setdefault("reasoningContent", {})
+        if "redactedContent" in reasoning:
+            content["redactedContent"] = reasoning["redactedContent"]
+        if "text" in reasoning or "signature" in reasoning:
+            text = content.setdefault("reasoningText", {"text": ""})
+            text["text"] += _str(reasoning.get("text"))
+            if "signature" in reasoning:
+                text["signature"] = _str(reasoning.get("signature"))
+
+
+def _json_or_none(data: str) -> Any:
+    try:
+        return _json.loads(data)
+    except ValueError:
+        return None
 
 
 # --- Shared ----------------------------------------------------------------------------

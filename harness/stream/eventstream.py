@@ -71,6 +71,8 @@ __all__ = [
     "Timestamp",
     "Uuid",
     "encode",
+    "encode_headers",
+    "encode_parts",
     "event_message",
     "exception_message",
 ]
@@ -243,8 +245,26 @@ def encode(message: EventStreamMessage) -> bytes:
         EventStreamEncodeError: a header cannot be written (see the class), or the
             headers exceed 128 KiB or the payload 24 MiB (botocore would refuse them).
     """
-    headers = b"".join([_header_bytes(name, value) for name, value in message.headers.items()])
-    payload = bytes(message.payload)
+    return encode_parts(encode_headers(message.headers), message.payload)
+
+
+def encode_headers(headers: Mapping[str, HeaderValue]) -> bytes:
+    """The headers section of a message, in ``headers``' order (for :func:`encode_parts`:
+    a caller that sends many messages with the same headers encodes them once).
+
+    Raises:
+        EventStreamEncodeError: a header cannot be written.
+    """
+    return b"".join([_header_bytes(name, value) for name, value in headers.items()])
+
+
+def encode_parts(headers: bytes, payload: bytes) -> bytes:
+    """The bytes of a message from its encoded headers section and its payload.
+
+    Raises:
+        EventStreamEncodeError: the headers exceed 128 KiB or the payload 24 MiB.
+    """
+    payload = bytes(payload)
     if len(headers) > MAX_HEADERS_LENGTH:
         raise EventStreamEncodeError(
             f"headers of {len(headers)} bytes, at most {MAX_HEADERS_LENGTH}"

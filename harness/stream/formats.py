@@ -13,8 +13,9 @@ from typing import Literal
 __all__ = ["PROVIDERS", "Provider"]
 
 #: The input stream formats: OpenAI Chat Completions, Anthropic Messages, Gemini
-#: ``streamGenerateContent``, OpenAI Responses (``POST /v1/responses``).
-Provider = Literal["openai", "anthropic", "gemini", "openai-responses"]
+#: ``streamGenerateContent``, OpenAI Responses (``POST /v1/responses``), Amazon Bedrock
+#: ``ConverseStream`` (an AWS event stream, the only one that is not SSE).
+Provider = Literal["openai", "anthropic", "gemini", "openai-responses", "bedrock-converse"]
 
 #: Every :data:`Provider`, in that order.
 PROVIDERS: tuple[Provider, ...] = typing.get_args(Provider)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from harness.stream.aggregate import (
     anthropic_message,
+    converse_answer,
     gemini_response,
     openai_completion,
     responses_answer,
@@ -23,10 +24,12 @@ from harness.stream.bedrock import BedrockFramer
 from harness.stream.provider_errors import Family
 from harness.stream.renderers import AnswerRenderer
 
-__all__ = ["OUTPUTS", "SSE_CONTENT_TYPE", "Framer", "Output"]
+__all__ = ["EVENTSTREAM_CONTENT_TYPE", "OUTPUTS", "SSE_CONTENT_TYPE", "Framer", "Output"]
 
 #: The content type of an SSE stream.
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+#: The content type of an AWS event stream (Bedrock's streams).
+EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 
 
 class Framer(Protocol):
@@ -56,6 +59,10 @@ class Output:
         framer: makes the :class:`Framer` that re-frames each stream after content
             faults and before wire faults (``None``: it sends SSE as encoded).
         content_type: the content type of its streams.
+        refold: whether its whole answer to its own provider's recorded stream folds
+            that stream re-rendered through the pipeline (``openai_completion`` reads
+            only the normalized chat stream) rather than as recorded (Converse: the
+            re-render would drop the reasoning signatures and padding it keeps).
     """
 
     family: Family
@@ -65,6 +72,7 @@ class Output:
     no_keepalive: str = ""
     framer: Callable[[], Framer] | None = None
     content_type: str = SSE_CONTENT_TYPE
+    refold: bool = True
 
     def replays(self, provider: str) -> bool:
         """Whether a scenario of ``provider`` can be served in this family's format."""
@@ -103,6 +111,17 @@ OUTPUTS: dict[str, Output] = {
         no_keepalive="keep-alive faults cannot apply to a Bedrock stream: "
         "an AWS event stream has no comments and Bedrock sends no keep-alives",
         framer=BedrockFramer,
-        content_type="application/vnd.amazon.eventstream",
+        content_type=EVENTSTREAM_CONTENT_TYPE,
+    ),
+    # Bedrock Converse: its own event stream, rendered from any provider's.
+    "bedrock-converse": Output(
+        "bedrock-converse",
+        "bedrock-converse",
+        "bedrock-converse",
+        converse_answer,
+        no_keepalive="keep-alive faults cannot apply to a Bedrock Converse stream: "
+        "an AWS event stream has no comments and Bedrock sends no keep-alives",
+        content_type=EVENTSTREAM_CONTENT_TYPE,
+        refold=False,
     ),
 }

@@ -6,6 +6,10 @@ Three small stages, each a step function on one item::
           ─► adapter.feed (a comment is a KeepAlive) ─► StreamEvent
           ─► OpenAIRenderer.render ─► SSE frames (bytes)
 
+(A provider whose stream is not SSE has its own input decoder, which gives the same
+named events: Bedrock Converse's :class:`~harness.stream.bedrock.ConverseEvents`. The
+renderer is any in :data:`~harness.stream.renderers.RENDERERS`.)
+
 :class:`Normalizer` holds the three stages' state and is driven by pushing bytes in,
 so the same object serves a sync loop (:func:`normalize`), an async loop
 (:func:`anormalize`), a server handler and the CLI; there is one copy of the logic.
@@ -28,12 +32,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TypedDict, Unpack
 
 from harness.errors import ProviderDataError, UsageError
-from harness.stream.adapters import get_adapter
+from harness.stream.adapters import get_adapter, input_decoder
 from harness.stream.adapters.base import closed_early
 from harness.stream.events import KeepAlive, StreamError, StreamEvent
 from harness.stream.renderers import RENDERERS
 from harness.stream.renderers.openai_chat import TokenCounter
-from harness.stream.sse import Comment, SSEDecoder
+from harness.stream.sse import Comment
 
 __all__ = ["NormalizeOptions", "Normalizer", "anormalize", "normalize"]
 
@@ -87,7 +91,7 @@ class Normalizer:
     ) -> None:
         self._adapter = get_adapter(provider)
         self.provider = provider
-        self._decoder = SSEDecoder()
+        self._decoder = input_decoder(provider)
         make = RENDERERS.get(renderer)
         if make is None:
             known = ", ".join(sorted(RENDERERS))
@@ -114,19 +118,22 @@ class Normalizer:
         renderer = self._renderer
         out: list[bytes] = []
         adapter_feed = self._adapter.feed
-        for item in self._decoder.feed_items(data):
-            if isinstance(item, Comment):
-                events: Iterable[StreamEvent] = _KEEPALIVE
-            else:
-                self._events += 1
-                try:
-                    events = adapter_feed(item)
-                except ProviderDataError as exc:
-                    events = (self._parse_error(exc),)
-            for event in events:
-                out += renderer.render(event)
-            if renderer.closed:
-                break
+        try:
+            for item in self._decoder.feed_items(data):
+                if isinstance(item, Comment):
+                    events: Iterable[StreamEvent] = _KEEPALIVE
+                else:
+                    self._events += 1
+                    try:
+                        events = adapter_feed(item)
+                    except ProviderDataError as exc:
+                        events = (self._parse_error(exc),)
+                for event in events:
+                    out += renderer.render(event)
+                if renderer.closed:
+                    break
+        except ProviderDataError as exc:  # framing broken beyond repair (a bad CRC)
+            out += renderer.render(self._parse_error(exc, after=True))
         return out
 
     def finish(self) -> list[bytes]:
@@ -155,11 +162,13 @@ class Normalizer:
             out += renderer.render(closed_early(self.provider, "its terminal event"))
         return out
 
-    def _parse_error(self, exc: ProviderDataError) -> StreamError:
+    def _parse_error(self, exc: ProviderDataError, *, after: bool = False) -> StreamError:
+        """``after``: the framing broke after the events counted so far."""
+        where = f"after event {self._events}" if after else f"event {self._events}"
         return StreamError(
             kind="parse_error",
             code="parse_error",
-            message=f"event {self._events}: {exc}",
+            message=f"{where}: {exc}",
             provider=self.provider,
         )
 

@@ -27,6 +27,9 @@ Shapes (from the providers' API references):
   com.amazon.bedrock/``; every HTTP error of the model takes it. In a stream, the
   Anthropic error event, which the route re-frames as an exception message
   (:mod:`harness.stream.bedrock`).
+* Bedrock Converse: the same HTTP errors; in a stream, an exception message of the
+  ``ConverseStreamOutput`` union (:data:`CONVERSE_EXCEPTIONS`): the event name is the
+  ``:exception-type``, the data ``{"message"}``.
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness import _json
-from harness.errors import UsageError
+from harness.errors import FaultSpecError, UsageError
 from harness.stream.formats import Provider
 
 __all__ = [
     "ANTHROPIC_TYPES",
     "AZURE_CONTENT_FILTER_RESULT",
     "BEDROCK_EXCEPTIONS",
+    "CONVERSE_EXCEPTIONS",
     "ERROR_SHAPES",
     "GEMINI_STATUSES",
     "OPENAI_TYPES",
@@ -50,6 +54,7 @@ __all__ = [
     "Family",
     "error_body",
     "error_headers",
+    "error_status",
     "same_http_errors",
     "stream_error_event",
 ]
@@ -62,6 +67,7 @@ Family = (
     Provider
     | Literal["azure", "azure-responses", "vertex-gemini", "vertex-anthropic", "bedrock-anthropic"]
 )
+# (Bedrock Converse is a provider as well as a family: "bedrock-converse".)
 
 #: OpenAI error ``type`` (and ``code``) per HTTP status.
 OPENAI_TYPES: dict[int, tuple[str, str | None]] = {
@@ -125,6 +131,17 @@ BEDROCK_EXCEPTIONS: dict[int, str] = {
     529: "ServiceUnavailableException",
 }
 
+#: The exceptions of Bedrock's ``ConverseStreamOutput`` union (the only ones a Converse
+#: stream may carry: botocore reports any other with an empty error code) and the HTTP
+#: status each stands for (its ``httpStatusCode``).
+CONVERSE_EXCEPTIONS: dict[str, int] = {
+    "internalServerException": 500,
+    "modelStreamErrorException": 424,
+    "validationException": 400,
+    "throttlingException": 429,
+    "serviceUnavailableException": 503,
+}
+
 _DEFAULT_MESSAGES = {
     400: "Bad request.",
     404: "Not found.",
@@ -161,6 +178,19 @@ def error_headers(family: Family, status: int, *, type: str | None = None) -> di
     :func:`error_body`."""
     shape = _shape(family)
     return shape.headers(status, type) if shape.headers is not None else {}
+
+
+def error_status(family: Family, status: int) -> int:
+    """The HTTP status ``family``'s API answers an error of ``status`` with.
+
+    The status itself, except where the family's errors are typed by name and each
+    type has its own status: Bedrock's ``x-amzn-errortype`` names an exception whose
+    service model declares the status (a 529 from the model is a
+    ``ServiceUnavailableException``, 503, which botocore retries; a 502 an
+    ``InternalServerException``, 500).
+    """
+    shape = _shape(family)
+    return shape.status(status) if shape.status is not None else status
 
 
 def _default_message(status: int) -> str:
@@ -227,12 +257,14 @@ class ErrorShape:
             error bodies on as they are, the others re-shape them.
         headers: ``(status, type or None)`` -> the headers of an HTTP error answer
             (``None``: none beyond the content type).
+        status: the status -> the status the family answers it with (``None``: the same).
     """
 
     body: Callable[[int, str, str | None], dict[str, Any]]
     in_stream: Callable[[str | None, str | None], tuple[str | None, str]]
     format: str
     headers: Callable[[int, str | None], dict[str, str]] | None = None
+    status: Callable[[int], int] | None = None
 
 
 def _openai_body(status: int, text: str, type: str | None) -> dict[str, Any]:
@@ -328,11 +360,44 @@ def _bedrock_body(status: int, text: str, type: str | None) -> dict[str, Any]:
     return {"message": text}
 
 
-def _bedrock_headers(status: int, type: str | None) -> dict[str, str]:
-    name = type or BEDROCK_EXCEPTIONS.get(
+def _bedrock_exception(status: int) -> str:
+    return BEDROCK_EXCEPTIONS.get(
         status, "InternalServerException" if status >= 500 else "ValidationException"
     )
+
+
+def _bedrock_headers(status: int, type: str | None) -> dict[str, str]:
+    name = type or _bedrock_exception(status)
     return {"x-amzn-errortype": f"{name}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+
+
+#: The status bedrock-runtime's service model declares for each exception.
+_BEDROCK_STATUS = {
+    "ValidationException": 400,
+    "AccessDeniedException": 403,
+    "ResourceNotFoundException": 404,
+    "ModelTimeoutException": 408,
+    "ModelErrorException": 424,
+    "ThrottlingException": 429,
+    "InternalServerException": 500,
+    "ServiceUnavailableException": 503,
+}
+
+
+def _bedrock_status(status: int) -> int:
+    return _BEDROCK_STATUS[_bedrock_exception(status)]
+
+
+def _converse_in_stream(type: str | None, message: str | None) -> tuple[str | None, str]:
+    name = type or "modelStreamErrorException"
+    if name not in CONVERSE_EXCEPTIONS:
+        known = ", ".join(CONVERSE_EXCEPTIONS)
+        raise FaultSpecError(
+            f"error_type {name!r} is not an exception of a Bedrock Converse stream "
+            f"(botocore's ConverseStreamOutput); expected one of {known}"
+        )
+    text = message or "The model stream failed. Try your request again."
+    return name, _json.dumps({"message": text})
 
 
 #: The error shapes, by API family: adding a family is one entry here.
@@ -346,6 +411,9 @@ ERROR_SHAPES: dict[str, ErrorShape] = {
     "vertex-gemini": ErrorShape(_gemini_body, _gemini_in_stream, "gemini"),
     "vertex-anthropic": ErrorShape(_anthropic_body, _anthropic_in_stream, "anthropic"),
     "bedrock-anthropic": ErrorShape(
-        _bedrock_body, _anthropic_in_stream, "bedrock", _bedrock_headers
+        _bedrock_body, _anthropic_in_stream, "bedrock", _bedrock_headers, _bedrock_status
+    ),
+    "bedrock-converse": ErrorShape(
+        _bedrock_body, _converse_in_stream, "bedrock", _bedrock_headers, _bedrock_status
     ),
 }

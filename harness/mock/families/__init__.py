@@ -19,7 +19,7 @@ from harness.errors import UsageError
 from harness.mock.families.anthropic import ANTHROPIC
 from harness.mock.families.azure import AZURE_CHAT, AZURE_RESPONSES
 from harness.mock.families.base import ApiFamily, Call
-from harness.mock.families.bedrock import BEDROCK_ANTHROPIC
+from harness.mock.families.bedrock import BEDROCK_ANTHROPIC, BEDROCK_CONVERSE
 from harness.mock.families.gemini import GEMINI
 from harness.mock.families.openai_chat import OPENAI_CHAT
 from harness.mock.families.openai_responses import OPENAI_RESPONSES
@@ -38,7 +38,8 @@ __all__ = [
 #: Every served family, in the order messages and listings name them. For error shapes
 #: the first family that owns a path wins: Azure Responses before Azure chat, which owns
 #: every other path under /openai/; Vertex's Claude before Vertex's Gemini, which owns
-#: every other Vertex path.
+#: every other Vertex path; Bedrock Converse before Bedrock's InvokeModel, which owns
+#: every other /model/ path.
 FAMILIES: tuple[ApiFamily, ...] = (
     OPENAI_CHAT,
     OPENAI_RESPONSES,
@@ -48,6 +49,7 @@ FAMILIES: tuple[ApiFamily, ...] = (
     AZURE_CHAT,
     VERTEX_ANTHROPIC,
     VERTEX_GEMINI,
+    BEDROCK_CONVERSE,
     BEDROCK_ANTHROPIC,
 )
 #: The family whose error shape a path no family owns gets.

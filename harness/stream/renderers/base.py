@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.stream.events import Metadata
+from harness.stream.events import Delta, Metadata
 
-__all__ = ["DEFAULT_MODEL", "StreamMetadata", "TokenCounter", "estimate_tokens"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "StreamMetadata",
+    "StreamState",
+    "TokenCounter",
+    "estimate_tokens",
+]
 
 #: A tokenizer for the usage fallback: text in, token count out.
 TokenCounter = Callable[[str], int]
@@ -44,3 +50,44 @@ class StreamMetadata:
 def estimate_tokens(chars: int) -> int:
     """Deterministic token estimate for ``chars`` code points: ``ceil(chars / 4)``."""
     return -(-chars // 4)
+
+
+class StreamState:
+    """What the stream has produced so far, for the usage fallback.
+
+    It keeps counts, not text, so memory stays flat on an endless stream.
+    """
+
+    __slots__ = ("chars", "counted_tokens", "deltas", "token_counter")
+
+    def __init__(self, token_counter: TokenCounter | None = None) -> None:
+        self.token_counter = token_counter
+        #: Code points of text, reasoning, refusal, tool names and arguments.
+        self.chars = 0
+        #: Sum of ``token_counter`` over every fragment, when one is plugged in.
+        self.counted_tokens = 0
+        #: Deltas rendered so far.
+        self.deltas = 0
+
+    def add(self, delta: Delta) -> None:
+        """Account for one delta."""
+        self.deltas += 1
+        for fragment in (delta.content, delta.reasoning_content, delta.refusal):
+            if fragment:
+                self._count(fragment)
+        for call in delta.tool_calls:
+            if call.name:
+                self._count(call.name)
+            if call.arguments:
+                self._count(call.arguments)
+
+    def _count(self, fragment: str) -> None:
+        self.chars += len(fragment)
+        if self.token_counter is not None:
+            self.counted_tokens += self.token_counter(fragment)
+
+    def completion_tokens(self) -> int:
+        """The completion token count: the plugged-in counter's sum, or the estimate."""
+        if self.token_counter is not None:
+            return self.counted_tokens
+        return estimate_tokens(self.chars)

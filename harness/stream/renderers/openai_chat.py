@@ -48,6 +48,7 @@ from harness.stream.events import (
 from harness.stream.renderers.base import (
     DEFAULT_MODEL,
     StreamMetadata,
+    StreamState,
     TokenCounter,
     estimate_tokens,
 )
@@ -119,50 +120,6 @@ class StreamChunk(TypedDict, total=False):
     model: str
     choices: list[ChunkChoice]
     usage: UsageDict
-
-
-# --- State kept across the stream. -------------------------------------------------
-
-
-class StreamState:
-    """What the stream has produced so far, for the usage fallback.
-
-    It keeps counts, not text, so memory stays flat on an endless stream.
-    """
-
-    __slots__ = ("chars", "counted_tokens", "deltas", "token_counter")
-
-    def __init__(self, token_counter: TokenCounter | None = None) -> None:
-        self.token_counter = token_counter
-        #: Code points of text, reasoning, refusal, tool names and arguments.
-        self.chars = 0
-        #: Sum of ``token_counter`` over every fragment, when one is plugged in.
-        self.counted_tokens = 0
-        #: Deltas rendered so far.
-        self.deltas = 0
-
-    def add(self, delta: Delta) -> None:
-        """Account for one delta."""
-        self.deltas += 1
-        for fragment in (delta.content, delta.reasoning_content, delta.refusal):
-            if fragment:
-                self._count(fragment)
-        for call in delta.tool_calls:
-            if call.name:
-                self._count(call.name)
-            if call.arguments:
-                self._count(call.arguments)
-
-    def _count(self, fragment: str) -> None:
-        self.chars += len(fragment)
-        if self.token_counter is not None:
-            self.counted_tokens += self.token_counter(fragment)
-
-    def completion_tokens(self) -> int:
-        """The completion token count: the plugged-in counter's sum, or the estimate."""
-        if self.token_counter is not None:
-            return self.counted_tokens
-        return estimate_tokens(self.chars)
 
 
 # --- The renderer. -------------------------------------------------------------------
