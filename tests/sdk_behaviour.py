@@ -44,10 +44,10 @@ LOCK = ROOT / "uv.lock"
 OBSERVATIONS_ENV = "HARNESS_SDK_OBSERVATIONS"
 
 #: The SDKs the table is about, and the distribution whose version decides the rows.
-SDKS = ("openai", "anthropic", "google-genai", "openai-agents")
+SDKS = ("openai", "anthropic", "google-genai", "openai-agents", "boto3")
 #: The packages whose locked versions docs/sdk-behaviour.md lists: the SDKs and their
 #: HTTP stack.
-DOC_PACKAGES = (*SDKS, "httpx2")
+DOC_PACKAGES = (*SDKS, "botocore", "httpx2")
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,8 @@ ROWS: tuple[Row, ...] = (
         "Non-streaming `responses.create()` on a stream that breaks with a rate-limit code",
         "`openai-responses/error-nested`",
         "harness answers the break as a 429 in OpenAI's shape (`too_many_requests`, "
-        "`rate_limit_exceeded`): raises `openai.RateLimitError`, `.type` the break's code "
+        "`rate_limit_exceeded`, Bedrock's `throttlingException`): raises "
+        "`openai.RateLimitError`, `.type` the break's code "
         "(with `max_retries`, the SDK retries it).",
         key="responses_whole_rate_limit",
         raises="openai.RateLimitError",
@@ -698,6 +699,89 @@ ROWS: tuple[Row, ...] = (
         key="agents_http_500",
         raises="openai.InternalServerError",
     ),
+    # --- boto3 (bedrock-runtime Converse) -------------------------------------------------
+    Row(
+        "boto3",
+        "Exception message in a 200 stream (`:message-type exception`), first or later",
+        "`bedrock-converse/throttling-midstream`, `bedrock-converse/error-first-frame`; every "
+        "rendered break (`anthropic/error-midstream`, `openai/cut-clean`, …); "
+        "`x-harness-faults: error_after=N`",
+        '**detected**: iterating `response["stream"]` raises '
+        "`botocore.exceptions.EventStreamError` after the events before it; "
+        '`.response["Error"]` is `{"Code": <the :exception-type, e.g. throttlingException>, '
+        '"Message": <the payload\'s message>}`. As the first message: before any event (no '
+        "`messageStart`).",
+        key="converse_exception_frame",
+        raises="botocore.exceptions.EventStreamError",
+        versions="",
+    ),
+    Row(
+        "boto3",
+        "Abrupt cut inside an event-stream message",
+        "`bedrock-converse/cut-in-frame`; `disconnect_after_bytes=N` inside a frame",
+        "**detected, not wrapped**: the events before the cut, then "
+        '`urllib3.exceptions.ProtocolError` ("Response ended prematurely") leaks out of the '
+        "iteration: `except botocore.exceptions.BotoCoreError` or `ClientError` misses it.",
+        key="converse_abrupt_cut",
+        raises="urllib3.exceptions.ProtocolError",
+        versions="",
+    ),
+    Row(
+        "boto3",
+        "Connection dropped between messages (no terminating chunk)",
+        "`bedrock-converse/tool-use`, `openai/tool-calls-parallel` with `disconnect_after=3`",
+        "**detected, not wrapped**: the same `urllib3.exceptions.ProtocolError` "
+        '("Response ended prematurely") after the complete messages.',
+        key="converse_cut_between_frames",
+        raises="urllib3.exceptions.ProtocolError",
+        versions="",
+    ),
+    Row(
+        "boto3",
+        "Clean cut (the body ends properly before `messageStop` and `metadata`)",
+        "a `bedrock-converse` scenario whose events stop after a `contentBlockDelta` "
+        "(`tests/test_bedrock_converse.py`)",
+        "**silent**: iteration just ends; the missing `messageStop` (no `stopReason`) and "
+        "`metadata` (no usage) are the only sign. `converse` on the same stream gets "
+        "HTTP 500 `InternalServerException` from harness.",
+        key="converse_clean_cut",
+        raises=None,
+        versions="",
+    ),
+    Row(
+        "boto3",
+        "`converse` (whole answer) on a stream that breaks",
+        "`bedrock-converse/throttling-midstream`; `error_after=2; error_type=throttlingException`",
+        "harness answers the HTTP error of the exception (`throttlingException` → 429 "
+        "`ThrottlingException`, `serviceUnavailableException` → 503, "
+        "`internalServerException` → 500, `validationException` → 400, "
+        "`modelStreamErrorException` → 424 `ModelErrorException`; a raw cut → 500 "
+        "`InternalServerException`); boto3 raises the modelled `ClientError` subclass "
+        '(`client.exceptions.ThrottlingException`, `.response["Error"]["Code"]` '
+        "`ThrottlingException`).",
+        key="converse_in_stream_error",
+        raises="botocore.errorfactory.ThrottlingException",
+        versions="",
+    ),
+    Row(
+        "boto3",
+        "HTTP 429",
+        "`bedrock-converse/http-429`, `anthropic/http-429`, `openai/http-429`, "
+        "`gemini/http-429`; `http_error=429`",
+        "raises `client.exceptions.ThrottlingException` (a `ClientError`), "
+        "`HTTPStatusCode` 429, from `converse_stream` (before any event) and `converse`.",
+        key="http_429",
+        raises="botocore.errorfactory.ThrottlingException",
+        versions="",
+    ),
+    Row(
+        "boto3",
+        "Retries",
+        "`openai/429-then-200`, `openai-responses/429-then-200`",
+        '`Config(retries={"max_attempts": 1})` is one *retry* (two requests); '
+        "`total_max_attempts` counts the first request. A 429 (`ThrottlingException`) is "
+        "retried (standard mode); a 529 is not (not a Bedrock status: `anthropic/529-then-200`).",
+    ),
 )
 
 
@@ -915,6 +999,17 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
         "it names\n(both parallel calls), and the next request carries each call's "
         "`function_call_output` with\nthe scenario's `call_id`.",
     ),
+    "boto3": (
+        "boto3 (`bedrock-runtime` `converse_stream` / `converse`)",
+        "boto3's client with `endpoint_url` on harness (dummy keys; SigV4 is not checked) on "
+        "`POST /model/{modelId}/converse-stream` and `/converse`: `bedrock-converse` "
+        "scenarios are replayed byte for byte, every other scenario is rendered as a "
+        "Converse event stream (`tests/test_bedrock_converse.py`).",
+        "Stop reasons in OpenAI terms: `end_turn`/`stop_sequence` → `stop`, `max_tokens` → "
+        "`length`,\n`tool_use` → `tool_calls`, `content_filtered`/`guardrail_intervened` → "
+        "`content_filter`. Usage: `inputTokens +\ncacheReadInputTokens + "
+        "cacheWriteInputTokens` = prompt tokens (`bedrock-converse/usage-cache`).",
+    ),
 }
 
 INTRO = """\
@@ -1001,6 +1096,8 @@ NOTES = {
     "google-genai": "httpx transport (no `aiohttp` installed)",
     "httpx2": "the HTTP stack of the SDKs; its exceptions are what leaks out",
     "openai-agents": "runs on the `openai` SDK above",
+    "boto3": "`bedrock-runtime` Converse; its HTTP stack is urllib3, not httpx",
+    "botocore": "boto3's core: event-stream parser and service model",
 }
 
 
