@@ -86,8 +86,22 @@ DEFAULT_HEADERS: frozenset[str] = frozenset(
 )
 
 #: Query parameter names dropped by default from recorded URIs (compared case-blind,
-#: after percent-decoding): Gemini's ``key``, and the usual credential names.
-DEFAULT_QUERY: frozenset[str] = frozenset({"key", "api_key", "api-key", "access_token", "token"})
+#: after percent-decoding): Gemini's ``key``, the usual credential names, and AWS
+#: SigV4's query-string signing (a presigned URL): ``X-Amz-Signature``,
+#: ``X-Amz-Security-Token`` and ``X-Amz-Credential`` (the access key id), as their
+#: header forms ``authorization`` and ``x-amz-security-token`` are dropped.
+DEFAULT_QUERY: frozenset[str] = frozenset(
+    {
+        "key",
+        "api_key",
+        "api-key",
+        "access_token",
+        "token",
+        "x-amz-signature",
+        "x-amz-security-token",
+        "x-amz-credential",
+    }
+)
 
 
 def _names(names: Iterable[str]) -> set[str]:
@@ -278,7 +292,14 @@ _TOKENS: tuple[_TokenPattern, ...] = (
 )
 
 #: Credential headers (kind ``auth-header``) and cookie headers (kind ``cookie``).
-_AUTH_HEADERS = ("proxy-authorization", "authorization", "x-goog-api-key", "x-api-key", "api-key")
+_AUTH_HEADERS = (
+    "proxy-authorization",
+    "authorization",
+    "x-goog-api-key",
+    "x-api-key",
+    "api-key",
+    "x-amz-security-token",
+)
 _COOKIE_HEADERS = ("set-cookie", "cookie")
 _HEADER = re.compile(
     _NOT_AFTER

@@ -196,6 +196,7 @@ POSITIVES = [
     (f"proxy-authorization: 'Basic {OPAQUE}'", "auth-header", OPAQUE),
     (f'body: "{{\\"x-api-key\\": \\"{OPAQUE}\\"}}"', "auth-header", OPAQUE),
     (f"x-api-key: ['***', \"\", {OPAQUE} ]", "auth-header", OPAQUE),
+    (f"X-Amz-Security-Token:\n- {OPAQUE}", "auth-header", OPAQUE),  # an AWS session token
     (f"set-cookie: __cf_bm={OPAQUE}; path=/; HttpOnly", "cookie", OPAQUE),
     (f'"Cookie": "theme=dark; sid={OPAQUE}"', "cookie", OPAQUE),
     (f"GET https://x.test/v1/models?token={OPAQUE}&x=1", "query-param", OPAQUE),

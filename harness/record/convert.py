@@ -24,6 +24,26 @@ recovered where it costs no byte:
   write, rounded to the millisecond (``delay_ms`` when all gaps are equal).
 * A recording the upstream cut (``complete: false``) ends with ``{disconnect: true}``.
 
+Amazon Bedrock Runtime (``/model/{modelId}/{action}``; the model id, percent-decoded,
+goes into ``match.model``):
+
+* ``converse-stream`` (``bedrock-converse``): the body is split into AWS event-stream
+  messages. A message becomes ``{event, data}`` (``event`` its ``:event-type`` or
+  ``:exception-type``) only when :func:`~harness.mock.replay.encode_step` gives back its
+  exact bytes, so with Bedrock's three headers in Bedrock's order; ``data`` is a mapping
+  when the payload's compact re-encoding is the payload, else its text. Anything else
+  (other or more headers, another header type or order, an unknown event name, a
+  payload that is not UTF-8, a message cut off) is a ``raw_b64`` step. Chunk
+  boundaries, timing and cuts are kept as for SSE: the replay sends the exact bytes.
+* ``invoke-with-response-stream`` (``anthropic``): each ``chunk`` message's base64
+  ``bytes`` is decoded back into the Anthropic event it carries (``event: <type>``,
+  ``data: <json>``), an exception message into Anthropic's ``error`` event. The
+  scenario holds the Anthropic events, not the recorded bytes: replayed on the invoke
+  route it sends the same events (each chunk's decoded bytes, each exception, the
+  cut), re-framed by harness; Bedrock's ``p`` padding and other payload fields, and
+  messages of any other kind, are not kept.
+* ``converse`` and ``invoke``: a whole body, as below.
+
 A whole (non-streaming) body is kept as a mapping when it is JSON whose compact
 re-encoding is the recorded body, otherwise as the exact text. Before returning,
 :func:`convert` replays the scenario it wrote (YAML text, parsed back) and checks the
@@ -36,12 +56,15 @@ bytes; were they ever to differ, it falls back to one ``raw_b64`` step per chunk
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
 import itertools
 import os
 import re
+import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
@@ -56,8 +79,12 @@ from harness.mock.replay import build_plan, encode_step
 from harness.mock.scenario import MAX_DEPTH, NAME_PATTERN, Step, parse_scenario
 from harness.secrets import filter_headers
 from harness.stream.aggregate import ChoiceFold, ToolCallFold, fold_openai, reported_usage
+from harness.stream.bedrock import CONVERSE_EVENTS, CONVERSE_EXCEPTIONS, EXCEPTION_TYPES
+from harness.stream.eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
 from harness.stream.formats import Provider
+from harness.stream.outputs import EVENTSTREAM_CONTENT_TYPE
 from harness.stream.pipeline import normalize
+from harness.stream.provider_errors import Family
 
 if TYPE_CHECKING:
     import argparse
@@ -120,12 +147,36 @@ class _Interaction(Protocol):
 
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(?:stream)?[Gg]enerateContent$")
 _AZURE_DEPLOYMENT = re.compile(r"/openai/deployments/([^/]+)/")
+#: Bedrock Runtime: ``/model/{modelId}/{action}``, on the path as sent (an inference
+#: profile ARN's ``/`` is ``%2F`` there).
+_BEDROCK_PATH = re.compile(
+    r"/model/([^/]+)/(converse-stream|converse|invoke-with-response-stream|invoke)$"
+)
+
+
+def _bedrock(interaction: _Interaction) -> tuple[str, str] | None:
+    """``(model id, action)`` of a Bedrock Runtime request: the id percent-decoded
+    (``anthropic.claude-3-5-sonnet-20240620-v1%3A0`` is ``...-v1:0``)."""
+    found = _BEDROCK_PATH.search(urlsplit(interaction.uri).path.rstrip("/"))
+    return (unquote(found.group(1)), found.group(2)) if found else None
+
+
+def _route(interaction: _Interaction, provider: Provider) -> Family:
+    """The API family whose route replays the interaction: the provider's own, but
+    Bedrock's InvokeModel for an Anthropic stream recorded from it."""
+    bedrock = _bedrock(interaction)
+    if provider == "anthropic" and bedrock is not None and bedrock[1].startswith("invoke"):
+        return "bedrock-anthropic"
+    return provider
 
 
 def detect_provider(interaction: _Interaction) -> Provider:
     """The provider API an interaction spoke, from its request.
 
-    In order: the path (``/chat/completions``, including Azure's
+    In order: Bedrock Runtime's path (``/model/{id}/converse-stream`` or ``/converse``:
+    ``bedrock-converse``; ``/model/{id}/invoke-with-response-stream`` or ``/invoke``:
+    ``anthropic``, Claude's events in Bedrock's framing), the path
+    (``/chat/completions``, including Azure's
     ``/openai/deployments/{name}/chat/completions``; ``/responses``, including
     Azure's ``/openai/responses`` and ``/openai/deployments/{name}/responses``;
     ``/v1/messages``; ``:streamGenerateContent`` / ``:generateContent``), then request
@@ -137,6 +188,9 @@ def detect_provider(interaction: _Interaction) -> Provider:
     Raises:
         ConvertError: nothing tells, naming the interaction's method and URI.
     """
+    bedrock = _bedrock(interaction)
+    if bedrock is not None:
+        return "bedrock-converse" if bedrock[1].startswith("converse") else "anthropic"
     path = unquote(urlsplit(interaction.uri).path).rstrip("/")
     if path.endswith("/chat/completions"):
         return "openai"
@@ -163,9 +217,10 @@ def detect_provider(interaction: _Interaction) -> Provider:
             return "openai-responses"
     raise ConvertError(
         f"interaction {interaction.method} {interaction.uri}: cannot tell its provider: the "
-        "path is not /v1/chat/completions, /v1/responses, /v1/messages or "
-        ":streamGenerateContent, no anthropic-version or x-goog-api-* header, and the "
-        "request body has no messages, input or contents"
+        "path is not /v1/chat/completions, /v1/responses, /v1/messages, "
+        ":streamGenerateContent or Bedrock's /model/{id}/converse-stream (or converse, "
+        "invoke-with-response-stream, invoke), no anthropic-version or x-goog-api-* header, "
+        "and the request body has no messages, input or contents"
     )
 
 
@@ -178,6 +233,9 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
 
 
 def _model(interaction: _Interaction, provider: Provider) -> str | None:
+    bedrock = _bedrock(interaction)
+    if bedrock is not None:  # Bedrock: the model id is in the path, not the body
+        return bedrock[0]
     path = unquote(urlsplit(interaction.uri).path)
     if provider == "gemini":
         found = _GEMINI_PATH.search(path)
@@ -234,8 +292,8 @@ def _headers(raw: dict[str, list[str]], *, streaming: bool) -> dict[str, str]:
             continue
         value = ", ".join(values)
         media = value.split(";", 1)[0].strip().lower()
-        if key == "content-type" and media == (
-            "text/event-stream" if streaming else "application/json"
+        if key == "content-type" and media in (
+            ("text/event-stream", EVENTSTREAM_CONTENT_TYPE) if streaming else ("application/json",)
         ):
             continue  # what the server sends anyway
         if key == "cache-control" and streaming and value == "no-cache":
@@ -247,7 +305,11 @@ def _headers(raw: dict[str, list[str]], *, streaming: bool) -> dict[str, str]:
 def _is_stream(interaction: _Interaction, body: bytes) -> bool:
     for name, values in interaction.response_headers.items():
         if name.lower() == "content-type" and values:
-            return "event-stream" in values[0].lower()
+            media = values[0].lower()
+            return "event-stream" in media or EVENTSTREAM_CONTENT_TYPE in media
+    bedrock = _bedrock(interaction)
+    if bedrock is not None:
+        return bedrock[1] in ("converse-stream", "invoke-with-response-stream")
     return body.lstrip(b"\xef\xbb\xbf").startswith((b"data:", b"event:", b":", b"id:"))
 
 
@@ -353,10 +415,28 @@ def _raw(data: bytes) -> dict[str, Any]:
         return {"raw_b64": base64.b64encode(data).decode("ascii")}
 
 
+def _raw_b64(data: bytes) -> dict[str, Any]:
+    return {"raw_b64": base64.b64encode(data).decode("ascii")}
+
+
+_Structure = Callable[[bytes], dict[str, Any] | None]
+_Pieces = list[tuple[dict[str, Any], int]]
+
+
 def _pieces(
-    chunks: Sequence[_Chunk], body: bytes, newline: Newline
-) -> list[tuple[dict[str, Any], int]]:
-    """Each write as ``(step, index of the chunk it starts in)``."""
+    chunks: Sequence[_Chunk],
+    body: bytes,
+    frames: list[tuple[int, int]],
+    structure: _Structure,
+    raw: Callable[[bytes], dict[str, Any]],
+) -> _Pieces:
+    """Each write as ``(step, index of the chunk it starts in)``.
+
+    ``frames`` cut the body into its events (``(start, end)``); ``structure`` gives the
+    step whose encoding is exactly a frame's bytes (or ``None``); ``raw`` the step of
+    bytes as they are. A frame that a recorded chunk boundary cuts is one raw step per
+    piece.
+    """
     starts: list[int] = []  # where each non-empty chunk starts
     numbers: list[int] = []  # and its index in ``chunks``
     offset = 0
@@ -370,22 +450,178 @@ def _pieces(
     def chunk_at(position: int) -> int:
         return numbers[bisect.bisect_right(starts, position) - 1]
 
-    out: list[tuple[dict[str, Any], int]] = []
-    for start, end in _frames(body):
+    out: _Pieces = []
+    for start, end in frames:
         cuts = boundaries[
             bisect.bisect_right(boundaries, start) : bisect.bisect_left(boundaries, end)
         ]
-        structured = None if cuts else _structured(body[start:end], newline)
+        structured = None if cuts else structure(body[start:end])
         if structured is not None:
             out.append((structured, chunk_at(start)))
             continue
         for begin, stop in zip([start, *cuts], [*cuts, end], strict=True):
-            out.append((_raw(body[begin:stop]), chunk_at(begin)))
+            out.append((raw(body[begin:stop]), chunk_at(begin)))
     return out
 
 
+def _sse_pieces(chunks: Sequence[_Chunk], body: bytes) -> tuple[_Pieces, Newline]:
+    """An SSE stream's writes, and its line end."""
+    newline = _newline(body)
+    pieces = _pieces(chunks, body, _frames(body), lambda f: _structured(f, newline), _raw)
+    return pieces, newline
+
+
+# --- AWS event streams (Bedrock) ----------------------------------------------------------
+
+#: The names a Converse step may have: its events and its exceptions.
+_CONVERSE_NAMES = frozenset((*CONVERSE_EVENTS, *CONVERSE_EXCEPTIONS))
+
+
+def _message_spans(body: bytes) -> list[tuple[int, int]]:
+    """``(start, end)`` of each whole event-stream message, then of the rest, if any (a
+    message cut off, or bytes after the framing broke)."""
+    try:
+        count = len(EventStreamDecoder().feed(body))
+    except EventStreamError as error:
+        count = len(error.messages)
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for _ in range(count):
+        (total,) = struct.unpack_from("!I", body, position)
+        spans.append((position, position + total))
+        position += total
+    if position < len(body):
+        spans.append((position, len(body)))
+    return spans
+
+
+def _message(frame: bytes) -> EventStreamMessage | None:
+    """The one whole event-stream message ``frame`` holds, or ``None``."""
+    decoder = EventStreamDecoder()
+    try:
+        messages = decoder.feed(frame)
+    except EventStreamError:
+        return None
+    return messages[0] if len(messages) == 1 and not decoder.pending else None
+
+
+def _converse_step(frame: bytes) -> dict[str, Any] | None:
+    """The Converse step ``{event, data}`` whose message is exactly ``frame``, or ``None``
+    (other headers, in another order or of another type, an unknown name, a payload
+    that is not UTF-8)."""
+    message = _message(frame)
+    if message is None:
+        return None
+    kind = message.headers.get(":message-type")
+    name = message.headers.get(":exception-type" if kind == "exception" else ":event-type")
+    if type(name) is not str or name not in _CONVERSE_NAMES:
+        return None
+    try:
+        text = message.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    parsed = _compact_json(text)
+    candidates: list[dict[str, Any]] = [{"event": name, "data": text}]
+    if parsed is not None:
+        candidates.insert(0, {"event": name, "data": parsed})
+    for candidate in candidates:
+        try:
+            step = Step.model_validate(candidate)
+            if encode_step(step, provider="bedrock-converse") == frame:
+                return candidate
+        except ValueError:  # pydantic's ValidationError, or a payload too large
+            continue
+    return None
+
+
+def _converse_pieces(chunks: Sequence[_Chunk], body: bytes) -> _Pieces:
+    """A Converse stream's writes: a step per message, raw_b64 for anything else."""
+    return _pieces(chunks, body, _message_spans(body), _converse_step, _raw_b64)
+
+
+#: The Anthropic error type whose ``error`` event Bedrock sends as each exception.
+_ERROR_TYPES = {exception: kind for kind, exception in EXCEPTION_TYPES.items()}
+_ERROR_TYPES["modelStreamErrorException"] = "modelStreamErrorException"  # any other type
+
+
+@dataclass(frozen=True)
+class _InvokeEvent:
+    """One Anthropic event of an InvokeModelWithResponseStream stream.
+
+    Attributes:
+        end: the offset after its message in the body.
+        event: the event's name (``error`` for an exception message).
+        data: the event's data, as the Anthropic route sends it.
+        key: what the invoke route must send back for it: a chunk's decoded bytes, an
+            exception's type and message.
+    """
+
+    end: int
+    event: str
+    data: str
+    key: tuple[str, ...]
+
+
+def _invoke_event(message: EventStreamMessage, end: int) -> _InvokeEvent | None:
+    """The Anthropic event of one message: a ``chunk`` event's base64 ``bytes``
+    decoded (other payload fields, such as Bedrock's ``p`` padding, are not kept), an
+    exception as Anthropic's ``error`` event; ``None`` for any other message."""
+    headers = message.headers
+    payload = _json_object(message.payload) or {}
+    if headers.get(":message-type") == "exception":
+        name = headers.get(":exception-type")
+        text = payload.get("message")
+        if type(name) is not str or name not in _ERROR_TYPES or not isinstance(text, str):
+            return None
+        error = {"type": "error", "error": {"type": _ERROR_TYPES[name], "message": text}}
+        return _InvokeEvent(end, "error", _json.dumps(error), ("exception", name, text))
+    if headers.get(":message-type") != "event" or headers.get(":event-type") != "chunk":
+        return None
+    try:
+        blob = base64.b64decode(str(payload.get("bytes")), validate=True)
+        data = blob.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    kind = (_json_object(blob) or {}).get("type")
+    if not isinstance(kind, str) or not kind or "\r" in data:
+        return None
+    return _InvokeEvent(end, kind, data, ("chunk", data))
+
+
+def _invoke_events(body: bytes) -> tuple[list[_InvokeEvent], int]:
+    """The Anthropic events of an InvokeModelWithResponseStream body, and how many
+    messages (or trailing bytes) are not one."""
+    events: list[_InvokeEvent] = []
+    left_out = 0
+    for start, end in _message_spans(body):
+        message = _message(body[start:end])
+        event = None if message is None else _invoke_event(message, end)
+        if event is None:
+            left_out += 1
+        else:
+            events.append(event)
+    return events, left_out
+
+
+def _invoke_pieces(chunks: Sequence[_Chunk], body: bytes) -> tuple[_Pieces, int]:
+    """An invoke stream's Anthropic events as steps, each with the chunk its message
+    ends in (when the client can read it), and how many messages were left out."""
+    ends: list[int] = []
+    offset = 0
+    for chunk in chunks:
+        offset += len(chunk.data)
+        ends.append(offset)
+    events, left_out = _invoke_events(body)
+    pieces: _Pieces = []
+    for event in events:
+        parsed = _compact_json(event.data)
+        step = {"event": event.event, "data": event.data if parsed is None else parsed}
+        pieces.append((step, bisect.bisect_left(ends, event.end)))
+    return pieces, left_out
+
+
 def _timed_steps(
-    pieces: list[tuple[dict[str, Any], int]], chunks: Sequence[_Chunk], timed: bool
+    pieces: _Pieces, chunks: Sequence[_Chunk], timed: bool
 ) -> tuple[list[dict[str, Any]], float | None]:
     """The steps with ``sleep_ms`` pauses, and a ``delay_ms`` when every gap is equal."""
     steps = [step for step, _ in pieces]
@@ -419,7 +655,7 @@ def _raw_steps(chunks: Sequence[_Chunk], timed: bool) -> list[dict[str, Any]]:
         if now > previous:
             out.append({"sleep_ms": now - previous})
         previous = now
-        out.append({"raw_b64": base64.b64encode(chunk.data).decode("ascii")})
+        out.append(_raw_b64(chunk.data))
     return out
 
 
@@ -511,23 +747,13 @@ def interaction_to_scenario(
     if headers:
         scenario["headers"] = headers
     if streaming:
-        newline = _newline(body)
-        pieces = _pieces(interaction.chunks, body, newline)
-        steps, delay = _timed_steps(pieces, interaction.chunks, interaction.timed)
-        structured = sum(1 for step, _ in pieces if "data" in step or "comment" in step)
-        raw = len(pieces) - structured
-        scenario["description"] += (
-            f", a stream of {structured} event{'s' if structured != 1 else ''}"
-            + (f" and {raw} raw write{'s' if raw != 1 else ''}" if raw else "")
-            + ("" if interaction.complete else ", cut by the upstream")
-        )
-        if delay is not None:
-            scenario["delay_ms"] = delay
-        if newline != "lf":
-            scenario["newline"] = newline
-        if not interaction.complete:
-            steps.append({"disconnect": True})
-        scenario["events"] = steps
+        events = _stream(interaction, body, provider)
+        scenario["description"] += events.described(interaction.complete)
+        if events.delay is not None:
+            scenario["delay_ms"] = events.delay
+        if events.newline != "lf":
+            scenario["newline"] = events.newline
+        scenario["events"] = events.steps
     else:
         scenario["description"] += ", a whole body" + (
             "" if interaction.complete else " (cut by the upstream; the cut is not replayed)"
@@ -536,10 +762,68 @@ def interaction_to_scenario(
     if interaction.status >= 400:
         scenario["expect"] = {"error": {"status": interaction.status}}
     elif streaming:
-        expect = _suggest_expect(provider, body)
+        expect = _suggest_expect(provider, events.stream)
         if expect:
             scenario["expect"] = expect
     return scenario
+
+
+@dataclass
+class _Events:
+    """A recorded stream as scenario steps.
+
+    Attributes:
+        steps: the steps, pauses and a final disconnect included.
+        delay: the ``delay_ms`` (every gap equal), or ``None``.
+        newline: the stream's line end (SSE).
+        structured: how many steps are events.
+        raw: how many are raw writes.
+        left_out: how many recorded messages the steps do not hold (invoke streams).
+        stream: the stream in the provider's own format, for the ``expect`` suggestion.
+    """
+
+    steps: list[dict[str, Any]]
+    delay: float | None
+    newline: Newline
+    structured: int
+    raw: int
+    left_out: int
+    stream: bytes
+
+    def described(self, complete: bool) -> str:
+        """The description's account of the stream."""
+        raw, left_out = self.raw, self.left_out
+        return (
+            f", a stream of {self.structured} event{'s' if self.structured != 1 else ''}"
+            + (f" and {raw} raw write{'s' if raw != 1 else ''}" if raw else "")
+            + (
+                f" ({left_out} recorded message{'s' if left_out != 1 else ''} that the "
+                "invoke route cannot send left out)"
+                if left_out
+                else ""
+            )
+            + ("" if complete else ", cut by the upstream")
+        )
+
+
+def _stream(interaction: _Interaction, body: bytes, provider: Provider) -> _Events:
+    """The steps of a recorded stream: SSE frames, Converse messages, or the Anthropic
+    events inside an InvokeModelWithResponseStream stream."""
+    newline: Newline = "lf"
+    left_out = 0
+    stream = body
+    if provider == "bedrock-converse":
+        pieces = _converse_pieces(interaction.chunks, body)
+    elif _route(interaction, provider) == "bedrock-anthropic":
+        pieces, left_out = _invoke_pieces(interaction.chunks, body)
+        stream = b"".join(encode_step(Step.model_validate(step)) for step, _ in pieces)
+    else:
+        pieces, newline = _sse_pieces(interaction.chunks, body)
+    steps, delay = _timed_steps(pieces, interaction.chunks, interaction.timed)
+    if not interaction.complete:
+        steps.append({"disconnect": True})
+    structured = sum(1 for step, _ in pieces if "data" in step or "comment" in step)
+    return _Events(steps, delay, newline, structured, len(pieces) - structured, left_out, stream)
 
 
 def _body(body: bytes, interaction: _Interaction) -> str | dict[str, Any] | list[Any]:
@@ -587,14 +871,26 @@ def _dump(scenario: dict[str, Any]) -> str:
     return header + " The expect block is a suggestion: review it.\n" + text
 
 
-def _replayed(text: str, provider: Provider) -> tuple[int, bytes, bool] | None:
-    """What replaying ``text`` on the provider's own route sends; ``None`` if it cannot."""
+def _replayed(text: str, target: Family) -> tuple[int, bytes, bool] | None:
+    """What replaying ``text`` on ``target``'s route sends; ``None`` if it cannot."""
     try:
         scenario = parse_scenario(text, name="converted")
-        plan = build_plan(scenario, scenario.answers[0], target=provider, stream=True)
+        plan = build_plan(scenario, scenario.answers[0], target=target, stream=True)
     except UsageError:
         return None
     return plan.status, b"".join(write.data for write in plan.writes), plan.abort
+
+
+def _replays_invoke(text: str, interaction: _Interaction, body: bytes) -> bool:
+    """Whether ``text`` on Bedrock's InvokeModel route sends the recorded stream's
+    Anthropic events (each chunk's decoded bytes, each exception) and its cut."""
+    replayed = _replayed(text, "bedrock-anthropic")
+    if replayed is None:
+        return False
+    status, data, abort = replayed
+    wanted = [event.key for event in _invoke_events(body)[0]]
+    got = [event.key for event in _invoke_events(data)[0]]
+    return (status, got, abort) == (interaction.status, wanted, not interaction.complete)
 
 
 def scenario_yaml(
@@ -604,7 +900,8 @@ def scenario_yaml(
     provider: Provider | None = None,
     source: str | None = None,
 ) -> str:
-    """:func:`interaction_to_scenario` as YAML text, checked to replay the recorded bytes.
+    """:func:`interaction_to_scenario` as YAML text, checked to replay the recorded bytes
+    (for a stream recorded from Bedrock's InvokeModel: its Anthropic events).
 
     Raises:
         ConvertError: ``name`` is not a valid scenario name, or as
@@ -619,8 +916,18 @@ def scenario_yaml(
     scenario = interaction_to_scenario(interaction, name=name, provider=provider, source=source)
     text = _dump(scenario)
     body = b"".join(chunk.data for chunk in interaction.chunks)
+    route = _route(interaction, provider)
+    if route == "bedrock-anthropic" and "events" in scenario:
+        if _replays_invoke(text, interaction, body):
+            return text
+        raise ConvertError(
+            f"interaction {interaction.method} {interaction.uri}: the Anthropic events of "
+            "this InvokeModelWithResponseStream stream cannot be replayed as recorded (an "
+            "event whose data has a CR, or an Anthropic error event inside a chunk)"
+        )
     wanted = (interaction.status, body, "events" in scenario and not interaction.complete)
-    if _replayed(text, provider) == wanted:
+    # A whole error body on the invoke route goes in AWS's shape: checked as recorded.
+    if any(_replayed(text, target) == wanted for target in dict.fromkeys((route, provider))):
         return text
     if "events" in scenario:  # a safety net: never reached unless the above has a bug
         steps = _raw_steps(interaction.chunks, interaction.timed)

@@ -18,7 +18,10 @@ boundaries, the timing, and how the body ended:
   otherwise what arrived is recorded with ``complete=False``.
 
 The client's credentials go upstream as sent; they are dropped only from what is
-recorded (:mod:`harness.secrets`, plus ``--filter-header`` / ``--filter-query``).
+recorded (:mod:`harness.secrets`, plus ``--filter-header`` / ``--filter-query``). An
+AWS SigV4 signature covers the ``host`` header, which the proxy replaces with the
+upstream's: a request signed for another host (the SDK's ``endpoint_url`` pointed at
+the proxy) gets one warning on stderr (``docs/recording.md#amazon-bedrock``).
 The cassette (:mod:`harness.record.cassette`) is rewritten atomically after each
 interaction, before the client sees the end of its body, and once more on stop, so
 a crash loses nothing. Interactions are kept in the order their requests arrived.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -80,6 +84,9 @@ _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 #: Response headers the proxy does not pass on: it frames the body itself (chunked),
 #: and Hypercorn sends its own ``date`` (the recording keeps the upstream's).
 _NOT_RETURNED = HOP_BY_HOP | {"content-length", "date"}
+
+#: The signed header names of an AWS SigV4 ``authorization`` header.
+_SIGNED_HEADERS = re.compile(r"^AWS4-HMAC-SHA256 .*SignedHeaders=([^,\s]+)")
 
 #: How long the upstream may still take to end its body once the client hung up.
 HANG_UP_GRACE = 0.5
@@ -189,6 +196,25 @@ class _ProxyApp:
         self.upstream = upstream
         self.session = session
         self.client: httpx.AsyncClient | None = None
+        self._host = httpx.URL(upstream).netloc.decode("ascii")
+        self._warned = False
+
+    def _check_signature(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        """Warn once when a request is AWS SigV4-signed for another host than the
+        upstream's: the signature covers ``host``, so the upstream will refuse it."""
+        if self._warned:
+            return
+        headers = {name.lower(): value.decode("latin-1") for name, value in raw}
+        signed = _SIGNED_HEADERS.search(headers.get(b"authorization", ""))
+        host = headers.get(b"host", "")
+        if signed is None or "host" not in signed.group(1).split(";") or host == self._host:
+            return
+        self._warned = True
+        _say(
+            f"a request is AWS SigV4-signed for host {host!r}, not {self._host!r}: the "
+            "upstream will refuse the signature. Make the SDK sign for the upstream's host "
+            "and send through the proxy (docs/recording.md#amazon-bedrock)"
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -210,6 +236,7 @@ class _ProxyApp:
             return  # the client left before sending its whole request
         method: str = scope["method"]
         target = _target(scope)
+        self._check_signature(scope["headers"])
         url = self.upstream + target
         headers = _request_headers(scope["headers"])
         slot = self.session.reserve()
@@ -258,7 +285,10 @@ class _ProxyApp:
         except CassetteError as exc:
             _say(f"{exc} (kept in memory; retried after the next interaction and on stop)")
         if ended == "complete":
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # A client may close without reading to the end (boto3's invoke_model
+            # hands the body over unread): the interaction is recorded all the same.
+            with contextlib.suppress(ConnectionError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         # Otherwise return without finishing the body: Hypercorn closes the connection
         # without the terminating chunk, as the upstream did.
 
@@ -308,15 +338,21 @@ class _ProxyApp:
             )
             while True:
                 item = await queue.get()
+                end: tuple[Ended, str] = ("client_gone", "")
                 if isinstance(item, bytes):
-                    await send({"type": "http.response.body", "body": item, "more_body": True})
-                elif item[0] != "client_gone":
-                    return item
+                    try:
+                        await send({"type": "http.response.body", "body": item, "more_body": True})
+                        continue
+                    except ConnectionError:  # the write failed: the client hung up
+                        pass
                 else:
-                    # SDKs hang up as soon as they have the terminal event ([DONE],
-                    # message_stop), often just before the body's end: let it arrive.
-                    await asyncio.wait({reader}, timeout=HANG_UP_GRACE)
-                    return reader.result() if reader.done() else item
+                    end = item
+                if end[0] != "client_gone":
+                    return end
+                # SDKs hang up as soon as they have the terminal event ([DONE],
+                # message_stop), often just before the body's end: let it arrive.
+                await asyncio.wait({reader}, timeout=HANG_UP_GRACE)
+                return reader.result() if reader.done() else end
         finally:
             watcher.cancel()
             reader.cancel()
