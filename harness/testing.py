@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from harness.errors import HarnessError, UsageError
 from harness.mock import golden
@@ -106,16 +107,24 @@ class RunningServer:
         return state.scenarios
 
     def base_url(
-        self, scenario: str | None = None, family: Family = "openai", *, test_id: str = ""
+        self,
+        scenario: str | None = None,
+        family: Family = "openai",
+        *,
+        test_id: str = "",
+        faults: str = "",
     ) -> str:
         """The ``base_url`` to give an SDK of ``family`` to replay ``scenario``.
 
         OpenAI SDKs expect the ``/v1`` in their base URL; the Anthropic and
         google-genai SDKs add their version segment themselves. A ``test_id`` puts
         the requests in their own journal and sequence space (``/t/{test_id}/``), so
-        an unmodified client is isolated without sending any header.
+        an unmodified client is isolated without sending any header; ``faults`` (an
+        overlay as the ``x-harness-faults`` header takes it: ``error_after=2;
+        chunking=byte``) applies to every request through that URL (``/f/{faults}/``).
         """
         root = f"{self.url}/t/{test_id}" if test_id else self.url
+        root = f"{root}/f/{quote(faults, safe='=;,')}" if faults else root
         root = f"{root}/s/{scenario}" if scenario else root
         return root + get_family(family).sdk_suffix
 
@@ -293,13 +302,16 @@ class Harness:
         """The server's root for this test (``{server}/t/{test_id}``), for raw HTTP clients."""
         return f"{self.server.url}/t/{self.test_id}"
 
-    def base_url(self, scenario: str | None = None, family: Family = "openai") -> str:
+    def base_url(
+        self, scenario: str | None = None, family: Family = "openai", *, faults: str = ""
+    ) -> str:
         """The ``base_url`` to give an SDK of ``family``, in this test's journal.
 
         ``{server}/t/{test_id}/s/{scenario}/v1`` for the OpenAI SDKs, without ``/v1``
         for the Anthropic and google-genai SDKs (they add their version themselves).
         ``scenario`` defaults to the test's marker scenario; with neither, the URL
-        selects nothing and the scenarios' ``match`` rules decide.
+        selects nothing and the scenarios' ``match`` rules decide. ``faults``: an
+        overlay applied to every request through the URL (``/f/{faults}/``).
 
         Raises:
             UsageError: ``scenario`` is not a loaded scenario (naming the closest).
@@ -307,7 +319,7 @@ class Harness:
         name = scenario if scenario is not None else self._name()
         if name is not None:
             get_scenario(self.server.scenarios, name)
-        return self.server.base_url(name, family, test_id=self.test_id)
+        return self.server.base_url(name, family, test_id=self.test_id, faults=faults)
 
     def requests(self) -> list[dict[str, Any]]:
         """This test's journal entries, oldest first (copies; see ``docs/scenarios.md``)."""

@@ -209,12 +209,12 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     )
     if scenario is None:
         return fail(404, why)
-    index = state.journal.next_answer(test_id, scenario)
-    entry.scenario, entry.answer = scenario.name, index
-    answer = scenario.answers[index]
+    # Journaled before the overlays are read: a request refused for its fault header
+    # still shows the answer it asked for (and that answer's retry-after counts).
+    entry.scenario, entry.answer = scenario.name, state.journal.next_answer(test_id, scenario)
     try:
-        overlay = request.headers.get(FAULTS_HEADER)
-        faults = (answer.faults or Faults()).merged(parse_faults(overlay) if overlay else None)
+        index, faults = _answer_and_faults(state, test_id, scenario)
+        entry.answer = index
         pace = _speed(request.headers.get(SPEED_HEADER), state.options.speed)
         normalize = request.headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
         plan = served.plans.get(
@@ -226,6 +226,35 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     state.journal.advance(test_id, scenario)
     entry.status, entry.faults = plan.status, faults
     return await _respond(plan, pace, state.options.sleep, entry)
+
+
+def _answer_and_faults(state: MockState, test_id: str, scenario: Scenario) -> tuple[int, Faults]:
+    """Which answer the request gets and its effective faults: the answer's own, then
+    the URL's ``/f/`` overlay, then the ``x-harness-faults`` header, field by field.
+
+    With ``fail_first: N`` the first N requests of a test id get the ``http_error``
+    (they do not use up a step of a ``responses`` sequence); later ones are answered
+    without it.
+
+    Raises:
+        FaultSpecError: an overlay cannot be parsed.
+    """
+    overlay = Faults()
+    for text in (request.scope.get("harness.faults"), request.headers.get(FAULTS_HEADER)):
+        if isinstance(text, str) and text:
+            overlay = overlay.merged(parse_faults(text))
+    position = state.journal.position(test_id, scenario)
+    last = len(scenario.answers) - 1
+    answer = scenario.answers[min(position, last)]
+    faults = (answer.faults or Faults()).merged(overlay)
+    if faults.fail_first is None:
+        return min(position, last), faults
+    if position < faults.fail_first:
+        return min(position, last), faults
+    index = min(position - faults.fail_first, last)
+    faults = (scenario.answers[index].faults or Faults()).merged(overlay)
+    cleared = {"http_error": None, "retry_after": None, "fail_first": None}
+    return index, faults.model_copy(update=cleared)
 
 
 def _models_view(state: MockState) -> Any:

@@ -36,8 +36,8 @@ class Abort(Exception):
 
 
 class PrefixAndAbort:
-    """Strips ``/t/{test_id}/`` and ``/s/{scenario}/``, turns :class:`Abort` into a cut,
-    counts requests and streams, and writes the request log.
+    """Strips ``/t/{test_id}/``, ``/f/{faults}/`` and ``/s/{scenario}/``, turns
+    :class:`Abort` into a cut, counts requests and streams, and writes the request log.
 
     ``roots`` are the first path segments of the served routes (``v1``, ``v1beta``...):
     an unknown scenario name in ``/s/{name}/`` ends before the first of them.
@@ -84,7 +84,7 @@ class PrefixAndAbort:
 
     async def _call(self, scope: Any, receive: Any, send: Any) -> bool:
         """Run the app; ``True`` when the client hung up while it was answered."""
-        if scope["type"] == "http" and scope["path"].startswith(("/t/", "/s/")):
+        if scope["type"] == "http" and scope["path"].startswith(("/t/", "/f/", "/s/")):
             scope = dict(scope)
             path = scope["path"]
             if path.startswith("/t/"):
@@ -92,6 +92,12 @@ class PrefixAndAbort:
                 # that cannot send the x-harness-test-id header.
                 test_id, _, rest = path[3:].partition("/")
                 scope["harness.test_id"] = test_id
+                path = "/" + rest
+            if path.startswith("/f/"):
+                # /f/{faults}/ : a fault overlay through the base URL (as the header
+                # takes it, percent-encoded), for clients that cannot send headers.
+                faults, _, rest = path[3:].partition("/")
+                scope["harness.faults"] = faults
                 path = "/" + rest
             if path.startswith("/s/"):
                 name, path = self._split(path[3:])

@@ -116,9 +116,12 @@ class Journal:
 
     def next_answer(self, test_id: str, scenario: Scenario) -> int:
         """The index of the answer this test id gets next from ``scenario``."""
+        return min(self.position(test_id, scenario), len(scenario.answers) - 1)
+
+    def position(self, test_id: str, scenario: Scenario) -> int:
+        """How many requests of this test id ``scenario`` has answered so far."""
         with self._lock:
-            position = self._positions.get((test_id, scenario.name), 0)
-        return min(position, len(scenario.answers) - 1)
+            return self._positions.get((test_id, scenario.name), 0)
 
     def advance(self, test_id: str, scenario: Scenario) -> None:
         """Move this test id on to the next answer (only once a request was answered)."""

@@ -325,7 +325,7 @@ def _content_faults(steps: list[Step], source: Family, faults: Faults) -> list[S
             if step.kind == "disconnect":
                 break
             out.append(step)
-            if step.kind in ("data", "raw", "raw_b64"):
+            if _completes_event(step, source):
                 events += 1
         name, data = stream_error_event(
             source,
@@ -336,6 +336,26 @@ def _content_faults(steps: list[Step], source: Family, faults: Faults) -> list[S
         out.append(Step(event=name, data=data))
         steps = out
     return steps
+
+
+#: How an SSE event ends: a blank line, whatever the line ends.
+_EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n", b"\n\r\n", b"\r\n\n", b"\n\r")
+
+
+def _ends_event(data: bytes) -> bool:
+    """Whether SSE bytes end at an event boundary (after a blank line)."""
+    return data.endswith(_EVENT_ENDS)
+
+
+def _completes_event(step: Step, source: str) -> bool:
+    """Whether a step ends a whole event: a data step does; a raw one only when its
+    bytes end at an event boundary (half an event split over two raw steps completes
+    one with its second half), so that a fault never lands inside an event."""
+    if step.kind == "data":
+        return True
+    if step.kind not in ("raw", "raw_b64") or source in EVENTSTREAM_PROVIDERS:
+        return step.kind in ("raw", "raw_b64")
+    return _ends_event(encode_step(step))
 
 
 def _next_sequence_number(steps: list[Step]) -> int | None:
@@ -497,7 +517,7 @@ def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline)
         events = 0
         for index, unit in enumerate(raw.units):
             units.append(unit)
-            if unit.is_event:
+            if unit.is_event and _ends_event(unit.data):  # never inside an event
                 events += 1
                 if events % faults.keepalive_every == 0 and index < len(raw.units) - 1:
                     units.append(_Unit(frame, is_event=False))
@@ -511,6 +531,17 @@ def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline)
             raw.units.append(_Unit(b"", stall=stall, is_event=False))
     if faults.disconnect_after is not None:
         raw.units = raw.units[: _after_events(raw.units, faults.disconnect_after)]
+        raw.abort = True
+        raw.tail_delay = 0.0
+    if faults.disconnect_inside is not None:
+        # N whole events, then the first half of the next one: a cut inside an event
+        # wherever its bytes fall (an echoed model name moves byte offsets, not events).
+        position = _after_events(raw.units, faults.disconnect_inside)
+        whole = raw.units[:position]
+        if position < len(raw.units):
+            unit = raw.units[position]
+            whole.append(replace(unit, data=unit.data[: max(1, len(unit.data) // 2)]))
+        raw.units = whole
         raw.abort = True
         raw.tail_delay = 0.0
     if faults.disconnect_after_bytes is not None:

@@ -152,6 +152,7 @@ class Faults(_Model):
 
     disconnect_after: int | None = Field(default=None, ge=0)
     disconnect_after_bytes: int | None = Field(default=None, ge=0)
+    disconnect_inside: int | None = Field(default=None, ge=0)
     error_after: int | None = Field(default=None, ge=0)
     error_type: str | None = None
     error_message: str | None = None
@@ -165,6 +166,7 @@ class Faults(_Model):
     max_chunk: int = Field(default=16, ge=1)
     http_error: int | None = Field(default=None, ge=400, le=599)
     retry_after: float | None = Field(default=None, ge=0)
+    fail_first: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _pairs(self) -> Faults:
@@ -172,6 +174,8 @@ class Faults(_Model):
             raise ValueError("stall_after and stall_ms go together (stall T ms after N events)")
         if self.retry_after is not None and self.http_error is None:
             raise ValueError("retry_after needs http_error (the status it comes with)")
+        if self.fail_first is not None and self.http_error is None:
+            raise ValueError("fail_first needs http_error (what the first requests get)")
         return self
 
     def merged(self, other: Faults | None) -> Faults:

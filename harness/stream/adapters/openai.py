@@ -113,7 +113,11 @@ class OpenAIAdapter:
 
     def _error(self, raw: Any) -> StreamError:
         if type(raw) is dict:
+            # OpenAI puts the kind in ``type``; a stream harness normalized (a gateway
+            # behind a gateway) says ``stream_error`` there and the kind in ``code``.
             code = raw.get("type") or raw.get("code") or "error"
+            if code == "stream_error" and raw.get("code"):
+                code = raw["code"]
             message = raw.get("message") or "the provider reported an error"
         else:
             code, message = "error", str(raw)
