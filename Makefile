@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install lock test test-latest lint typecheck pytest scan bench bench-serve soak fuzz \
-	serve demo clean
+	serve demo clean clients-doc
 
 install: $(STAMP)
 
@@ -82,6 +82,14 @@ test-latest: | $(UV)
 	  -p no:cacheprovider -n 2 -q --no-header -rN $(SDK_SUITES)
 	$(LATEST)/bin/python -m tests.sdk_behaviour --drift $(LATEST)/observations.jsonl
 
+# docs/clients.md: the conformance kit on every shipped client adapter, at the locked
+# versions, the third-party ones included (the `clients` extra, in .venv-clients so
+# that .venv stays what `make test` needs). A few minutes.
+CLIENTS_VENV := .venv-clients
+clients-doc: | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CLIENTS_VENV) $(UV) sync --locked --extra test --extra clients --quiet
+	$(CLIENTS_VENV)/bin/python -m harness.conformance.published --write
+
 bench: $(STAMP)
 	$(BIN)/python bench/normalize.py
 	$(BIN)/python bench/eventstream.py
@@ -126,4 +134,4 @@ demo: $(STAMP)
 	$(BIN)/harness normalize --provider anthropic docs/examples/anthropic-text.sse
 
 clean:
-	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) .venv-latest .venv-clients .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

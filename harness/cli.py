@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_record(sub)
     _add_convert(sub)
     _add_scan(sub)
+    _add_conformance(sub)
     return parser
 
 
@@ -317,6 +318,61 @@ def _add_scan(sub: _Subparsers) -> None:
         help="files or folders to scan (default: cassettes scenarios)",
     )
     scan.set_defaults(run=_scan)
+
+
+def _add_conformance(sub: _Subparsers) -> None:
+    parser = sub.add_parser(
+        "conformance",
+        help="run a shipped client adapter on every scenario under every fault, with reports",
+        description=(
+            "Run a client library (a shipped adapter: openai, anthropic, google-genai, "
+            "boto3-converse, litellm...) against the built-in scenarios (plus yours) under "
+            "the fault matrix, with expectations harness derives for each cell. Exit 0 when "
+            "every cell passed or is a known failure, 1 otherwise, 2 for unusable arguments."
+        ),
+    )
+    parser.add_argument("--client", help="a shipped client (see --list)")
+    parser.add_argument(
+        "--route", default=None, help="the API family to point it at (default: its own)"
+    )
+    parser.add_argument(
+        "--faults",
+        default="default",
+        help="a fault set (none, default, stream) or fault names joined by ',' (default: default)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a scenario folder to add to the built-ins (repeatable)",
+    )
+    parser.add_argument(
+        "--no-builtins", action="store_true", help="run only the --scenarios folders"
+    )
+    parser.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only the scenarios whose name matches (repeatable)",
+    )
+    parser.add_argument("--known", metavar="FILE", help="known failures (YAML, see docs)")
+    parser.add_argument(
+        "--report", metavar="DIR", help="write results.json, junit.xml, report.html"
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per case (default 5)")
+    parser.add_argument("--workers", type=int, default=4, help="cases run at once (default 4)")
+    parser.add_argument("--list", action="store_true", help="list the shipped clients and exit")
+    parser.set_defaults(run=_conformance)
+
+
+def _conformance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.conformance.command import list_clients, run_command
+
+    if args.list:
+        return list_clients()
+    return run_command(args)
 
 
 def _scenarios_option(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,8 @@ outside this module are listed with it::
     │   │                          a scenario
     │   └── AdapterTypeError       harness.conformance: a conformance adapter returned
     │                              something other than an Outcome (also a TypeError)
+    ├── Unavailable                harness.conformance.clients: a shipped client adapter's
+    │                              library is not installed (names the package)
     ├── ProviderDataError          a provider event has the wrong shape (upstream's fault)
     │   └── EventStreamError       harness.stream.eventstream: bytes that are not a valid
     │                              AWS event stream (CRC, length, header; with byte offset)

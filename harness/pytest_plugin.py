@@ -30,6 +30,8 @@ command line wins over a fixture override, which wins over a marker::
     replay speed     --harness-speed F       harness_speed      @pytest.mark.harness(speed=F)
     strict teardown  -                       harness_strict     @pytest.mark.harness(strict=False)
     scenario folder  --harness-scenarios DIR -                  -
+    added scenarios  --harness-add-scenarios DIR (repeatable: added to the folder above)
+    kit reports      --harness-report DIR    -                  -
     golden folder    --harness-goldens DIR   -                  -
     server port      --harness-port N        harness_server     -
 
@@ -92,6 +94,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         default=None,
         help="scenario folder to serve (default: harness's built-in library)",
+    )
+    group.addoption(
+        "--harness-add-scenarios",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="a scenario folder to add to the served ones (repeatable; names must be unique)",
+    )
+    group.addoption(
+        "--harness-report",
+        metavar="DIR",
+        default=None,
+        help="write the conformance kit's results there: results.json, junit.xml, report.html",
     )
     group.addoption(
         "--harness-speed",
@@ -213,6 +228,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = _State(config)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On the controller: forget the kit results an interrupted run left behind."""
+    config = session.config
+    report = config.getoption("harness_report")
+    if report is None or hasattr(config, "workerinput"):
+        return
+    import shutil
+
+    shutil.rmtree(config.invocation_params.dir / str(report) / ".parts", ignore_errors=True)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Expand ``@pytest.mark.scenario`` (and the conformance kit) into parameters."""
     if FIXTURE not in metafunc.fixturenames:  # the closure: the old name's alias counts
@@ -234,7 +260,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         scenarios = state.scenarios()
         if parameters is not None:
-            metafunc.parametrize("harness_scenario", parameters(scenarios))
+            # The conformance kit's cells: a scenario, and a fault when the test takes one.
+            argnames = "harness_scenario"
+            if "harness_fault" in metafunc.fixturenames:
+                argnames += ",harness_fault"
+            metafunc.parametrize(argnames, parameters(scenarios))
             return
         assert marker is not None
         names = select_scenarios(scenarios, marker.args, state.describe_folder())
@@ -255,10 +285,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """On the controller only: find the goldens no loaded scenario has."""
+    """On the controller only: find the goldens no loaded scenario has, and write the
+    conformance kit's reports (each xdist worker leaves its results for it)."""
     config = session.config
     state = config.stash[_STATE]
     state.close()
+    report = config.getoption("harness_report")
+    if report is not None:
+        _kit_results(config, config.invocation_params.dir / str(report))
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller reports, once
     folder = state.goldens()
@@ -273,6 +307,42 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return  # a broken scenario folder has already been reported
     if state.unused and config.getoption("harness_strict_goldens"):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _kit_results(config: pytest.Config, folder: Path) -> None:
+    """A worker writes its results under ``folder/.parts``; the controller (or a run
+    without xdist) merges them with its own and writes the reports."""
+    import json
+    import platform
+    import shlex
+
+    from harness import __version__
+    from harness.atomic import write_atomic
+    from harness.conformance.report import write_reports
+    from harness.conformance.results import CaseResult, Run
+    from harness.conformance.runner import RESULTS
+
+    parts = folder / ".parts"
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        data = json.dumps([result.to_json() for result in RESULTS]).encode()
+        write_atomic(parts / f"{worker}.json", data)
+        return
+    results = list(RESULTS)
+    for part in sorted(parts.glob("*.json")) if parts.is_dir() else []:
+        results.extend(CaseResult.from_json(item) for item in json.loads(part.read_bytes()))
+        part.unlink()
+    if parts.is_dir():
+        parts.rmdir()
+    if not results:
+        return
+    run = Run(
+        results=sorted(results, key=lambda r: (r.client, r.route, r.scenario, r.fault)),
+        harness=__version__,
+        python=platform.python_version(),
+        command="pytest " + shlex.join(config.invocation_params.args),
+    )
+    write_reports(run, folder)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -323,9 +393,14 @@ class _State:
 
     def scenarios(self) -> ScenarioSet:
         if self._scenarios is None:
-            from harness.mock.scenario import load_scenarios
+            from harness.mock.scenario import combine_scenarios, load_scenarios
 
-            self._scenarios = load_scenarios(self.folder())
+            base = self.config.invocation_params.dir
+            added = [
+                load_scenarios(base / str(folder))
+                for folder in self.config.getoption("harness_add_scenarios")
+            ]
+            self._scenarios = combine_scenarios(load_scenarios(self.folder()), *added)
         return self._scenarios
 
     def session_speed(self) -> float:

@@ -410,6 +410,6 @@ def test_adapter_must_return_an_outcome(harness_mock: Any) -> None:
     harness_mock.scenario = load_scenarios().get("openai/text")
     test = conformance_tests(lambda base_url, scenario: "not an outcome")  # type: ignore[arg-type,return-value]
     with pytest.raises(AdapterTypeError, match="returned str, not an Outcome") as info:
-        test(harness_mock)
+        test(harness_mock, "none")
     assert isinstance(info.value, UsageError)
     assert isinstance(info.value, TypeError)

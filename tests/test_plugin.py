@@ -7,6 +7,7 @@ process: the ``harness_mock`` handle's assertions, on this project's own run of 
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import socket
@@ -754,3 +755,56 @@ def test_testing_imports_no_pytest() -> None:
     """harness.testing (the handle, the server, the selection helpers) works without pytest."""
     code = "import sys, harness.testing; assert 'pytest' not in sys.modules, 'pytest loaded'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_added_scenarios_and_the_kit_report(pytester: pytest.Pytester) -> None:
+    """--harness-add-scenarios serves a folder beside the built-ins (a kit case runs on
+    one of each), and --harness-report writes the kit's cases from every xdist worker."""
+    pytester.makefile(
+        ".yaml",
+        **{
+            "mine/hello": (
+                "version: 1\nprovider: openai\nevents:\n"
+                "  - {data: {id: c1, object: chat.completion.chunk, created: 1, model: m, "
+                'choices: [{index: 0, delta: {content: "mine"}, finish_reason: stop}]}}\n'
+                '  - {data: "[DONE]"}\nexpect: {text: mine}\n'
+            )
+        },
+    )
+    pytester.makepyfile(
+        """
+        import httpx, json
+        from harness.conformance import Outcome, conformance_tests
+
+        def run(base_url, scenario):
+            out = Outcome()
+            body = {"model": "m", "messages": [], "stream": True}
+            with httpx.stream("POST", base_url + "/chat/completions", json=body) as answer:
+                for line in answer.iter_lines():
+                    if line.startswith("data: {"):
+                        for choice in json.loads(line[6:]).get("choices", []):
+                            out.text += choice["delta"].get("content") or ""
+                            out.finish_reason = choice.get("finish_reason") or out.finish_reason
+            return out
+
+        test_kit = conformance_tests(
+            run, scenarios=["hello", "openai/text"], faults="none,chunking=byte",
+            cannot=["usage", "tool_calls"],
+        )
+        """
+    )
+    (pytester.path / "mine").rename(pytester.path / "extra")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--harness-add-scenarios", "extra",
+        "--harness-report", "out",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    report = json.loads((pytester.path / "out" / "results.json").read_text())
+    assert sorted((r["scenario"], r["fault"]) for r in report["results"]) == [
+        ("hello", "chunking=byte"),
+        ("hello", "none"),
+        ("openai/text", "chunking=byte"),
+        ("openai/text", "none"),
+    ]
+    assert not (pytester.path / "out" / ".parts").exists()
+    assert (pytester.path / "out" / "junit.xml").read_text().count("<testcase") == 4

@@ -312,7 +312,7 @@ ERRORS = [
         yml("version: 1", "provider: openai", "events: []", "expect:", "  finish_reason: end"),
         5,
         "expect.finish_reason",
-        "expected 'stop', 'length', 'tool_calls' or 'content_filter'",
+        "expected 'stop', 'length', 'tool_calls', 'content_filter' or 'absent'",
     ),
 ]
 

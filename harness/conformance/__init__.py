@@ -1,24 +1,30 @@
-"""The conformance kit: run your client on every scenario and compare with ``expect``.
+"""The conformance kit: run your client on every scenario, under every fault.
 
 You write one adapter, ``run(base_url, scenario) -> Outcome`` (sync or ``async``),
 that points your client at ``base_url``, makes one call as your application would, and
 returns what the client concluded: the text, reasoning, tool calls, finish reason,
 usage, and the error it reported. :func:`conformance_tests` turns it into a pytest
-test parametrized over every scenario that has an ``expect`` and that the family's
-route can serve (ids are the scenario names)::
+test parametrized over the matrix: every scenario that has an ``expect`` and that the
+family's route can serve, under every fault overlay of ``faults`` (ids: the scenario
+name, then ``@fault`` for a fault other than ``none``)::
 
     from harness.conformance import Outcome, conformance_tests
 
     def run(base_url: str, scenario: Scenario) -> Outcome:
         ...
 
-    test_my_client = conformance_tests(run, family="openai")
+    test_my_client = conformance_tests(run, family="openai", faults="default")
 
-Each case runs on the ``harness_mock`` fixture of the pytest plugin (a
-:class:`harness.testing.Harness`), so it has its own test id (its own ``responses``
-sequence and journal) and the strict teardown.
-For a ``responses`` scenario (an error first, then the answer) the client is expected
-to retry: ``expect`` describes the last answer. ``docs/pytest.md`` is the guide.
+What the client must conclude in each cell is derived by harness
+(:mod:`harness.conformance.matrix`): the text before a fault, the error it causes,
+usage and finish reason absent where the provider sent none, an unchanged answer
+under re-chunking, a retry that waits for ``retry-after``. The shipped adapters of
+widely used clients are in :mod:`harness.conformance.clients`; ``harness conformance``
+runs them without pytest and writes reports (:mod:`harness.conformance.report`).
+
+Each case runs on the ``harness_mock`` fixture of the pytest plugin with its own test
+id (its own ``responses`` sequence and journal) and a per-case timeout.
+``docs/pytest.md`` is the guide.
 """
 
 from __future__ import annotations
@@ -27,18 +33,23 @@ import asyncio
 import importlib.metadata
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness.conformance.matrix import FAULTS, Fault, cells, fault_set
+from harness.conformance.outcome import Outcome, OutcomeError, ToolCall, compare
+from harness.conformance.runner import Known, expectation, matching, record, run_case
 from harness.errors import UsageError
 from harness.mock import families
 from harness.mock.families import get_family
 from harness.mock.scenario import Expect, Scenario, ScenarioSet
 from harness.stream.provider_errors import Family
-from harness.testing import PARAMETERS_ATTR, Harness, get_scenario, select_scenarios
+from harness.testing import PARAMETERS_ATTR, Harness, get_scenario, is_glob, select_scenarios
+
+if TYPE_CHECKING:
+    from harness.conformance.results import CaseResult
 
 __all__ = [
     "Adapter",
@@ -62,47 +73,6 @@ class AdapterTypeError(UsageError, TypeError):
     The adapter is the caller's code, so this is a usage error; also a ``TypeError``,
     as Python code expects of a value of the wrong type.
     """
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A tool call the client assembled: its name and its parsed JSON arguments."""
-
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class OutcomeError:
-    """The error the client reported.
-
-    Attributes:
-        status: the HTTP status, for an HTTP error.
-        code: the error's code (for a stream that broke: the provider's error type,
-            or ``connection_closed`` for a connection that ended before the answer).
-        type: the error's type, when the provider gives one apart from the code.
-    """
-
-    status: int | None = None
-    code: str | None = None
-    type: str | None = None
-
-
-@dataclass
-class Outcome:
-    """What the client concluded from one call, in OpenAI vocabulary.
-
-    ``finish_reason`` is one of ``stop``, ``length``, ``tool_calls``,
-    ``content_filter`` (or ``None`` when the client saw none); ``usage`` has
-    ``prompt_tokens``, ``completion_tokens`` and ``total_tokens``.
-    """
-
-    text: str = ""
-    reasoning: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: dict[str, int] | None = None
-    error: OutcomeError | None = None
 
 
 @dataclass(frozen=True)
@@ -154,67 +124,6 @@ class KnownFailure:
 Adapter = Callable[[str, Scenario], "Outcome | Awaitable[Outcome]"]
 
 
-def compare(outcome: Outcome, expect: Expect) -> list[str]:
-    """The differences between what a client concluded and what it should have.
-
-    Fields that ``expect`` leaves out are not checked, except the error: without
-    ``expect.error`` the client must report none. ``expect.error.status`` is compared
-    with the outcome's status; ``expect.error.code`` with its ``code`` or its ``type``
-    (providers put the error's kind in one or the other). Returns ``[]`` when the
-    outcome conforms, else one readable line per difference.
-    """
-    out: list[str] = []
-    if expect.text is not None and outcome.text != expect.text:
-        out.append(f"text: expected {expect.text!r}, got {outcome.text!r}")
-    if expect.reasoning is not None and outcome.reasoning != expect.reasoning:
-        out.append(f"reasoning: expected {expect.reasoning!r}, got {outcome.reasoning!r}")
-    if expect.tool_calls is not None:
-        want = [(call.name, call.arguments) for call in expect.tool_calls]
-        got = [(call.name, call.arguments) for call in outcome.tool_calls]
-        if want != got:
-            out.append(f"tool_calls: expected {_calls(want)}, got {_calls(got)}")
-    if expect.finish_reason is not None and outcome.finish_reason != expect.finish_reason:
-        out.append(
-            f"finish_reason: expected {expect.finish_reason!r}, got {outcome.finish_reason!r}"
-        )
-    if expect.usage is not None:
-        wanted = expect.usage.model_dump(exclude_none=True)
-        if outcome.usage is None:
-            out.append(f"usage: expected {wanted}, got none")
-        else:
-            out.extend(
-                f"usage.{key}: expected {value}, got {outcome.usage.get(key)}"
-                for key, value in wanted.items()
-                if outcome.usage.get(key) != value
-            )
-    out.extend(_compare_error(outcome.error, expect))
-    return out
-
-
-def _compare_error(error: OutcomeError | None, expect: Expect) -> list[str]:
-    want = expect.error
-    if want is None:
-        return [] if error is None else [f"error: expected none, got {_error(error)}"]
-    wanted = ", ".join(f"{k} {v!r}" for k, v in want.model_dump(exclude_none=True).items())
-    if error is None:
-        return [f"error: expected {wanted}, got none (the client reported no error)"]
-    out = []
-    if want.status is not None and error.status != want.status:
-        out.append(f"error.status: expected {want.status}, got {error.status}")
-    if want.code is not None and want.code not in (error.code, error.type):
-        out.append(f"error.code: expected {want.code!r}, got {_error(error)}")
-    return out
-
-
-def _error(error: OutcomeError) -> str:
-    parts = [f"{name} {value!r}" for name, value in vars(error).items() if value is not None]
-    return f"an error ({', '.join(parts) or 'no details'})"
-
-
-def _calls(calls: list[tuple[str, dict[str, Any]]]) -> str:
-    return "[" + ", ".join(f"{name}({arguments})" for name, arguments in calls) + "]"
-
-
 def applies(scenario: Scenario, family: Family) -> bool:
     """Whether the route of ``family`` can replay ``scenario``.
 
@@ -229,51 +138,73 @@ def conformance_tests(
     *,
     family: Family = "openai",
     scenarios: Iterable[str] | None = None,
+    faults: str | Iterable[str] = "none",
     overrides: Mapping[str, Expect | Mapping[str, Any]] | None = None,
     known_failures: Mapping[str, str | KnownFailure] | None = None,
-) -> Callable[[Harness], None]:
-    """A pytest test function that checks ``adapter``'s client on every scenario.
+    cannot: Iterable[str] = (),
+    timeout: float = 5.0,
+    client: str | None = None,
+    distribution: str | None = None,
+) -> Callable[[Harness, str], None]:
+    """A pytest test function that checks ``adapter``'s client on the matrix.
 
     Assign it to a name starting with ``test`` in a test module. It is parametrized
-    (ids = scenario names) over the loaded scenarios that have an ``expect`` (after
-    ``overrides``) and that ``family``'s route serves (see :func:`applies`).
+    over the loaded scenarios that have an ``expect`` (after ``overrides``) and that
+    ``family``'s route serves (see :func:`applies`), under each fault of ``faults``.
 
     Args:
         adapter: ``run(base_url, scenario) -> Outcome``, sync or async. ``base_url`` is
-            the one for ``family``'s SDKs (with ``/v1`` for openai).
-        family: the API the client speaks: ``openai``, ``anthropic`` or ``gemini``.
+            the one for ``family``'s SDKs (with ``/v1`` for openai), with the cell's
+            fault overlay in it.
+        family: the API the client speaks (a served family: ``openai``, ``anthropic``...).
         scenarios: names or ``fnmatch`` globs to restrict the run to (default: all).
+        faults: a fault set (``none``, the default; ``default``, the whole matrix;
+            ``stream``) or fault names (:data:`harness.conformance.matrix.FAULTS`),
+            as one ``,``-separated string or an iterable.
         overrides: per scenario name, a replacement ``Expect``, or a mapping of
-            ``expect`` fields that replace those fields (``{"error": None}``).
-        known_failures: per scenario name, why the client does not conform: a reason,
+            ``expect`` fields that replace those fields (``{"error": None}``); it
+            applies to the scenario under every fault.
+        known_failures: why the client does not conform, per key: a scenario name or
+            glob (under every fault) or ``name@fault`` (globs in both parts); a reason,
             or a :class:`KnownFailure` whose ``when`` limits it to the versions of a
-            package that have the bug. Those cases are ``xfail(strict=True)`` where the
-            failure applies: once the client conforms, the run fails until the entry is
-            removed (or its ``when`` excludes the fixed version); elsewhere they run as
-            plain cases.
+            package that have the bug. Such a case is an ``xfail`` where the failure
+            applies; once the client conforms it fails ("known failure fixed") until the
+            entry is removed; where ``when`` does not hold it runs as a plain case.
+        cannot: the fields the client cannot expose (``usage``, ``reasoning``,
+            ``finish_reason``, ``tool_calls``, ``text``, ``error.code``): not checked.
+        timeout: seconds one case may take before it fails as a timeout (the client is
+            left to finish in its thread; the run goes on).
+        client: the client's name in ``--harness-report`` (default: the adapter's name).
+        distribution: the package whose version the report shows (``"openai"``).
 
     Raises:
-        UsageError: an unknown family (at once); at collection, an unknown scenario
-            name in any argument (naming the closest), or a known failure that is not
-            run with this family.
+        UsageError: an unknown family or fault (at once); at collection, an unknown
+            scenario name in ``scenarios`` or ``overrides``, or a known failure that
+            matches no case.
         AdapterTypeError: (from the test) the adapter returned no :class:`Outcome`.
     """
     get_family(family)  # an unknown family fails here, at once
+    names = faults if isinstance(faults, str) else ",".join(faults)
     suite = _Suite(
         adapter,
         family,
         patterns=list(scenarios) if scenarios is not None else None,
+        faults=tuple(fault_set(names)),
         changes=dict(overrides or {}),
         known={
-            name: entry if isinstance(entry, KnownFailure) else KnownFailure(entry)
-            for name, entry in (known_failures or {}).items()
+            key: entry if isinstance(entry, KnownFailure) else KnownFailure(entry)
+            for key, entry in (known_failures or {}).items()
         },
+        cannot=frozenset(cannot),
+        timeout=timeout,
+        client=client or str(getattr(adapter, "__name__", "client")),
+        distribution=distribution,
     )
 
-    def test_conformance(harness_mock: Harness) -> None:
-        """The client's outcome on this scenario is what the scenario's expect says."""
+    def test_conformance(harness_mock: Harness, harness_fault: str) -> None:
+        """The client's outcome in this cell is what harness derives for it."""
         __tracebackhide__ = True
-        suite.check(harness_mock)
+        suite.check(harness_mock, harness_fault)
 
     setattr(test_conformance, PARAMETERS_ATTR, suite.parameters)
     return test_conformance
@@ -286,11 +217,16 @@ class _Suite:
     adapter: Adapter
     family: Family
     patterns: list[str] | None
+    faults: tuple[Fault, ...]
     changes: dict[str, Expect | Mapping[str, Any]]
     known: dict[str, KnownFailure]
+    cannot: frozenset[str]
+    timeout: float
+    client: str
+    distribution: str | None
 
     def expect_of(self, scenario: Scenario) -> Expect | None:
-        """The scenario's ``expect``, after ``overrides``."""
+        """The scenario's ``expect``, after ``overrides`` (``None``: not in the matrix)."""
         change = self.changes.get(scenario.name)
         if change is None:
             return scenario.expect
@@ -300,61 +236,132 @@ class _Suite:
         return Expect.model_validate({**base, **change})
 
     def parameters(self, loaded: ScenarioSet) -> list[Any]:
-        """The cases (``harness_scenario`` parameters) to run on ``loaded``, at collection."""
-        for what, names in (("overrides", self.changes), ("known_failures", self.known)):
-            for name in names:
-                try:
-                    get_scenario(loaded, name)
-                except UsageError as exc:
-                    raise UsageError(f"conformance_tests {what}: {exc}") from None
+        """The cases (``harness_scenario``, ``harness_fault``) to run on ``loaded``."""
+        import pytest
+
+        for name in self.changes:
+            try:
+                get_scenario(loaded, name)
+            except UsageError as exc:
+                raise UsageError(f"conformance_tests overrides: {exc}") from None
         chosen: set[str] = set()
         if self.patterns is not None:
             try:
                 chosen.update(select_scenarios(loaded, self.patterns, "the loaded scenarios"))
             except UsageError as exc:
                 raise UsageError(f"conformance_tests scenarios: {exc}") from None
-        cases = [
-            self._case(scenario)
+        picked = [
+            scenario
             for scenario in loaded
             if (self.patterns is None or scenario.name in chosen)
             and applies(scenario, self.family)
             and self.expect_of(scenario) is not None
         ]
-        stray = sorted(set(self.known) - {case.values[0] for case in cases})
-        if stray:
-            raise UsageError(
-                f"conformance_tests known_failures: {', '.join(stray)} not run by this test "
-                f"(family {self.family!r} runs the scenarios with expect that its route serves)"
-            )
-        if not cases:
+        if not picked:
             raise UsageError(
                 f"conformance_tests: no scenario with expect for family {self.family!r}"
             )
-        return cases
+        for key in self.known:
+            name = key.partition("@")[0]
+            if not is_glob(name):
+                try:
+                    get_scenario(loaded, name)
+                except UsageError as exc:
+                    raise UsageError(f"conformance_tests known_failures: {exc}") from None
+        matrix = [(s, f) for s in picked for f in self.faults]
+        unused = [key for key in self.known if not any(_matches(key, s, f) for s, f in matrix)]
+        if unused:
+            raise UsageError(
+                f"conformance_tests known_failures: {', '.join(sorted(unused))} not run by "
+                f"this test (family {self.family!r} runs the scenarios with expect that its "
+                "route serves, under the faults given)"
+            )
+        params = []
+        for scenario, fault in matrix:
+            known = self.known_for(scenario, fault)
+            marks = [pytest.mark.xfail(strict=True, reason=known.reason)] if known else []
+            case = _case_id(scenario.name, fault.name)
+            params.append(pytest.param(scenario.name, fault.name, id=case, marks=marks))
+        return params
 
-    def _case(self, scenario: Scenario) -> Any:
-        marks = []
-        failure = self.known.get(scenario.name)
-        if failure is not None and _applies(scenario.name, failure):
-            reason = failure.reason + (f" (with {failure.when})" if failure.when else "")
-            marks.append(pytest.mark.xfail(strict=True, reason=reason))
-        return pytest.param(scenario.name, id=scenario.name, marks=marks)
+    def known_for(self, scenario: Scenario, fault: Fault) -> Known | None:
+        """The known failure that applies to a cell, if any (its ``when`` evaluated)."""
+        for key, failure in self.known.items():
+            if _matches(key, scenario, fault) and _applies(key, failure):
+                reason = failure.reason + (f" (with {failure.when})" if failure.when else "")
+                return Known(reason)
+        return None
 
-    def check(self, harness_mock: Harness) -> None:
-        """Run the adapter on the test's scenario and fail the test where it does not conform."""
+    def check(self, harness_mock: Harness, fault_name: str) -> None:
+        """Run the adapter in the cell and fail the test where it does not conform."""
         __tracebackhide__ = True
         scenario = harness_mock.scenario
         assert scenario is not None, "conformance_tests parametrizes harness_scenario"
-        expect = self.expect_of(scenario)
-        assert expect is not None
-        outcome = _run(self.adapter, harness_mock.base_url(family=self.family), scenario)
-        differences = compare(outcome, expect)
-        if differences:
-            pytest.fail(
-                f"{scenario.name}: the client does not conform to expect:\n  "
-                + "\n  ".join(differences),
-                pytrace=False,
-            )
+        [cell] = cells([scenario], [FAULTS[fault_name]], self.family)
+        expect = None
+        if not cell.skip:
+            expect = expectation(cell, self.changes.get(scenario.name), self.cannot)
+        result = run_case(
+            cell,
+            lambda base_url, cell: _run(self.adapter, base_url, cell.scenario),
+            harness_mock.server,
+            client=self.client,
+            version=_version(self.distribution),
+            timeout=self.timeout,
+            expect=expect,
+            known=self.known_for(scenario, cell.fault),
+            describe_call=f"{self.client}(base_url, scenario)",
+        )
+        record(result)
+        _report(result)
+
+
+def _case_id(scenario: str, fault: str) -> str:
+    return scenario if fault == "none" else f"{scenario}@{fault}"
+
+
+def _matches(key: str, scenario: Scenario, fault: Fault) -> bool:
+    """A known-failure key (``name`` or ``name@fault``, globs) against one cell."""
+    return matching([key], scenario.name, fault.name)
+
+
+def _report(result: CaseResult) -> None:
+    """Turn a verdict into the pytest outcome of the case."""
+    import pytest
+
+    __tracebackhide__ = True
+    where = f"{result.scenario} [{result.fault}]"
+    if result.verdict == "skipped":
+        pytest.skip(f"{where}: {result.differences[0]}")
+    # A known failure's case carries a strict xfail mark: it fails as the client does
+    # (xfailed), and a fixed one passes (XPASS(strict): the entry must go).
+    if result.verdict in ("pass", "fixed"):
+        return
+    if (
+        result.verdict == "error"
+        and result.differences
+        and "not an Outcome" in result.differences[0]
+    ):
+        raise AdapterTypeError(
+            f"{result.differences[0]}: make run(base_url, scenario) return a "
+            "harness.conformance.Outcome"
+        )
+    lines = "\n  ".join(result.differences)
+    detail = f"\n{result.traceback}" if result.traceback else ""
+    pytest.fail(
+        f"{where}: the client does not conform ({result.verdict}):\n  {lines}\n"
+        f"  reproduce: {result.reproduction}{detail}",
+        pytrace=False,
+    )
+
+
+def _version(distribution: str | None) -> str:
+    if not distribution:
+        return ""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def _applies(name: str, failure: KnownFailure) -> bool:

@@ -60,6 +60,7 @@ __all__ = [
     "ScenarioSet",
     "Step",
     "builtin_scenarios_dir",
+    "combine_scenarios",
     "load_scenario",
     "load_scenarios",
     "parse_scenario",
@@ -324,13 +325,18 @@ class ExpectError(_Model):
 
 
 class Expect(_Model):
-    """What a correct client concludes from the (last) answer of the scenario."""
+    """What a correct client concludes from the (last) answer of the scenario.
+
+    A field left out is not checked. ``finish_reason: absent`` and ``usage: absent``
+    demand that the client report none: the provider sent none, so one the client
+    reports is invented (a cut stream is not a ``stop``; no usage is not zero usage).
+    """
 
     text: str | None = None
     reasoning: str | None = None
     tool_calls: list[ExpectToolCall] | None = None
-    finish_reason: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
-    usage: ExpectUsage | None = None
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "absent"] | None = None
+    usage: ExpectUsage | Literal["absent"] | None = None
     error: ExpectError | None = None
 
 
@@ -697,6 +703,28 @@ def _too_large(size: int, limit: int, *, more: bool = False) -> str:
 
 #: The extensions of scenario files in a folder, compared lower-cased.
 _SUFFIXES = (".yaml", ".yml")
+
+
+def combine_scenarios(*sets: ScenarioSet) -> ScenarioSet:
+    """One set of the scenarios of ``sets``, in order (user folders added to the
+    built-ins).
+
+    Raises:
+        ScenarioError: a name is in two sets (naming both files).
+    """
+    seen: dict[str, Scenario] = {}
+    for group in sets:
+        for scenario in group:
+            first = seen.get(scenario.name)
+            if first is not None:
+                raise ScenarioError(
+                    f"scenario {scenario.name!r} is in {first.path or 'the first set'} and in "
+                    f"{scenario.path or 'another set'}: rename one (names must be unique)",
+                    path=str(scenario.path) if scenario.path else None,
+                    field="name",
+                )
+            seen[scenario.name] = scenario
+    return ScenarioSet(list(seen.values()))
 
 
 def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:

@@ -58,6 +58,7 @@ __all__ = [
     "bedrock_message",
     "converse_frame",
     "is_exception",
+    "unframe",
 ]
 
 #: The events of botocore's ``ConverseStreamOutput`` union, in the order they come.
@@ -189,3 +190,45 @@ class ConverseEvents:
     def flush_items(self) -> list[ServerSentEvent]:
         """End of stream: ``[]``; a message cut off is left to :attr:`pending`."""
         return []
+
+
+def unframe(stream: bytes) -> bytes:
+    """The Anthropic SSE stream an ``InvokeModelWithResponseStream`` body carries: each
+    ``chunk`` message's decoded ``bytes`` as one event (named by its ``type``), each
+    exception message as Anthropic's ``error`` event (``EXCEPTION_TYPES`` read back;
+    ``api_error`` for any other). What follows the last whole message (a cut, broken
+    framing) is dropped, so the stream reads as cut there."""
+    decoder = EventStreamDecoder()
+    try:
+        messages = decoder.feed(stream)
+    except EventStreamError as error:
+        messages = error.messages
+    kinds = {exception: kind for kind, exception in EXCEPTION_TYPES.items()}
+    out: list[bytes] = []
+    for message in messages:
+        headers = message.headers
+        if headers.get(":message-type") == "exception":
+            kind = kinds.get(str(headers.get(":exception-type")), "api_error")
+            text = _json_field(message.payload, "message") or kind
+            data = _json.dumps({"type": "error", "error": {"type": kind, "message": text}})
+            out.append(f"event: error\ndata: {data}\n\n".encode())
+            continue
+        blob = _json_field(message.payload, "bytes")
+        if headers.get(":event-type") != "chunk" or blob is None:
+            continue
+        try:
+            data = base64.b64decode(blob).decode("utf-8", "replace")
+        except ValueError:
+            continue
+        kind = _json_field(data.encode(), "type") or "message"
+        out.append(f"event: {kind}\ndata: {data}\n\n".encode())
+    return b"".join(out)
+
+
+def _json_field(payload: bytes, key: str) -> str | None:
+    try:
+        value = _json.loads(payload.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None

@@ -1,0 +1,158 @@
+"""What the shipped adapters share: tool-call accumulation, usage and finish-reason
+mappings into OpenAI's vocabulary, and the transport failures of the HTTP stacks.
+
+Nothing here imports a client library: the adapters stay independent of each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from harness.conformance.outcome import OutcomeError, ToolCall
+
+__all__ = [
+    "ANTHROPIC_STOP",
+    "CONVERSE_STOP",
+    "GEMINI_FINISH",
+    "Calls",
+    "anthropic_usage",
+    "chat_usage",
+    "parse_arguments",
+    "transport_error",
+]
+
+#: Anthropic ``stop_reason`` in OpenAI terms.
+ANTHROPIC_STOP: dict[str | None, str | None] = {
+    None: None,
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+#: Gemini ``finishReason`` names in OpenAI terms (``STOP`` with calls is ``tool_calls``).
+GEMINI_FINISH: dict[str, str] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+#: Bedrock Converse ``stopReason`` in OpenAI terms.
+CONVERSE_STOP: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "content_filtered": "content_filter",
+    "guardrail_intervened": "content_filter",
+}
+
+#: Exceptions of the HTTP stacks (``top-level module.ClassName``, matched along the MRO)
+#: that mean the connection ended before the answer did.
+_CUTS = {
+    "httpx.RemoteProtocolError",
+    "httpx2.RemoteProtocolError",
+    "httpcore.RemoteProtocolError",
+    "urllib3.ProtocolError",
+    "http.IncompleteRead",
+    "aiohttp.ClientPayloadError",
+    "aiohttp.ServerDisconnectedError",
+}
+#: ... and those that mean a read took longer than the client allowed.
+_TIMEOUTS = {
+    "httpx.ReadTimeout",
+    "httpx2.ReadTimeout",
+    "httpcore.ReadTimeout",
+    "urllib3.ReadTimeoutError",
+    "botocore.ReadTimeoutError",
+}
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {f"{cls.__module__.split('.')[0]}.{cls.__name__}" for cls in type(exc).__mro__}
+
+
+def transport_error(exc: BaseException) -> OutcomeError | None:
+    """``connection_closed`` (or ``timeout``) when ``exc``, or an exception it was raised
+    from, is an HTTP stack's "the connection ended early" (or read timeout); else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = _names(current)
+        if names & _CUTS:
+            return OutcomeError(code="connection_closed")
+        if names & _TIMEOUTS:
+            return OutcomeError(code="timeout")
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def parse_arguments(arguments: Any) -> dict[str, Any]:
+    """Tool-call arguments as a dict: parsed JSON text, or what arrived, unparsed (a
+    stream cut inside them leaves ``{"city": "Pa``)."""
+    if isinstance(arguments, Mapping):
+        return dict(arguments)
+    text = arguments or ""
+    try:
+        parsed = json.loads(text or "{}")
+    except (TypeError, json.JSONDecodeError):
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {"_unparsed_arguments": text}
+
+
+class Calls:
+    """Tool calls assembled from deltas, by the index the stream gives them."""
+
+    def __init__(self) -> None:
+        self._calls: dict[Any, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def add(self, index: Any, name: str | None = None, arguments: Any = None) -> None:
+        """Append ``name`` and ``arguments`` (text deltas, or a whole dict) to call ``index``."""
+        slot = self._calls.setdefault(index, ["", ""])
+        slot[0] += name or ""
+        if isinstance(arguments, Mapping):
+            slot[1] = dict(arguments)
+        elif arguments:
+            slot[1] = (slot[1] if isinstance(slot[1], str) else "") + arguments
+
+    def tool_calls(self) -> list[ToolCall]:
+        """The calls in index order, their arguments parsed."""
+        ordered = sorted(self._calls.items(), key=lambda item: _order(item[0]))
+        return [ToolCall(name, parse_arguments(arguments)) for _, (name, arguments) in ordered]
+
+
+def _order(index: Any) -> tuple[int, str]:
+    return (index, "") if isinstance(index, int) else (0, str(index))
+
+
+def chat_usage(
+    prompt: int | None, completion: int | None, total: int | None = None
+) -> dict[str, int]:
+    """Usage in OpenAI terms (``total`` defaults to the sum)."""
+    prompt, completion = prompt or 0, completion or 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total if total is not None else prompt + completion,
+    }
+
+
+def anthropic_usage(usage: Mapping[str, Any]) -> dict[str, int]:
+    """Anthropic usage in OpenAI terms: cache writes and reads are part of the prompt."""
+    prompt = sum(
+        usage.get(key) or 0
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return chat_usage(prompt, usage.get("output_tokens"))

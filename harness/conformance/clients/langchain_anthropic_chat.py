@@ -1,0 +1,88 @@
+"""``langchain-anthropic``: ``ChatAnthropic(streaming=True).stream(...)``, its
+``AIMessageChunk`` s added up (optional: ``pip install langchain-anthropic``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from harness.conformance.clients._common import ANTHROPIC_STOP, transport_error
+from harness.conformance.clients.base import Call, Client, require
+from harness.conformance.outcome import Outcome, OutcomeError, ToolCall
+
+MODEL = "claude-harness-test"
+
+
+def client() -> Client:
+    """The ``langchain-anthropic`` client (needs the ``langchain-anthropic`` package)."""
+    require("langchain_anthropic", "langchain-anthropic", "langchain-anthropic")
+    return Client(
+        name="langchain-anthropic",
+        family="anthropic",
+        distribution="langchain-anthropic",
+        run=run,
+        description="langchain-anthropic: ChatAnthropic(base_url=..., streaming=True).stream()",
+    )
+
+
+def run(call: Call) -> Outcome:
+    """One streamed message, the chunks summed into one message."""
+    import anthropic
+
+    chat_anthropic: Any = importlib.import_module("langchain_anthropic").ChatAnthropic
+
+    outcome, message = Outcome(), None
+    model = chat_anthropic(
+        model=MODEL,
+        base_url=call.base_url,
+        api_key="sk-harness",
+        max_retries=call.retries,
+        default_request_timeout=call.timeout,
+        max_tokens=1024,
+        streaming=True,
+        stream_usage=True,
+    )
+    try:
+        for chunk in model.stream([("user", "hi")]):
+            message = chunk if message is None else message + chunk
+    except anthropic.APIStatusError as exc:  # an HTTP error, or an in-band error event
+        error = exc.body.get("error") if isinstance(exc.body, dict) else None
+        code = error.get("type") if isinstance(error, dict) else None
+        outcome.error = OutcomeError(
+            status=None if exc.status_code == 200 else exc.status_code, code=code
+        )
+    except anthropic.APITimeoutError:
+        outcome.error = OutcomeError(code="timeout")
+    except anthropic.APIConnectionError:
+        outcome.error = OutcomeError(code="connection_closed")
+    except Exception as exc:
+        outcome.error = transport_error(exc)
+        if outcome.error is None:
+            raise
+    if message is not None:
+        take_message(outcome, message)
+    return outcome
+
+
+def take_message(outcome: Outcome, message: Any) -> None:
+    """The summed ``AIMessageChunk``: text, thinking, tool calls, stop reason and usage."""
+    outcome.text = message.text if isinstance(message.text, str) else message.text()
+    if isinstance(message.content, list):
+        outcome.reasoning = "".join(
+            block.get("thinking", "")
+            for block in message.content
+            if isinstance(block, dict) and block.get("type") == "thinking"
+        )
+    outcome.tool_calls = [ToolCall(c["name"], dict(c["args"])) for c in message.tool_calls]
+    outcome.tool_calls += [
+        ToolCall(c.get("name") or "", {"_unparsed_arguments": c.get("args") or ""})
+        for c in message.invalid_tool_calls
+    ]
+    outcome.finish_reason = ANTHROPIC_STOP.get(message.response_metadata.get("stop_reason"))
+    usage = message.usage_metadata
+    if usage is not None:
+        outcome.usage = {
+            "prompt_tokens": usage["input_tokens"],
+            "completion_tokens": usage["output_tokens"],
+            "total_tokens": usage["total_tokens"],
+        }

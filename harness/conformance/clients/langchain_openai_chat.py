@@ -1,0 +1,85 @@
+"""``langchain-openai``: ``ChatOpenAI(streaming=True).stream(...)``, its
+``AIMessageChunk`` s added up (optional: ``pip install langchain-openai``).
+
+``ChatOpenAI`` does not extract non-standard Chat Completions fields such as
+``delta.reasoning_content`` (its own documentation says so; provider subclasses like
+``langchain-deepseek`` do): it ``cannot`` report reasoning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from harness.conformance.clients._common import transport_error
+from harness.conformance.clients.base import Call, Client, require
+from harness.conformance.outcome import Outcome, OutcomeError, ToolCall
+
+MODEL = "gpt-4o-mini"
+
+
+def client() -> Client:
+    """The ``langchain-openai`` client (needs the ``langchain-openai`` package)."""
+    require("langchain_openai", "langchain-openai", "langchain-openai")
+    return Client(
+        name="langchain-openai",
+        family="openai",
+        distribution="langchain-openai",
+        run=run,
+        cannot=frozenset({"reasoning"}),
+        description="langchain-openai: ChatOpenAI(base_url=..., streaming=True).stream()",
+    )
+
+
+def run(call: Call) -> Outcome:
+    """One streamed chat, the chunks summed into one message."""
+    import openai
+
+    chat_openai: Any = importlib.import_module("langchain_openai").ChatOpenAI
+
+    outcome, message = Outcome(), None
+    model = chat_openai(
+        model=MODEL,
+        base_url=call.base_url,
+        api_key="sk-harness",
+        max_retries=call.retries,
+        timeout=call.timeout,
+        streaming=True,
+        stream_usage=True,
+    )
+    try:
+        for chunk in model.stream([("user", "hi")]):
+            message = chunk if message is None else message + chunk
+    except openai.APIStatusError as exc:
+        outcome.error = OutcomeError(status=exc.status_code, code=exc.code, type=exc.type)
+    except openai.APITimeoutError:
+        outcome.error = OutcomeError(code="timeout")
+    except openai.APIConnectionError:
+        outcome.error = OutcomeError(code="connection_closed")
+    except openai.APIError as exc:  # an error chunk inside the 200 stream
+        outcome.error = OutcomeError(code=exc.code, type=exc.type)
+    except Exception as exc:
+        outcome.error = transport_error(exc)
+        if outcome.error is None:
+            raise
+    if message is not None:
+        take_message(outcome, message)
+    return outcome
+
+
+def take_message(outcome: Outcome, message: Any) -> None:
+    """The summed ``AIMessageChunk``: text, reasoning, tool calls, finish and usage."""
+    outcome.text = message.text if isinstance(message.text, str) else message.text()
+    outcome.tool_calls = [ToolCall(c["name"], dict(c["args"])) for c in message.tool_calls]
+    outcome.tool_calls += [
+        ToolCall(c.get("name") or "", {"_unparsed_arguments": c.get("args") or ""})
+        for c in message.invalid_tool_calls
+    ]
+    outcome.finish_reason = message.response_metadata.get("finish_reason")
+    usage = message.usage_metadata
+    if usage is not None:
+        outcome.usage = {
+            "prompt_tokens": usage["input_tokens"],
+            "completion_tokens": usage["output_tokens"],
+            "total_tokens": usage["total_tokens"],
+        }
