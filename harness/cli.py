@@ -21,7 +21,7 @@ import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     import threading
@@ -199,10 +199,19 @@ def _add_show(sub: _Subparsers) -> None:
         "show",
         help="show one scenario's answers, events and timing",
         description="Print a scenario's answers: status, headers, faults, and each event "
-        "as it goes on the wire with the time it is sent at speed 1, then its expect.",
+        "as it goes on the wire with the time it is sent at speed 1, then its expect. "
+        "Where an event-counting fault lands (the answer's own, or --faults) is marked "
+        "after the event it follows.",
     )
     _scenarios_option(show)
     show.add_argument("name", help="the scenario name, as `harness list` prints it")
+    show.add_argument(
+        "--faults",
+        metavar="OVERLAY",
+        default="",
+        help="a fault overlay as x-harness-faults takes it (error_after=2; ...): "
+        "marks where each fault lands",
+    )
     show.set_defaults(run=_show)
 
 
@@ -575,8 +584,8 @@ def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness import _json
-    from harness.mock.replay import EVENTSTREAM_PROVIDERS, encode_step
+    from harness.errors import FaultSpecError
+    from harness.mock.replay import parse_faults
 
     scenarios = _load(args)
     if scenarios is None:
@@ -587,6 +596,11 @@ def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         hint = f"; closest: {', '.join(close)}" if close else ""
         print(f"harness show: no scenario named {args.name!r}{hint}", file=sys.stderr)
         return 2
+    try:
+        overlay = parse_faults(args.faults) if args.faults else None
+    except FaultSpecError as exc:
+        print(f"harness show: --faults: {exc}", file=sys.stderr)
+        return 2
     print(f"{scenario.name}  ({scenario.provider})")
     if scenario.description:
         print(f"  {scenario.description}")
@@ -595,38 +609,59 @@ def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for number, answer in enumerate(scenario.answers, 1):
         if len(scenario.answers) > 1:
             print(f"answer {number} of {len(scenario.answers)}:")
-        print(
-            f"  HTTP {answer.status}" + (f"  headers: {answer.headers}" if answer.headers else "")
-        )
-        if answer.faults is not None and answer.faults.active:
-            print(f"  faults: {answer.faults.model_dump(exclude_defaults=True)}")
-        if answer.events is None:
-            print(f"  body: {answer.body!r}"[:400])
-            continue
-        clock = 0.0
-        first = True
-        for step in answer.events:
-            if step.kind == "sleep_ms":
-                clock += step.sleep_ms or 0
-                continue
-            if not first:
-                clock += answer.delay_ms
-            first = False
-            if step.kind == "disconnect":
-                print(f"  {clock:>9.0f} ms  -- disconnect (no terminating chunk)")
-                break
-            if scenario.provider in EVENTSTREAM_PROVIDERS and step.data is not None:
-                # One binary message: shown as its type and payload.
-                data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
-                wire = f"[{step.event}] {data}".encode()
-            else:
-                wire = encode_step(step, answer.newline)
-            text = wire.decode("utf-8", "backslashreplace").rstrip("\r\n")
-            text = text.replace("\r", "\\r").replace("\n", " | ")
-            print(f"  {clock:>9.0f} ms  {text}"[:200])
+        _show_answer(scenario, answer, overlay)
     if scenario.expect is not None:
         print(f"expect: {scenario.expect.model_dump(exclude_none=True)}")
     return 0
+
+
+def _show_answer(scenario: Any, answer: Any, overlay: Any) -> None:
+    from harness import _json
+    from harness.mock.replay import EVENTSTREAM_PROVIDERS, encode_step, fault_marks
+    from harness.mock.scenario import Faults
+
+    print(f"  HTTP {answer.status}" + (f"  headers: {answer.headers}" if answer.headers else ""))
+    faults = (answer.faults or Faults()).merged(overlay)
+    if faults.active:
+        print(f"  faults: {faults.model_dump(exclude_defaults=True)}")
+    if answer.events is None:
+        print(f"  body: {answer.body!r}"[:400])
+        return
+    notes = {
+        "http_error": "this answer is replaced by an HTTP error",
+        "event_ids": "every event starts with id: 1, 2, ...",
+        "drop_usage": "the provider's usage is removed from every event",
+        "chunking": f"the bytes are re-cut into writes ({faults.chunking})",
+    }
+    for name, note in notes.items():
+        if name in faults.model_dump(exclude_defaults=True):
+            print(f"  ──▶ {name}: {note}")
+    marks = fault_marks(list(answer.events), faults, scenario.provider)
+    for mark in marks.get(-1, []):
+        print(f"  {'':>12}  ──▶ {mark}")
+    clock = 0.0
+    first = True
+    for index, step in enumerate(answer.events):
+        if step.kind == "sleep_ms":
+            clock += step.sleep_ms or 0
+            continue
+        if not first:
+            clock += answer.delay_ms
+        first = False
+        if step.kind == "disconnect":
+            print(f"  {clock:>9.0f} ms  -- disconnect (no terminating chunk)")
+            break
+        if scenario.provider in EVENTSTREAM_PROVIDERS and step.data is not None:
+            # One binary message: shown as its type and payload.
+            data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
+            wire = f"[{step.event}] {data}".encode()
+        else:
+            wire = encode_step(step, answer.newline, provider=scenario.provider)
+        text = wire.decode("utf-8", "backslashreplace").rstrip("\r\n")
+        text = text.replace("\r", "\\r").replace("\n", " | ")
+        print(f"  {clock:>9.0f} ms  {text}"[:200])
+        for mark in marks.get(index, []):
+            print(f"  {'':>12}  ──▶ {mark}")
 
 
 #: ANSI colors of `harness check`, used only on a terminal without NO_COLOR.

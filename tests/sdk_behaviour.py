@@ -90,6 +90,16 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "openai",
+        "Event ids and comment keep-alives (`event_ids=true` on a stream with `: ping`)",
+        "`openai/keepalive-ping` with `x-harness-faults: event_ids=true`",
+        "**crash**: after an event that carried `id:`, a `: ping` comment block makes the "
+        "SDK's SSE decoder yield an event with empty data, and `json.loads` raises "
+        "`json.JSONDecodeError` out of the iteration (openai-python #2722).",
+        key="ids_then_comment",
+        raises="json.JSONDecodeError",
+    ),
+    Row(
+        "openai",
         "Clean cut (no `finish_reason`, no `[DONE]`)",
         "`openai/cut-clean`",
         "**silent**: no exception, last `finish_reason` is `None`, no usage chunk.",

@@ -248,8 +248,8 @@ ERRORS = [
         ),
         5,
         "events[1]",
-        "a step needs exactly one of data, comment, sleep_ms, raw, raw_b64, disconnect "
-        "(found: data, comment)",
+        "a step needs exactly one of data, comment, sleep_ms, raw, raw_b64, disconnect, "
+        "or only id / retry / event (found: data, comment)",
     ),
     (
         "step-with-no-kind",
@@ -263,7 +263,7 @@ ERRORS = [
         yml("version: 1", "provider: openai", "events:", "  - comment: hi", "    event: foo"),
         4,
         "events[0]",
-        "event can only go with data, not comment",
+        "event can only go with data (or alone, as a meta block), not comment",
     ),
     (
         "bad-raw-b64",

@@ -39,7 +39,7 @@ from harness._text import article
 from harness.errors import FaultSpecError, UsageError
 from harness.mock.scenario import Faults, Response, Scenario, Step
 from harness.stream.bedrock import converse_frame
-from harness.stream.outputs import OUTPUTS, Output
+from harness.stream.outputs import OUTPUTS, SSE_CONTENT_TYPE, Output
 from harness.stream.pipeline import NormalizeOptions, Normalizer
 from harness.stream.provider_errors import (
     Family,
@@ -51,7 +51,15 @@ from harness.stream.provider_errors import (
 )
 from harness.stream.sse import comment_block, event_block
 
-__all__ = ["Plan", "ReplayError", "Write", "build_plan", "encode_step", "parse_faults"]
+__all__ = [
+    "Plan",
+    "ReplayError",
+    "Write",
+    "build_plan",
+    "encode_step",
+    "fault_marks",
+    "parse_faults",
+]
 
 Newline = Literal["lf", "crlf", "cr"]
 _NEWLINES: dict[str, str] = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
@@ -187,6 +195,8 @@ def encode_step(step: Step, newline: Newline = "lf", *, provider: str | None = N
         return event_block(data, event=step.event, id=step.id, retry=step.retry, end=end).encode()
     if step.comment is not None:
         return comment_block(step.comment, end=end).encode()
+    if step.kind == "meta":  # id / retry / event without data: fields and a blank line
+        return event_block(None, event=step.event, id=step.id, retry=step.retry, end=end).encode()
     if step.raw is not None:
         return step.raw.encode()
     if step.raw_b64 is not None:
@@ -358,6 +368,53 @@ def _completes_event(step: Step, source: str) -> bool:
     return _ends_event(encode_step(step))
 
 
+def fault_marks(steps: list[Step], faults: Faults, provider: str) -> dict[int, list[str]]:
+    """Where each event-counting fault lands on the scenario's own route: step index ->
+    what happens right after that step (``-1``: before the first step), for
+    ``harness show``. Content faults count whole events (:func:`_completes_event`),
+    wire faults the steps written as events (not comments, pauses or meta blocks)."""
+    marks: dict[int, list[str]] = {}
+    whole = written = 0
+    last = -1
+    for index, step in enumerate(steps):
+        if step.kind == "disconnect":
+            break
+        if step.kind in ("sleep_ms", "comment", "meta"):
+            continue
+        last = index
+        written += 1
+        whole += _completes_event(step, provider)
+        _mark(marks, index, faults, whole if _completes_event(step, provider) else None, written)
+    if last in marks:  # no keep-alive after the last event
+        marks[last] = [mark for mark in marks[last] if not mark.startswith("keep-alive")]
+    if faults.error_after is not None and faults.error_after >= whole:
+        marks.setdefault(last, []).append(
+            f"error_after={faults.error_after}: the error event comes after the last event"
+        )
+    if faults.error_after == 0 or faults.disconnect_after == 0:
+        marks.setdefault(-1, []).append("the fault lands before the first event")
+    return marks
+
+
+def _mark(
+    marks: dict[int, list[str]], index: int, faults: Faults, whole: int | None, written: int
+) -> None:
+    here = marks.setdefault(index, [])
+    if whole is not None and faults.error_after == whole:
+        here.append(f"error_after={whole}: the provider's error event, then the end")
+    if faults.disconnect_after == written:
+        here.append(f"disconnect_after={written}: the connection is cut here")
+    if faults.disconnect_inside == written:
+        here.append(f"disconnect_inside={written}: cut halfway through the next event")
+    if faults.stall_after == written:
+        here.append(f"stall_after={written}: {faults.stall_ms:g} ms of silence")
+    every = faults.keepalive_every
+    if whole is not None and every is not None and whole % every == 0:
+        here.append(f"keep-alive ({faults.keepalive_style})")
+    if not here:
+        del marks[index]
+
+
 def _next_sequence_number(steps: list[Step]) -> int | None:
     """The ``sequence_number`` after the last one in ``steps`` (Responses events number
     themselves); ``None`` when no event before carries one."""
@@ -420,7 +477,7 @@ def _encode(steps: list[Step], answer: Response, provider: str) -> _Stream:
                 _Unit(
                     encode_step(step, answer.newline, provider=provider),
                     delay,
-                    is_event=kind != "comment",
+                    is_event=kind not in ("comment", "meta"),
                 )
             )
             pending = 0.0
@@ -502,7 +559,9 @@ def _encoded(body: Any) -> bytes:
 
 
 def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline) -> None:
-    """Apply keep-alives, stall and disconnects to the units, in place."""
+    """Apply event ids, keep-alives, stall and disconnects to the units, in place."""
+    if faults.event_ids:
+        _stamp_ids(raw, output, newline)
     if faults.keepalive_every is not None:
         style = faults.keepalive_style
         if output.no_keepalive:
@@ -555,6 +614,25 @@ def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline)
         raw.units = kept
         raw.abort = True
         raw.tail_delay = 0.0
+
+
+def _stamp_ids(raw: _Stream, output: Output, newline: Newline) -> None:
+    """``id: N`` (1, 2, ...) as the first line of every event: where a unit starts an
+    event (an event split over units is stamped once). An event's own ``id:`` comes
+    later in its block, so it still wins, as the SSE standard reads fields in order."""
+    if output.content_type != SSE_CONTENT_TYPE:
+        raise FaultSpecError(
+            "event_ids cannot apply to this route: an AWS event stream has no event ids"
+        )
+    end = _NEWLINES[newline].encode()
+    number = 0
+    at_start = True
+    for unit in raw.units:
+        if unit.is_event and at_start and unit.data:
+            number += 1
+            unit.data = b"id: %d" % number + end + unit.data
+        if unit.data:
+            at_start = _ends_event(unit.data)
 
 
 def _after_events(units: list[_Unit], count: int) -> int:

@@ -87,6 +87,9 @@ class Step(_Model):
 
     * ``data`` (with optional ``event``, ``id``, ``retry``): one SSE event; a string is
       sent verbatim, a mapping or list as compact JSON.
+    * ``id``, ``retry`` and/or ``event`` without ``data``: a block of those fields and a
+      blank line, which dispatches no event (the SSE standard allows it: ``retry:``
+      sets the reconnection time, ``id:`` the last event id) — kind ``meta``.
     * ``comment``: an SSE comment line (``: text``).
     * ``sleep_ms``: a pause before the next write (scaled by the speed factor).
     * ``raw`` / ``raw_b64``: exact bytes in one write (text, or base64 for bytes that
@@ -106,24 +109,32 @@ class Step(_Model):
 
     @property
     def kind(self) -> str:
-        """The one kind of this step: data, comment, sleep_ms, raw, raw_b64 or disconnect."""
+        """The one kind of this step: data, comment, sleep_ms, raw, raw_b64, disconnect,
+        or meta (``id`` / ``retry`` / ``event`` without data)."""
         for kind in _STEP_KINDS:
             if getattr(self, kind) is not None:
                 return kind
-        raise AssertionError("unreachable: a validated step has a kind")  # pragma: no cover
+        return "meta"
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
         kinds = [kind for kind in _STEP_KINDS if getattr(self, kind) is not None]
+        meta = [f for f in ("event", "id", "retry") if getattr(self, f) is not None]
+        if not kinds and meta:
+            kinds = ["meta"]
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
             raise ValueError(
-                f"a step needs exactly one of {', '.join(_STEP_KINDS)} (found: {found})"
+                f"a step needs exactly one of {', '.join(_STEP_KINDS)}, or only id / retry / "
+                f"event (found: {found})"
             )
-        if kinds[0] != "data":
+        if kinds[0] not in ("data", "meta"):
             extra = [f for f in ("event", "id", "retry") if getattr(self, f) is not None]
             if extra:
-                raise ValueError(f"{', '.join(extra)} can only go with data, not {kinds[0]}")
+                raise ValueError(
+                    f"{', '.join(extra)} can only go with data (or alone, as a meta "
+                    f"block), not {kinds[0]}"
+                )
         for name in ("event", "id"):
             value = getattr(self, name)
             if value is not None and ("\r" in value or "\n" in value):
@@ -162,6 +173,7 @@ class Faults(_Model):
     keepalive_every: int | None = Field(default=None, ge=1)
     keepalive_style: KeepaliveStyle = "comment"
     drop_usage: bool = False
+    event_ids: bool = False
     chunking: Chunking = "event"
     seed: int = 0
     max_chunk: int = Field(default=16, ge=1)
@@ -458,6 +470,8 @@ def _event_stream_step(step: Step) -> tuple[str, str] | None:
             return field, f"an event stream has no SSE {field} field"
     if step.comment is not None:
         return "comment", "an event stream has no comments (Bedrock sends no keep-alives)"
+    if step.kind == "meta":
+        return "event", "an event stream has no SSE blocks without data: give data"
     if step.raw is not None:
         return "raw", "an event stream is binary: give exact bytes as raw_b64"
     if step.data is None:

@@ -272,7 +272,7 @@ def split_lines(text: str) -> list[str]:
 
 
 def event_block(
-    data: str,
+    data: str | None,
     *,
     event: str | None = None,
     id: str | None = None,
@@ -280,8 +280,8 @@ def event_block(
     end: str = "\n",
 ) -> str:
     """The text of one event: ``event:``, ``id:`` and ``retry:`` lines when given, a
-    ``data:`` line per line of ``data`` (:func:`split_lines`), each ended by ``end``,
-    then a blank line.
+    ``data:`` line per line of ``data`` (:func:`split_lines`; none for ``None``: a block
+    of fields only, which dispatches no event), each ended by ``end``, then a blank line.
 
     The one writer of SSE field lines, for :func:`encode` and for replayed scenario
     steps (``end`` is CRLF or CR for a stream that uses those). It writes what it is
@@ -294,7 +294,8 @@ def event_block(
         lines.append(f"id: {id}")
     if retry is not None:
         lines.append(f"retry: {retry}")
-    lines.extend(f"data: {line}" for line in split_lines(data))
+    if data is not None:
+        lines.extend(f"data: {line}" for line in split_lines(data))
     return end.join(lines) + end + end
 
 
