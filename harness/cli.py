@@ -79,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_check(sub)
     _add_record(sub)
     _add_convert(sub)
+    _add_import(sub)
     _add_scan(sub)
     _add_conformance(sub)
+    _add_shrink(sub)
     return parser
 
 
@@ -314,6 +316,29 @@ def _add_convert(sub: _Subparsers) -> None:
     convert.set_defaults(run=_convert)
 
 
+def _add_import(sub: _Subparsers) -> None:
+    from harness.record.importer import add_import_arguments
+
+    imp = sub.add_parser(
+        "import",
+        help="turn a pasted or saved stream capture into a scenario",
+        description=(
+            "Read a capture (raw SSE as pasted or printed by curl -N, curl -i or curl -v "
+            "output, a HAR file, or a binary AWS event-stream) from FILE or standard input "
+            "('-') and write a version 1 scenario that replays the captured body byte for "
+            "byte, with a suggested expect from the normalization pipeline."
+        ),
+    )
+    add_import_arguments(imp)
+    imp.set_defaults(run=_import)
+
+
+def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.record.importer import run_import
+
+    return run_import(args)
+
+
 def _add_scan(sub: _Subparsers) -> None:
     scan = sub.add_parser(
         "scan",
@@ -374,6 +399,29 @@ def _add_conformance(sub: _Subparsers) -> None:
     parser.add_argument("--workers", type=int, default=4, help="cases run at once (default 4)")
     parser.add_argument("--list", action="store_true", help="list the shipped clients and exit")
     parser.set_defaults(run=_conformance)
+
+
+def _add_shrink(sub: _Subparsers) -> None:
+    from harness.shrink import add_shrink_arguments
+
+    parser = sub.add_parser(
+        "shrink",
+        help="reduce a scenario to a minimal one on which a command still fails",
+        description=(
+            "Delta-debug SCENARIO against COMMAND: serve smaller and smaller versions of it "
+            "on a loopback server and keep those on which COMMAND still exits non-zero. "
+            "Exit 0 when the minimal scenario was written, 1 when a file cannot be read or "
+            "written, 2 for unusable arguments or when COMMAND passes on the original."
+        ),
+    )
+    add_shrink_arguments(parser)
+    parser.set_defaults(run=_shrink)
+
+
+def _shrink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.shrink import run_shrink
+
+    return run_shrink(args)
 
 
 def _conformance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -22,6 +22,8 @@ outside this module are listed with it::
     │   │                          written, or the record mode forbids it
     │   ├── ConvertError           harness.record.convert: an interaction cannot become
     │   │                          a scenario
+    │   ├── ImportCaptureError     harness.record.importer: a capture cannot be read or
+    │   │                          become a scenario (format, provider, output)
     │   └── AdapterTypeError       harness.conformance: a conformance adapter returned
     │                              something other than an Outcome (also a TypeError)
     ├── Unavailable                harness.conformance.clients: a shipped client adapter's
