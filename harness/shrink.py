@@ -34,6 +34,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,8 +72,8 @@ DEFAULT_MAX_RUNS = 500
 DEFAULT_TIMEOUT = 30.0
 
 #: The step kinds that stage 1 removes (events on the wire).
-_EVENT_KINDS = ("data", "raw", "raw_b64", "comment")
-_KINDS = ("data", "comment", "sleep_ms", "raw", "raw_b64", "disconnect")
+_EVENT_KINDS = ("data", "raw", "raw_b64", "comment", "meta")
+_KINDS = ("data", "comment", "sleep_ms", "raw", "raw_b64", "disconnect", "meta")
 _FILE_NAME = "candidate.yaml"
 
 Doc = dict[str, Any]
@@ -140,10 +141,17 @@ def _finish_args(args: argparse.Namespace) -> list[str]:
     return command[1:] if command[:1] == ["--"] else command
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_shrink(args: argparse.Namespace) -> int:
     """``harness shrink``: 0 written; 1 unreadable scenario or unwritable output;
     2 unusable arguments, or the command passes on the original scenario."""
     command = _finish_args(args)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM ends the run as Ctrl-C does: the running command's group is killed.
+        signal.signal(signal.SIGTERM, _terminate)
     problem = _usage_problem(args, command)
     if problem is not None:
         return _fail(problem, 2)
@@ -160,7 +168,10 @@ def run_shrink(args: argparse.Namespace) -> int:
         speed=args.speed,
         progress=_progress,
     )
-    result = shrinker.run()
+    try:
+        result = shrinker.run()
+    except UsageError as exc:  # the command cannot be started at all
+        return _fail(str(exc), 2)
     if result is None:
         return _fail(
             "the command passes on the original scenario (exit 0, or over --timeout): "
@@ -273,7 +284,8 @@ def _positions(doc: Doc) -> list[Position]:
 
 
 def _kind(step: Doc) -> str:
-    return next(kind for kind in _KINDS if step.get(kind) is not None)
+    """A step's kind; one of only id / retry / event (no data) is a ``meta`` block."""
+    return next((kind for kind in _KINDS if step.get(kind) is not None), "meta")
 
 
 def _plural(n: int, word: str) -> str:
@@ -419,10 +431,11 @@ def run_command(command: Sequence[str], env: dict[str, str], timeout: float) -> 
     try:
         code = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
-        process.wait()
         return False
-    _kill_group(process.pid)
+    finally:  # on a timeout, after the run, and on Ctrl-C: nothing it started survives
+        _kill_group(process.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
     return code != 0
 
 

@@ -25,6 +25,7 @@ from harness.conformance.command import run_matrix
 from harness.conformance.matrix import FAULTS, cells, derive, fault_set
 from harness.conformance.results import Run
 from harness.errors import UsageError
+from harness.mock.replay import build_plan, parse_faults
 from harness.mock.scenario import Expect, ScenarioSet, load_scenarios
 from harness.testing import run_server
 
@@ -331,3 +332,75 @@ def test_the_command_fails_a_nonconforming_client_and_refuses_bad_arguments(tmp_
     listing = _cli("--list")
     assert listing.returncode == 0
     assert "boto3-converse" in listing.stdout
+
+
+# --- fixes from review: each an input that showed a wrong answer ----------------------------
+
+
+def test_an_overlay_may_hold_an_encoded_slash() -> None:
+    with run_server() as server:
+        faults = "error_after=1; error_message=upstream/gateway timeout"
+        url = server.base_url("openai/text", test_id="slash", faults=faults)
+        body = {"model": "m", "messages": [], "stream": True}
+        answer = httpx.post(url + "/chat/completions", json=body, timeout=10)
+        assert answer.status_code == 200
+        assert '"message":"upstream/gateway timeout"' in answer.text
+        [entry] = server.entries("slash")
+        assert entry.path == "/v1/chat/completions"
+
+
+def test_fail_first_on_an_answer_of_a_sequence() -> None:
+    from harness.mock.scenario import parse_scenario
+
+    sequence = parse_scenario(
+        "version: 1\nname: seq\nprovider: openai\nresponses:\n"
+        "  - {status: 500, body: {error: {message: boom, type: server_error}}}\n"
+        "  - faults: {http_error: 429, fail_first: 1}\n"
+        "    events:\n"
+        "      - {data: {id: c, object: chat.completion.chunk, created: 1, model: m,"
+        " choices: [{index: 0, delta: {content: ok}, finish_reason: stop}]}}\n"
+        '      - {data: "[DONE]"}\n'
+    )
+    with run_server(ScenarioSet([sequence])) as server:
+        url = server.base_url("seq", test_id="q") + "/chat/completions"
+        body = {"model": "m", "messages": [], "stream": True}
+        statuses = [httpx.post(url, json=body, timeout=10).status_code for _ in range(4)]
+        assert statuses == [500, 429, 200, 200]
+        assert [entry.answer for entry in server.entries("q")] == [0, 1, 1, 1]
+
+
+def test_cells_that_would_test_nothing_are_skipped() -> None:
+    blocked = {
+        c.fault.name: c
+        for c in cells(list(scenarios("gemini/prompt-blocked")), fault_set("default"), "openai")
+    }
+    assert "1 events in the scenario" in blocked["error_after"].skip  # counted at the source
+    rendered = {
+        c.fault.name: c
+        for c in cells(list(scenarios("anthropic/text")), fault_set("default"), "openai")
+    }
+    assert "estimates usage" in rendered["drop_usage"].skip
+    own = {
+        c.fault.name: c
+        for c in cells(list(scenarios("openai/text")), fault_set("default"), "openai")
+    }
+    assert not own["drop_usage"].skip
+    converse = {
+        c.fault.name: c
+        for c in cells(
+            list(scenarios("bedrock-converse/text")), fault_set("default"), "bedrock-converse"
+        )
+    }
+    assert converse["retry-429"].overlay == "http_error=429; fail_first=1"  # AWS sends none
+
+
+def test_disconnect_inside_cuts_an_event_not_a_comment() -> None:
+    ping = BUILTINS.get("openai/keepalive-ping")
+    assert ping is not None
+    for overlay in ("disconnect_inside=2", "keepalive_every=1; disconnect_inside=2"):
+        plan = build_plan(
+            ping, ping.answers[0], target="openai", stream=True, faults=parse_faults(overlay)
+        )
+        body = b"".join(write.data for write in plan.writes)
+        assert plan.abort
+        assert body.rsplit(b"\n\n", 1)[1].startswith(b"data: {")

@@ -645,3 +645,17 @@ def test_the_golden_view_of_an_event_stream() -> None:
     assert lines[1].startswith("# broken framing: ")
     exception = eventstream_view(converse_frame("throttlingException", b'{"message":"a\\nb"}'))
     assert exception == b'exception throttlingException {"message":"a\\nb"}\n'
+
+
+def test_the_whole_answer_makes_no_tool_call_of_an_image_block() -> None:
+    image = frame(
+        "contentBlockStart", {"contentBlockIndex": 0, "start": {"image": {"format": "png"}}}
+    )
+    stream = (
+        frame("messageStart", {"role": "assistant"})
+        + image
+        + TEXT[len(frame("messageStart", {"role": "assistant"})) :]
+    )
+    status, body = converse_answer(stream)
+    assert status == 200
+    assert all("toolUse" not in block for block in body["output"]["message"]["content"])

@@ -205,10 +205,19 @@ def test_paste_without_trailing_blank_line_ends_mid_event(tmp_path: Path) -> Non
     assert "ending mid-event" in yaml.safe_load(text)["description"]
 
 
-def test_paste_with_a_single_trailing_newline_is_cut_too(tmp_path: Path) -> None:
-    cut = OPENAI.removesuffix(b"\n")
+def test_a_trimmed_paste_that_ends_in_its_terminal_event_is_whole(tmp_path: Path) -> None:
+    """Editors trim the blank line after a pasted stream: when the last event is the
+    terminal one ([DONE] here), the stream was whole, and the blank line is restored."""
+    for trimmed in (OPENAI.removesuffix(b"\n"), OPENAI.removesuffix(b"\n\n")):
+        path, code = _import(tmp_path, trimmed)
+        assert code == 0
+        text = path.read_text()
+        assert "the blank line was added (the stream was whole)" in text
+        _, plan = _replay(text, "openai")
+        assert (_sent(plan), plan.abort) == (OPENAI, False)
+        path.unlink()
+    cut = OPENAI.removesuffix(b"data: [DONE]\n\n").removesuffix(b"\n")  # not terminal
     path, code = _import(tmp_path, cut)
-    assert code == 0
     _, plan = _replay(path.read_text(), "openai")
     assert (_sent(plan), plan.abort) == (cut, True)
 

@@ -330,3 +330,24 @@ def test_scenario_text_round_trips() -> None:
         parse_scenario(scenario_text(doc)).model_dump()
         == parse_scenario(yaml.safe_dump(doc)).model_dump()
     )
+
+
+def test_a_command_that_cannot_start_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _write_scenario(tmp_path, long_stream(3, trigger=1))
+    code = _shrink([str(source), "-o", str(tmp_path / "m.yaml"), "--", "/nonexistent/command"])
+    assert code == 2
+    assert "cannot run '/nonexistent/command'" in capsys.readouterr().err
+
+
+def test_meta_steps_are_shrunk_like_any_other(tmp_path: Path) -> None:
+    source = tmp_path / "meta.yaml"
+    source.write_text(
+        "version: 1\nname: meta\nprovider: openai\nevents:\n"
+        "  - {retry: 3000}\n  - {id: '1', event: x}\n  - {data: '[DONE]'}\n"
+    )
+    out = tmp_path / "m.yaml"
+    code = _shrink([str(source), "-o", str(out), "--", sys.executable, "-c", "raise SystemExit(1)"])
+    assert code == 0
+    assert "retry" not in out.read_text().split("events:")[1]

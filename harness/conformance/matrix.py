@@ -38,7 +38,7 @@ from typing import Any
 from harness import _json
 from harness.errors import UsageError
 from harness.mock.families import get_family
-from harness.mock.replay import build_plan, parse_faults
+from harness.mock.replay import build_plan, completes_event, parse_faults
 from harness.mock.scenario import Expect, Faults, Scenario
 from harness.stream.aggregate import ChoiceFold, fold_openai, reported_usage
 from harness.stream.bedrock import unframe
@@ -179,25 +179,44 @@ def _cell(scenario: Scenario, fault: Fault, family: Family) -> Cell:
         why = "an Anthropic ping needs the Anthropic route"
     elif fault.retry and len(scenario.answers) > 1:
         why = "the scenario already answers a sequence; the retry fault is for single answers"
+    elif fault.name == "drop_usage" and output.provider != scenario.provider:
+        why = (
+            "this route renders another provider's stream and estimates usage the provider "
+            "did not send (what its clients get): nothing for a client to invent"
+        )
     elif fault.name in ("error_after", "disconnect_after", "disconnect_inside"):
         why = _past_the_end(scenario, family, fault)
     if why:
         return Cell(scenario, fault, family, fault.overlay, None, why, attempts)
-    expect, cut_after_the_end = _derive(scenario, family, fault.overlay)
+    overlay = fault.overlay
+    if fault.retry and family.startswith("bedrock"):
+        # AWS sends no retry-after and its SDKs back off on their own: the retry counts.
+        overlay = overlay.replace(f"retry_after={RETRY_AFTER:g}; ", "")
+    expect, cut_after_the_end = _derive(scenario, family, overlay)
     if cut_after_the_end:
         why = "the cut falls after the whole answer: only the transport breaks (either is right)"
         return Cell(scenario, fault, family, fault.overlay, None, why, attempts)
-    return Cell(scenario, fault, family, fault.overlay, expect, "", attempts)
+    return Cell(scenario, fault, family, overlay, expect, "", attempts)
 
 
 def _past_the_end(scenario: Scenario, family: Family, fault: Fault) -> str:
-    """Why an event-counting fault would fall after the stream's end (``""``: it does not)."""
+    """Why an event-counting fault would fall after the stream's end (``""``: it does not).
+
+    ``error_after`` counts the scenario's own events (a content fault, applied before
+    any rendering); the disconnects count the events the route writes.
+    """
     count = int(fault.overlay.rpartition("=")[2])
-    plan = build_plan(scenario, scenario.answers[-1], target=family, stream=True)
-    events = sum(1 for write in plan.writes if write.data and not write.data.startswith(b":"))
+    if fault.name == "error_after":
+        steps = scenario.answers[-1].events or []
+        events = sum(completes_event(step, scenario.provider) for step in steps)
+        where = "in the scenario"
+    else:
+        plan = build_plan(scenario, scenario.answers[-1], target=family, stream=True)
+        events = sum(1 for w in plan.writes if w.data and not w.data.startswith(b":"))
+        where = "on this route"
     if events > count:
         return ""
-    return f"the stream has {events} events on this route: {fault.overlay} falls after its end"
+    return f"the stream has {events} events {where}: {fault.overlay} falls after its end"
 
 
 def derive(scenario: Scenario, family: Family, overlay: str = "") -> Expect:

@@ -57,13 +57,15 @@ def _run_one(name: str, timeout: float) -> Run:
 
     from harness.conformance.report import load_run
 
-    with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "harness", "conformance", "--client", name]
-        command += ["--timeout", str(timeout), "--report", folder]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        results = Path(folder) / "results.json"
-        if results.is_file():
-            return load_run(results)
+    for _ in range(2):  # once more after a crash (litellm has segfaulted, not always)
+        with tempfile.TemporaryDirectory() as folder:
+            command = [sys.executable, "-m", "harness", "conformance", "--client", name]
+            command += ["--timeout", str(timeout), "--report", folder]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            results = Path(folder) / "results.json"
+            if results.is_file():
+                return load_run(results)
+        print(f"{name}: the run crashed (exit status {done.returncode})", file=sys.stderr)
     return Run(results=[], command=f"exit status {done.returncode}: {done.stderr[-300:]}")
 
 

@@ -213,7 +213,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     # still shows the answer it asked for (and that answer's retry-after counts).
     entry.scenario, entry.answer = scenario.name, state.journal.next_answer(test_id, scenario)
     try:
-        index, faults = _answer_and_faults(state, test_id, scenario)
+        index, faults, failing = _answer_and_faults(state, test_id, scenario)
         entry.answer = index
         pace = _speed(request.headers.get(SPEED_HEADER), state.options.speed)
         normalize = request.headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
@@ -224,17 +224,22 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
         return fail(400, str(exc))
     # A rejected request does not use up a step of a responses: sequence.
     state.journal.advance(test_id, scenario)
+    if failing:
+        state.journal.fail(test_id, scenario, index)
     entry.status, entry.faults = plan.status, faults
     return await _respond(plan, pace, state.options.sleep, entry)
 
 
-def _answer_and_faults(state: MockState, test_id: str, scenario: Scenario) -> tuple[int, Faults]:
-    """Which answer the request gets and its effective faults: the answer's own, then
-    the URL's ``/f/`` overlay, then the ``x-harness-faults`` header, field by field.
+def _answer_and_faults(
+    state: MockState, test_id: str, scenario: Scenario
+) -> tuple[int, Faults, bool]:
+    """Which answer the request gets, its effective faults (the answer's own, then the
+    URL's ``/f/`` overlay, then the ``x-harness-faults`` header, field by field), and
+    whether it is one of the answer's ``fail_first`` errors.
 
-    With ``fail_first: N`` the first N requests of a test id get the ``http_error``
-    (they do not use up a step of a ``responses`` sequence); later ones are answered
-    without it.
+    With ``fail_first: N`` the first N requests that reach that answer get its
+    ``http_error``; they use up no step of a ``responses`` sequence, and later
+    requests get the answer without it.
 
     Raises:
         FaultSpecError: an overlay cannot be parsed.
@@ -243,18 +248,16 @@ def _answer_and_faults(state: MockState, test_id: str, scenario: Scenario) -> tu
     for text in (request.scope.get("harness.faults"), request.headers.get(FAULTS_HEADER)):
         if isinstance(text, str) and text:
             overlay = overlay.merged(parse_faults(text))
-    position = state.journal.position(test_id, scenario)
-    last = len(scenario.answers) - 1
-    answer = scenario.answers[min(position, last)]
-    faults = (answer.faults or Faults()).merged(overlay)
-    if faults.fail_first is None:
-        return min(position, last), faults
-    if position < faults.fail_first:
-        return min(position, last), faults
-    index = min(position - faults.fail_first, last)
+    failed = state.journal.failed(test_id, scenario)
+    position = state.journal.position(test_id, scenario) - sum(failed.values())
+    index = min(position, len(scenario.answers) - 1)
     faults = (scenario.answers[index].faults or Faults()).merged(overlay)
+    if faults.fail_first is None:
+        return index, faults, False
+    if failed.get(index, 0) < faults.fail_first:
+        return index, faults, True
     cleared = {"http_error": None, "retry_after": None, "fail_first": None}
-    return index, faults.model_copy(update=cleared)
+    return index, faults.model_copy(update=cleared), False
 
 
 def _models_view(state: MockState) -> Any:

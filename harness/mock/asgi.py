@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, unquote
 
 from harness._text import plural
 from harness.mock.journal import Entry
@@ -86,19 +87,7 @@ class PrefixAndAbort:
         """Run the app; ``True`` when the client hung up while it was answered."""
         if scope["type"] == "http" and scope["path"].startswith(("/t/", "/f/", "/s/")):
             scope = dict(scope)
-            path = scope["path"]
-            if path.startswith("/t/"):
-                # /t/{test id}/ : per-test isolation through the base URL, for clients
-                # that cannot send the x-harness-test-id header.
-                test_id, _, rest = path[3:].partition("/")
-                scope["harness.test_id"] = test_id
-                path = "/" + rest
-            if path.startswith("/f/"):
-                # /f/{faults}/ : a fault overlay through the base URL (as the header
-                # takes it, percent-encoded), for clients that cannot send headers.
-                faults, _, rest = path[3:].partition("/")
-                scope["harness.faults"] = faults
-                path = "/" + rest
+            path = _prefixes(scope)
             if path.startswith("/s/"):
                 name, path = self._split(path[3:])
                 scope["harness.scenario"] = name
@@ -131,6 +120,25 @@ class PrefixAndAbort:
             if segment in self.roots and cut > 0:
                 return "/".join(segments[:cut]), "/" + "/".join(segments[cut:])
         return segments[0], "/" + "/".join(segments[1:])
+
+
+def _prefixes(scope: dict[str, Any]) -> str:
+    """Take ``/t/{test id}/`` and ``/f/{faults}/`` off the path, into ``scope``; the rest.
+
+    Read from the path as sent (``raw_path``), each segment then percent-decoded, so an
+    overlay may hold an encoded ``/`` (``error_message=a%2Fb``) without being cut there.
+    """
+    raw = scope.get("raw_path")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else quote(scope["path"])
+    for prefix, key in (("/t/", "harness.test_id"), ("/f/", "harness.faults")):
+        # /t/: per-test isolation through the base URL, for clients that cannot send
+        # the x-harness-test-id header; /f/: a fault overlay as x-harness-faults takes
+        # it, for clients that cannot send headers.
+        if text.startswith(prefix):
+            value, _, rest = text[3:].partition("/")
+            scope[key] = unquote(value)
+            text = "/" + rest
+    return unquote(text)
 
 
 def _counting(send: Any, head: dict[str, Any], state: MockState) -> Callable[[Any], Any]:

@@ -98,6 +98,8 @@ class Journal:
     max_test_ids: int = 10_000
     _groups: dict[str, deque[Entry]] = field(default_factory=dict, repr=False)
     _positions: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    #: Requests answered with a ``fail_first`` error, per test id, scenario and answer.
+    _failed: dict[tuple[str, str, int], int] = field(default_factory=dict, repr=False)
     #: Test ids by last activity, oldest first (a dict keeps insertion order).
     _active: dict[str, None] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -122,6 +124,22 @@ class Journal:
         """How many requests of this test id ``scenario`` has answered so far."""
         with self._lock:
             return self._positions.get((test_id, scenario.name), 0)
+
+    def failed(self, test_id: str, scenario: Scenario) -> dict[int, int]:
+        """How many requests of this test id each answer of ``scenario`` failed with
+        its ``fail_first`` error (answer index -> count)."""
+        with self._lock:
+            return {
+                index: n
+                for (tid, name, index), n in self._failed.items()
+                if tid == test_id and name == scenario.name
+            }
+
+    def fail(self, test_id: str, scenario: Scenario, index: int) -> None:
+        """Count one ``fail_first`` error of answer ``index`` (it uses up no answer)."""
+        with self._lock:
+            key = (test_id, scenario.name, index)
+            self._failed[key] = self._failed.get(key, 0) + 1
 
     def advance(self, test_id: str, scenario: Scenario) -> None:
         """Move this test id on to the next answer (only once a request was answered)."""
@@ -168,12 +186,15 @@ class Journal:
         if test_id is None:
             self._groups.clear()
             self._positions.clear()
+            self._failed.clear()
             self._active.clear()
             return
         self._groups.pop(test_id, None)
         self._active.pop(test_id, None)
         for key in [key for key in self._positions if key[0] == test_id]:
             del self._positions[key]
+        for failed in [failed for failed in self._failed if failed[0] == test_id]:
+            del self._failed[failed]
 
     def _touch(self, test_id: str) -> None:
         self._active.pop(test_id, None)

@@ -56,6 +56,7 @@ __all__ = [
     "ReplayError",
     "Write",
     "build_plan",
+    "completes_event",
     "encode_step",
     "fault_marks",
     "parse_faults",
@@ -335,7 +336,7 @@ def _content_faults(steps: list[Step], source: Family, faults: Faults) -> list[S
             if step.kind == "disconnect":
                 break
             out.append(step)
-            if _completes_event(step, source):
+            if completes_event(step, source):
                 events += 1
         name, data = stream_error_event(
             source,
@@ -357,7 +358,7 @@ def _ends_event(data: bytes) -> bool:
     return data.endswith(_EVENT_ENDS)
 
 
-def _completes_event(step: Step, source: str) -> bool:
+def completes_event(step: Step, source: str) -> bool:
     """Whether a step ends a whole event: a data step does; a raw one only when its
     bytes end at an event boundary (half an event split over two raw steps completes
     one with its second half), so that a fault never lands inside an event."""
@@ -383,8 +384,8 @@ def fault_marks(steps: list[Step], faults: Faults, provider: str) -> dict[int, l
             continue
         last = index
         written += 1
-        whole += _completes_event(step, provider)
-        _mark(marks, index, faults, whole if _completes_event(step, provider) else None, written)
+        whole += completes_event(step, provider)
+        _mark(marks, index, faults, whole if completes_event(step, provider) else None, written)
     if last in marks:  # no keep-alive after the last event
         marks[last] = [mark for mark in marks[last] if not mark.startswith("keep-alive")]
     if faults.error_after is not None and faults.error_after >= whole:
@@ -596,6 +597,8 @@ def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline)
         # N whole events, then the first half of the next one: a cut inside an event
         # wherever its bytes fall (an echoed model name moves byte offsets, not events).
         position = _after_events(raw.units, faults.disconnect_inside)
+        while position < len(raw.units) and not raw.units[position].is_event:
+            position += 1  # a comment or keep-alive goes out whole: the cut is in an event
         whole = raw.units[:position]
         if position < len(raw.units):
             unit = raw.units[position]

@@ -450,6 +450,19 @@ def _provider(capture: Capture, given: str | None) -> Provider:
     )
 
 
+#: The last event of a whole stream, per provider, as it shows in SSE text.
+_TERMINAL = re.compile(
+    rb"data: \[DONE\]|\"type\": ?\"(?:message_stop|response\.(?:completed|incomplete|failed))\""
+    rb"|\"finishReason\""
+)
+
+
+def _ends_in_terminal(body: bytes) -> bool:
+    """Whether the last event of SSE text is a provider's terminal event."""
+    last = body.rstrip(b"\r\n").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return bool(_TERMINAL.search(last.rpartition(b"\n\n")[2]))
+
+
 def _prepare(capture: Capture) -> list[str]:
     """Set the capture's chunks, completeness and timing; the notes to tell about them."""
     from harness.record.convert import _frames, _message_spans
@@ -460,6 +473,16 @@ def _prepare(capture: Capture) -> list[str]:
         media = _EVENTSTREAM if _is_eventstream(body) else "text/event-stream"
         capture.response_headers["content-type"] = [media]
     binary = streaming and _EVENTSTREAM in (_content_type(capture) or "")
+    trimmed = body and not _ends_with_blank_line(body) and _ends_in_terminal(body)
+    if streaming and not binary and trimmed:
+        # An editor trims the blank line after a pasted stream's last event; when that
+        # event is the stream's terminal one, the stream was whole.
+        end = b"\r\n" if b"\r\n" in body else b"\n"
+        body = capture.body = body + (end if body.endswith(end) else end + end)
+        notes.append(
+            "The capture ended without the blank line after its last event, the stream's "
+            "terminal event: the blank line was added (the stream was whole)."
+        )
     spans = (_message_spans(body) if binary else _frames(body)) if streaming else [(0, len(body))]
     if streaming and body:
         capture.complete = _whole_messages(body) if binary else _ends_with_blank_line(body)

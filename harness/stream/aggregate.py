@@ -681,9 +681,10 @@ def _converse(stream: bytes) -> Answer:
         if name == "messageStart":
             role = _str(body.get("role")) or role
         elif name == "contentBlockStart":
-            tool = _obj(_obj(body.get("start")).get("toolUse"))
-            blocks[index] = {"toolUse": {**tool, "input": {}}}
-            inputs[index] = []
+            start = _obj(body.get("start"))
+            if isinstance(start.get("toolUse"), dict):  # images, tool results: no tool call
+                blocks[index] = {"toolUse": {**start["toolUse"], "input": {}}}
+                inputs[index] = []
         elif name == "contentBlockDelta":
             _converse_delta(_obj(body.get("delta")), blocks.setdefault(index, {}), inputs, index)
         elif name == "messageStop":
