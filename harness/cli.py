@@ -607,7 +607,8 @@ def _base_urls(scenarios: ScenarioSet, url: str) -> list[str]:
         if not own:
             continue
         name = next((n for n in own if n.endswith("/text") or n == "text"), own[0])
-        out.append(f"{family.label + ':':<10} base_url={url}/s/{name}{family.sdk_suffix}")
+        where = f"{family.sdk_option}={url}/s/{name}{family.sdk_suffix}"
+        out.append(f"{family.label + ':':<10} {where}")
     return out
 
 

@@ -326,6 +326,7 @@ def test_serve_prints_base_urls_of_scenarios_that_exist(tmp_path: Path) -> None:
         assert lines == [
             f"OpenAI:    base_url={url}/s/mine/hello/v1",
             f"Anthropic: base_url={url}/s/mine/hello",
+            f"Bedrock:   endpoint_url={url}/s/mine/hello",  # Converse renders any provider
         ]
         response = httpx.post(f"{url}/s/mine/hello/v1/messages", json={"stream": True}, timeout=10)
         assert response.status_code == 200

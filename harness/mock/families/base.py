@@ -38,6 +38,8 @@ class ApiFamily:
         sdk_suffix: what its SDK expects after the server's root in ``base_url``.
         listed: whether ``harness serve`` prints a base URL for it at start (not when
             another family's URL already serves it, or its SDK takes no base URL).
+        sdk_option: what its SDK calls the base URL (``base_url``; boto3's
+            ``endpoint_url``), as ``harness serve`` prints it.
     """
 
     name: Family
@@ -46,6 +48,7 @@ class ApiFamily:
     hint: str
     sdk_suffix: str = ""
     listed: bool = True
+    sdk_option: str = "base_url"
 
     @property
     def output(self) -> Output:

@@ -78,10 +78,10 @@ BEDROCK_ANTHROPIC = BedrockFamily(
 
 BEDROCK_CONVERSE = BedrockFamily(
     name="bedrock-converse",
-    label="Bedrock Converse",
+    label="Bedrock",
     rules=(_rule("converse-stream", "converse"),),
     hint="POST /model/{modelId}/converse-stream and /converse",
-    listed=False,  # boto3 takes a region (endpoint_url optional), not a base URL
+    sdk_option="endpoint_url",  # boto3.client("bedrock-runtime", endpoint_url=...)
     stream_action="converse-stream",
     whole_action="converse",
 )
