@@ -25,10 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable
 
 from botocore.eventstream import EventStreamBuffer
+from timing import best_of  # bench/timing.py
 
 from harness import normalize
 from harness.stream.bedrock import converse_frame
@@ -130,15 +129,6 @@ def check_converse(output: bytes, n: int) -> str | None:
     return None
 
 
-def best(repeats: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=20,000, 2 repeats")
@@ -161,7 +151,7 @@ def main() -> int:
         "read converse": lambda: run("bedrock-converse", converse, "openai-chat"),
         "read anthropic": lambda: run("anthropic", anthropic, "openai-chat"),
     }
-    times = {name: best(repeats, work) for name, work in cases.items()}
+    times = {name: best_of(repeats, work) for name, work in cases.items()}
     size_a, size_c = sum(map(len, anthropic)), sum(map(len, converse))
     print(
         f"N={n:,} text deltas: Anthropic SSE {size_a:,} bytes, Converse event stream "

@@ -24,10 +24,9 @@ import argparse
 import base64
 import json
 import sys
-import time
-from collections.abc import Callable
 
 from botocore.eventstream import EventStreamBuffer
+from timing import best_of  # bench/timing.py
 
 from harness.stream.eventstream import (
     EventStreamDecoder,
@@ -75,15 +74,6 @@ def run_botocore(chunks: list[bytes]) -> list[bytes]:
     return payloads
 
 
-def best(repeats: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=20,000, 2 repeats")
@@ -99,9 +89,9 @@ def main() -> int:
         print(f"FAIL: harness gave {len(ours)} messages, botocore {len(theirs)}")
         return 1
 
-    harness_time = best(repeats, lambda: run_harness(chunks))
-    botocore_time = best(repeats, lambda: run_botocore(chunks))
-    encode_time = best(repeats, lambda: [encode(message) for message in messages])
+    harness_time = best_of(repeats, lambda: run_harness(chunks))
+    botocore_time = best_of(repeats, lambda: run_botocore(chunks))
+    encode_time = best_of(repeats, lambda: [encode(message) for message in messages])
     print(
         f"N={n:,} Bedrock chunk messages, {len(data):,} bytes in {len(chunks):,} slices "
         f"of {CHUNK // 1024} KiB; best of {repeats}; Python {sys.version.split()[0]}"

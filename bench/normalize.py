@@ -47,6 +47,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from timing import best_of  # bench/timing.py
+
 from harness import normalize
 
 CHUNK = 65536
@@ -76,6 +78,7 @@ if main(["normalize", "--provider", "anthropic", sys.argv[1]]):
 
 RSS_WRAPPER = """\
 import re, sys
+
 code, sys.argv = sys.argv[1], sys.argv[1:]
 exec(compile(code, "<bench>", "exec"), {"__name__": "__main__"})
 sys.stdout.flush()
@@ -217,15 +220,6 @@ def drain(provider: str, chunks: Iterable[bytes], renderer: str = "openai-chat")
     last = tail[0] if tail else b""
     if not last.startswith(_LAST[renderer]):
         raise SystemExit(f"bench: {provider} stream did not end cleanly: {last[:200]!r}")
-
-
-def best_of(repeats: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def run_process(cmd: list[str]) -> float:
