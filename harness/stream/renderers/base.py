@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.stream.events import Delta, Metadata
+from harness.stream.events import Delta, Metadata, Usage
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -85,6 +85,13 @@ class StreamState:
         self.chars += len(fragment)
         if self.token_counter is not None:
             self.counted_tokens += self.token_counter(fragment)
+
+    def estimated_usage(self, prompt_tokens: int | None) -> Usage:
+        """The usage to report when the provider reported none: ``prompt_tokens`` (0 if
+        unknown) and :meth:`completion_tokens`."""
+        prompt = prompt_tokens or 0
+        completion = self.completion_tokens()
+        return Usage(prompt, completion, prompt + completion)
 
     def completion_tokens(self) -> int:
         """The completion token count: the plugged-in counter's sum, or the estimate."""

@@ -164,7 +164,7 @@ class ConverseRenderer:
         if isinstance(event, Done):
             self.closed = True
             frames = self._start() + self._stop("stop")
-            usage = event.usage or self._estimated_usage()
+            usage = event.usage or self.state.estimated_usage(self.prompt_tokens)
             body = {"usage": converse_usage(usage), "metrics": {"latencyMs": 0}}
             return [*frames, _frame("metadata", body)]
         if isinstance(event, StreamError):
@@ -234,11 +234,6 @@ class ConverseRenderer:
         self._stopped = True
         stop = {"stopReason": STOP_REASONS.get(finish, "end_turn")}
         return [*self._close(), _frame("messageStop", stop)]
-
-    def _estimated_usage(self) -> Usage:
-        prompt = self.prompt_tokens or 0
-        completion = self.state.completion_tokens()
-        return Usage(prompt, completion, prompt + completion)
 
 
 def _frame(name: str, body: dict[str, Any]) -> bytes:

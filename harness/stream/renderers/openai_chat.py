@@ -187,7 +187,9 @@ class OpenAIRenderer:
             frames = []
             if self.include_usage:
                 chunk = self._chunk([])
-                chunk["usage"] = usage_to_dict(event.usage or self._estimated_usage())
+                chunk["usage"] = usage_to_dict(
+                    event.usage or self.state.estimated_usage(self.prompt_tokens)
+                )
                 frames.append(format_sse_chunk(chunk))
             frames.append(format_sse_done())
             return frames
@@ -217,11 +219,6 @@ class OpenAIRenderer:
         chunk: StreamChunk = prefix.copy()  # type: ignore[assignment]
         chunk["choices"] = choices
         return chunk
-
-    def _estimated_usage(self) -> Usage:
-        prompt = self.prompt_tokens or 0
-        completion = self.state.completion_tokens()
-        return Usage(prompt, completion, prompt + completion)
 
 
 def _choice(delta: Delta) -> ChunkChoice:
