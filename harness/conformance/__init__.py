@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from harness.conformance.clients.base import version_of
 from harness.conformance.matrix import FAULTS, Fault, cells, fault_set
 from harness.conformance.outcome import Outcome, OutcomeError, ToolCall, compare
 from harness.conformance.runner import Known, expectation, matching, record, run_case
@@ -306,7 +307,7 @@ class _Suite:
             lambda base_url, cell: _run(self.adapter, base_url, cell.scenario),
             harness_mock.server,
             client=self.client,
-            version=_version(self.distribution),
+            version=version_of(self.distribution or ""),
             timeout=self.timeout,
             expect=expect,
             known=self.known_for(scenario, cell.fault),
@@ -353,15 +354,6 @@ def _report(result: CaseResult) -> None:
         f"  reproduce: {result.reproduction}{detail}",
         pytrace=False,
     )
-
-
-def _version(distribution: str | None) -> str:
-    if not distribution:
-        return ""
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return ""
 
 
 def _applies(name: str, failure: KnownFailure) -> bool:
