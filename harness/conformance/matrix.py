@@ -33,16 +33,13 @@ another route).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from harness import _json
 from harness.errors import UsageError
 from harness.mock.families import get_family
 from harness.mock.replay import build_plan, completes_event, parse_faults
 from harness.mock.scenario import Expect, Faults, Scenario
-from harness.stream.aggregate import ChoiceFold, fold_openai, reported_usage
+from harness.record.convert import expected_outcome
 from harness.stream.bedrock import unframe
-from harness.stream.pipeline import normalize
 from harness.stream.provider_errors import Family
 
 __all__ = [
@@ -248,46 +245,3 @@ def _derive(scenario: Scenario, family: Family, overlay: str) -> tuple[Expect, b
         wire = unframe(wire)
     fields = expected_outcome(output.provider, wire)
     return Expect.model_validate(fields), plan.abort and "error" not in fields
-
-
-def expected_outcome(provider: str, stream: bytes) -> dict[str, Any]:
-    """What a correct client concludes from ``provider``'s raw ``stream``, as ``expect``
-    fields (see the module docstring), read by the normalization pipeline."""
-    fold = fold_openai(b"".join(normalize(provider, [stream])))
-    choice = fold.choices.get(0) or ChoiceFold()
-    expect: dict[str, Any] = {"text": "".join(choice.content)}
-    if "".join(choice.reasoning):
-        expect["reasoning"] = "".join(choice.reasoning)
-    calls = _tool_calls(choice)
-    if calls is not None:
-        expect["tool_calls"] = calls
-    expect["finish_reason"] = choice.finish_reason or "absent"
-    if fold.error is not None:
-        expect["error"] = {"code": str(fold.error.get("code") or fold.error.get("type"))}
-        return expect
-    usage = reported_usage(provider, stream)
-    expect["usage"] = (
-        {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-        }
-        if usage is not None
-        else "absent"
-    )
-    return expect
-
-
-def _tool_calls(choice: ChoiceFold) -> list[dict[str, Any]] | None:
-    """The tool calls in index order; ``None`` when a call's arguments do not parse."""
-    out = []
-    for index in sorted(choice.tools):
-        call = choice.tools[index]
-        try:
-            arguments = _json.loads("".join(call.arguments) or "{}")
-        except ValueError:
-            return None
-        if not isinstance(arguments, dict):
-            return None
-        out.append({"name": "".join(call.name), "arguments": arguments})
-    return out

@@ -662,31 +662,58 @@ def _raw_steps(chunks: Sequence[_Chunk], timed: bool) -> list[dict[str, Any]]:
 # --- expect ---------------------------------------------------------------------------
 
 
-def _suggest_expect(provider: Provider, body: bytes) -> dict[str, Any]:
-    """What the normalization pipeline makes of the stream, as ``expect`` fields."""
-    fold = fold_openai(b"".join(normalize(provider, [body])))
+def expected_outcome(provider: str, stream: bytes) -> dict[str, Any]:
+    """What a correct client concludes from ``provider``'s raw ``stream``, as ``expect``
+    fields, read by the normalization pipeline.
+
+    ``text`` (``""``: none); ``reasoning`` when there is some; ``tool_calls`` (``[]``:
+    none; left out when a call's arguments are not a JSON object, as a cut leaves
+    them); ``finish_reason`` (one of the four, ``absent`` when the stream carries none,
+    left out for another value); ``error`` ``{code}`` for a stream that breaks;
+    otherwise ``usage`` as the provider reported it, or ``absent``. The conformance
+    kit checks clients against it (:mod:`harness.conformance.matrix`); ``harness
+    convert`` suggests what of it is present (:func:`_suggest_expect`).
+    """
+    fold = fold_openai(b"".join(normalize(provider, [stream])))
     choice = fold.choices.get(0) or ChoiceFold()
-    expect: dict[str, Any] = {}
-    if "".join(choice.content):
-        expect["text"] = "".join(choice.content)
+    expect: dict[str, Any] = {"text": "".join(choice.content)}
     if "".join(choice.reasoning):
         expect["reasoning"] = "".join(choice.reasoning)
-    tool_calls = _tool_calls(choice.tools)
-    if tool_calls:
-        expect["tool_calls"] = tool_calls
+    calls = _tool_calls(choice.tools)
+    if calls is not None:
+        expect["tool_calls"] = calls
+    if choice.finish_reason is None:
+        expect["finish_reason"] = "absent"
+    elif choice.finish_reason in ("stop", "length", "tool_calls", "content_filter"):
+        expect["finish_reason"] = choice.finish_reason
     if fold.error is not None:  # the pipeline ends a broken stream in an error chunk
         expect["error"] = {"code": str(fold.error.get("code") or fold.error.get("type"))}
         return expect
-    if choice.finish_reason in ("stop", "length", "tool_calls", "content_filter"):
-        expect["finish_reason"] = choice.finish_reason
-    # Usage only when the provider reported it: an estimate changes with the estimator.
-    if fold.usage is not None and reported_usage(provider, body) is not None:
-        expect["usage"] = {
-            key: fold.usage[key]
-            for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-            if isinstance(fold.usage.get(key), int)
+    usage = reported_usage(provider, stream)
+    expect["usage"] = (
+        {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
         }
+        if usage is not None
+        else "absent"
+    )
     return expect
+
+
+def _suggest_expect(provider: Provider, body: bytes) -> dict[str, Any]:
+    """The ``expect`` fields :func:`expected_outcome` finds present: no absence demand,
+    no empty text or tool calls, no finish reason beside an error (a suggestion for a
+    person to review; usage only when the provider reported it, as an estimate changes
+    with the estimator)."""
+    found = expected_outcome(provider, body)
+    return {
+        key: value
+        for key, value in found.items()
+        if value not in ("absent", "", [])
+        and not (key == "finish_reason" and "error" in found)
+    }
 
 
 def _tool_calls(calls: dict[int, ToolCallFold]) -> list[dict[str, Any]] | None:
@@ -701,7 +728,7 @@ def _tool_calls(calls: dict[int, ToolCallFold]) -> list[dict[str, Any]] | None:
         if not isinstance(arguments, dict) or _json.depth(arguments) > MAX_DATA_DEPTH:
             return None
         out.append({"name": "".join(call.name), "arguments": arguments})
-    return out or None
+    return out
 
 
 # --- the scenario -----------------------------------------------------------------------
