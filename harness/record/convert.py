@@ -711,8 +711,7 @@ def _suggest_expect(provider: Provider, body: bytes) -> dict[str, Any]:
     return {
         key: value
         for key, value in found.items()
-        if value not in ("absent", "", [])
-        and not (key == "finish_reason" and "error" in found)
+        if value not in ("absent", "", []) and not (key == "finish_reason" and "error" in found)
     }
 
 
