@@ -183,6 +183,7 @@ def _unserved(state: MockState, status: int, message: str) -> QuartResponse:
     which path their client used; answered in the error shape of the path's family."""
     entry = _journaled(state, None)
     entry.status, entry.outcome, entry.error = status, "rejected", message
+    entry.ended = time.time()
     return error_response(family_of_path(request.path).name, status, message)
 
 
@@ -196,6 +197,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
 
     def fail(status: int, message: str, **headers: str) -> QuartResponse:
         entry.status, entry.outcome, entry.error = status, "rejected", message
+        entry.ended = time.time()
         return error_response(family.name, status, message, **headers)
 
     body, problem = await read_json(request)
@@ -203,6 +205,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
         return fail(*problem)
     entry.body = body
     call = family.read(args, body)
+    entry.stream, entry.model = call.stream, call.model
     served = state.served  # one snapshot: a reload in between changes nothing here
     scenario, why = _select(
         served.scenarios, family, call, body, request, state.options.list_command
@@ -217,6 +220,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
         entry.answer = index
         pace = _speed(request.headers.get(SPEED_HEADER), state.options.speed)
         normalize = request.headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
+        entry.normalize = normalize
         plan = served.plans.get(
             scenario, index, family.name, call.stream, normalize, faults, call.model
         )
@@ -385,6 +389,7 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
                     entry.bytes_sent = sent
                     if index == last and not plan.abort and not tail_pause:
                         outcome = entry.outcome = "completed"
+                        entry.ended = time.time()
                     try:
                         yield write.data
                     except GeneratorExit:
@@ -399,6 +404,8 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
             outcome = "completed"
         finally:
             entry.outcome = outcome
+            if entry.ended is None or outcome != "completed":
+                entry.ended = time.time()
 
     response = QuartResponse(body(), status=plan.status)
     _set_headers(response, plan)
@@ -413,10 +420,10 @@ async def _respond_whole(plan: Plan, pace: float, sleep: Sleep, entry: Entry) ->
             if wait > 0:
                 await sleep(wait)
     except asyncio.CancelledError:
-        entry.outcome = "client_disconnected"
+        entry.outcome, entry.ended = "client_disconnected", time.time()
         raise
     data = b"".join(write.data for write in plan.writes)
-    entry.outcome, entry.bytes_sent = "completed", len(data)
+    entry.outcome, entry.bytes_sent, entry.ended = "completed", len(data), time.time()
     response = QuartResponse(data, status=plan.status)
     _set_headers(response, plan)
     response.headers["content-length"] = str(len(data))

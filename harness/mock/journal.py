@@ -9,8 +9,11 @@ appended to or reset. ``GET /_harness/requests`` serves :meth:`Entry.to_dict`.
 from __future__ import annotations
 
 import copy
+import heapq
+import itertools
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +57,15 @@ class Entry:
     bytes_sent: int = 0
     #: Why harness rejected the request (``outcome == "rejected"``).
     error: str | None = None
+    #: What else decides the bytes of the answer, so that the console can draw the
+    #: plan that was sent: the stream flag, ``x-harness-normalize``, the model asked for.
+    stream: bool | None = None
+    normalize: bool = False
+    model: str | None = None
+    #: When the answer ended (``None`` while pending).
+    ended: float | None = None
+    #: Arrival order over every test id (1, 2, ...), set by :meth:`Journal.add`.
+    seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as ``GET /_harness/requests`` and ``requests()`` give it."""
@@ -75,6 +87,11 @@ class Entry:
         if self.error is not None:
             out["error"] = self.error
         return out
+
+
+def _tail(group: deque[Entry], count: int) -> Iterator[Entry]:
+    """The last ``count`` entries of ``group`` (newest first)."""
+    return itertools.islice(reversed(group), count)
 
 
 @dataclass
@@ -103,12 +120,15 @@ class Journal:
     #: Test ids by last activity, oldest first (a dict keeps insertion order).
     _active: dict[str, None] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _seq: int = field(default=0, repr=False)
 
     # -- written by the server
 
     def add(self, test_id: str, entry: Entry) -> Entry:
         """Record ``entry`` under ``test_id`` and return it (the server updates it in place)."""
         with self._lock:
+            self._seq += 1
+            entry.seq = self._seq
             self._touch(test_id)
             group = self._groups.get(test_id)
             if group is None:
@@ -161,6 +181,33 @@ class Journal:
         if test_id is None:
             copies.sort(key=lambda entry: entry.time)
         return copies
+
+    def recent(self, limit: int) -> list[tuple[str, Entry]]:
+        """Copies of the last ``limit`` entries over every test id, oldest first, each
+        with its test id (the console's live view)."""
+        if limit <= 0:
+            return []
+        with self._lock:
+            # Each group is in arrival order: only its last ``limit`` can be among them.
+            found = heapq.nlargest(
+                limit,
+                (
+                    (tid, entry)
+                    for tid, group in self._groups.items()
+                    for entry in _tail(group, limit)
+                ),
+                key=lambda pair: pair[1].seq,
+            )
+            return [(tid, copy.copy(entry)) for tid, entry in reversed(found)]
+
+    def find(self, seq: int) -> tuple[str, Entry] | None:
+        """A copy of the entry with this :attr:`Entry.seq` and its test id, if still kept."""
+        with self._lock:
+            for tid, group in self._groups.items():
+                for entry in group:
+                    if entry.seq == seq:
+                        return tid, copy.copy(entry)
+        return None
 
     def test_ids(self) -> list[str]:
         """The test ids with entries or sequence positions, least recently active first."""
