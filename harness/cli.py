@@ -21,6 +21,7 @@ import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_normalize(sub)
     _add_serve(sub)
+    _add_ui(sub)
     _add_list(sub)
     _add_show(sub)
     _add_check(sub)
@@ -182,7 +184,62 @@ def _add_serve(sub: _Subparsers) -> None:
         metavar="SECONDS",
         help="answer 408 to a request body not whole after this long (default 60)",
     )
-    serve.set_defaults(run=_serve)
+    _goldens_option(serve)
+    serve.set_defaults(run=_serve, ui=False)
+
+
+def _goldens_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--goldens",
+        metavar="DIR",
+        default=None,
+        help="golden files the console's Goldens view compares with (default: tests/golden "
+        "under the current directory, when it exists)",
+    )
+
+
+def _add_ui(sub: _Subparsers) -> None:
+    ui = sub.add_parser(
+        "ui",
+        help="open the console on a scenario folder or a conformance report (no mock routes)",
+        description=(
+            "Serve the console (/_harness/ui/) on loopback without the API routes: "
+            "the scenarios of PATH (a folder of scenario files; the built-in library by "
+            "default) as timelines, their goldens, and, when PATH is a conformance "
+            "report (results.json, or the folder that holds it), its matrix. "
+            "harness serve serves the same console beside the mock provider, with the "
+            "live journal. Ctrl-C stops it. See docs/console.md."
+        ),
+    )
+    ui.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        metavar="PATH",
+        help="a scenario folder, or a conformance report: results.json or its folder",
+    )
+    ui.add_argument(
+        "--scenarios", metavar="DIR", default=None, help="scenario folder (with a report PATH)"
+    )
+    _goldens_option(ui)
+    ui.add_argument(
+        "--port", type=_port, default=8090, help="port (default 8090; 0 picks a free one)"
+    )
+    ui.add_argument(
+        "--open", action="store_true", help="open the console in the default web browser"
+    )
+    ui.set_defaults(
+        run=_ui,
+        ui=True,
+        host="127.0.0.1",
+        allow_remote=False,
+        admin_token=None,
+        log_requests=False,
+        speed=1.0,
+        journal_max=None,
+        keep_alive_timeout=None,
+        body_timeout=None,
+    )
 
 
 def _add_list(sub: _Subparsers) -> None:
@@ -514,12 +571,38 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             signal.signal(sig, handler)
 
 
+def _ui(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``harness ui PATH``: PATH is a report (results.json or its folder) or scenarios."""
+    args.report = None
+    if args.path is not None:
+        path = Path(args.path)
+        found = path / "results.json" if path.is_dir() else path
+        if path.is_file() or found.is_file():
+            from harness.conformance.report import load_run
+            from harness.errors import HarnessError
+
+            try:
+                args.report = load_run(found).to_json()
+            except (HarnessError, OSError, ValueError) as exc:
+                print(f"harness ui: {found}: {exc}", file=sys.stderr)
+                return 2
+        elif path.is_dir():
+            if args.scenarios is not None:
+                print(
+                    "harness ui: give the scenario folder once (PATH or --scenarios)",
+                    file=sys.stderr,
+                )
+                return 2
+            args.scenarios = str(path)
+        else:
+            print(f"harness ui: {path}: no such file or folder", file=sys.stderr)
+            return 2
+    return _serve(args, parser)
+
+
 def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) -> int:
-    from harness._text import plural
     from harness.errors import UsageError
     from harness.mock.app import unserved_match_paths
-    from harness.mock.options import ServerOptions
-    from harness.mock.scenario import load_scenarios
     from harness.mock.serve import is_loopback, serve_forever
 
     token = None
@@ -554,11 +637,31 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
             file=sys.stderr,
         )
 
-    def ready(url: str) -> None:
-        print(f"harness: serving {plural(len(scenarios), 'scenario')} on {url}", flush=True)
-        for line in _base_urls(scenarios, url):
-            print(f"  {line}", flush=True)
-        print("  Ctrl-C to stop.", flush=True)
+    goldens = Path(args.goldens) if args.goldens else Path("tests", "golden")
+    if args.goldens and not goldens.is_dir():
+        print(f"harness {args.command}: --goldens {goldens}: not a folder", file=sys.stderr)
+        return 2
+
+    options = _server_options(args, token, goldens)
+    try:
+        serve_forever(
+            scenarios,
+            options,
+            host=args.host,
+            port=args.port,
+            on_ready=functools.partial(_ready, args, scenarios),
+            stop_requested=stopping,
+        )
+    except UsageError as exc:
+        print(f"harness serve: {exc}", file=sys.stderr)
+        return 2
+    print("harness: stopped", file=sys.stderr)
+    return 0
+
+
+def _server_options(args: argparse.Namespace, token: str | None, goldens: Path) -> Any:
+    from harness.mock.options import ServerOptions
+    from harness.mock.scenario import load_scenarios
 
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.log_requests else None
     # The defaults live in harness.mock.options; only what was given is passed.
@@ -567,28 +670,39 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
         for name in ("keep_alive_timeout", "body_timeout", "journal_max")
         if (value := getattr(args, name)) is not None
     }
-    options = ServerOptions(
+    return ServerOptions(
         speed=args.speed,
         admin_token=token,
         reload=lambda: load_scenarios(args.scenarios),
         list_command=_list_command(args),
         on_request=log,
+        goldens=goldens.resolve() if goldens.is_dir() else None,
+        report=getattr(args, "report", None),
+        serve_clients=not args.ui,
+        scenarios_dir=Path(args.scenarios).resolve() if args.scenarios else None,
         **bounds,
     )
-    try:
-        serve_forever(
-            scenarios,
-            options,
-            host=args.host,
-            port=args.port,
-            on_ready=ready,
-            stop_requested=stopping,
-        )
-    except UsageError as exc:
-        print(f"harness serve: {exc}", file=sys.stderr)
-        return 2
-    print("harness: stopped", file=sys.stderr)
-    return 0
+
+
+def _ready(args: argparse.Namespace, scenarios: ScenarioSet, url: str) -> None:
+    """What ``harness serve`` and ``harness ui`` print once the socket listens."""
+    from harness._text import plural
+
+    console = f"{url}/_harness/ui/"
+    count = len(scenarios)
+    if args.ui:
+        print(f"harness: console on {console}", flush=True)
+        print(f"  {plural(count, 'scenario')}; Ctrl-C to stop.", flush=True)
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(console)
+        return
+    print(f"harness: serving {plural(count, 'scenario')} on {url}", flush=True)
+    for line in _base_urls(scenarios, url):
+        print(f"  {line}", flush=True)
+    print(f"  console:   {console}", flush=True)
+    print("  Ctrl-C to stop.", flush=True)
 
 
 def _base_urls(scenarios: ScenarioSet, url: str) -> list[str]:

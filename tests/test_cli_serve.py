@@ -327,6 +327,7 @@ def test_serve_prints_base_urls_of_scenarios_that_exist(tmp_path: Path) -> None:
             f"OpenAI:    base_url={url}/s/mine/hello/v1",
             f"Anthropic: base_url={url}/s/mine/hello",
             f"Bedrock:   endpoint_url={url}/s/mine/hello",  # Converse renders any provider
+            f"console:   {url}/_harness/ui/",
         ]
         response = httpx.post(f"{url}/s/mine/hello/v1/messages", json={"stream": True}, timeout=10)
         assert response.status_code == 200
@@ -341,7 +342,7 @@ def test_serve_warns_on_an_empty_folder_and_hints_its_list_command(tmp_path: Pat
     built-in library's `harness list`; the unserved request is journaled."""
     proc, url, lines = _serve_folder(tmp_path)
     try:
-        assert lines == []
+        assert lines == [f"console:   {url}/_harness/ui/"]
         response = httpx.post(f"{url}/s/nothing/v1/chat/completions", json={}, timeout=10)
         assert response.status_code == 404
         assert f"`harness list --scenarios {tmp_path}` shows them all" in response.text

@@ -40,6 +40,16 @@ def test_wheel_ships_every_builtin_scenario_and_py_typed(wheel: Path) -> None:
     assert "harness/py.typed" in names
 
 
+def test_wheel_ships_the_console(wheel: Path) -> None:
+    """The console's page, script, style sheet and icon are package data (no build step)."""
+    archive = zipfile.ZipFile(wheel)
+    ui = ROOT / "harness" / "mock" / "ui"
+    shipped = sorted(p.name for p in ui.iterdir())
+    assert shipped == ["console.css", "console.js", "favicon.svg", "index.html"]
+    for name in shipped:
+        assert archive.read(f"harness/mock/ui/{name}") == (ui / name).read_bytes()
+
+
 def test_installed_package_finds_its_own_library(wheel: Path, tmp_path: Path) -> None:
     """Unpacked from the wheel, harness loads the library from inside the package."""
     zipfile.ZipFile(wheel).extractall(tmp_path)

@@ -15,7 +15,16 @@ from quart.wrappers import Response as QuartResponse
 
 from harness._text import plural
 from harness.errors import ScenarioError, ScenarioSetError
-from harness.mock.http import ADMIN_TOKEN_HEADER, admin_error, drain, error_response, test_id_of
+from harness.mock.http import (
+    ADMIN_TOKEN_HEADER,
+    CONSOLE_PATH,
+    TOKEN_COOKIE,
+    admin_error,
+    drain,
+    error_response,
+    is_loopback_name,
+    test_id_of,
+)
 from harness.mock.state import MockState, Served
 
 __all__ = ["admin_blueprint"]
@@ -29,15 +38,27 @@ def admin_blueprint(state: MockState) -> Blueprint:
     # For the whole app, so that a mistyped /_harness/ path needs the token too.
     @admin.before_app_request
     async def admin_only() -> QuartResponse | None:
-        if token is None or not request.path.startswith("/_harness/"):
+        path = request.path
+        if not path.startswith("/_harness/") or path == "/_harness/health":
             return None
-        if request.path == "/_harness/health":
-            return None
-        given = request.headers.get(ADMIN_TOKEN_HEADER) or request.headers.get(
-            "authorization", ""
-        ).removeprefix("Bearer ")
+        if token is None:
+            return _loopback_only(path)
+        given = (
+            request.headers.get(ADMIN_TOKEN_HEADER)
+            or request.headers.get("authorization", "").removeprefix("Bearer ")
+            or request.cookies.get(TOKEN_COOKIE, "")
+        )
         if hmac.compare_digest(given.encode(), token.encode()):
             return None
+        offered = request.args.get("token", "")
+        if path == CONSOLE_PATH and hmac.compare_digest(offered.encode(), token.encode()):
+            # A browser gives the token once in the URL; it is kept in a cookie for
+            # /_harness only, and the URL without it is loaded again.
+            response = QuartResponse("", status=303, headers={"location": CONSOLE_PATH})
+            response.set_cookie(
+                TOKEN_COOKIE, token, path="/_harness", httponly=True, samesite="Strict"
+            )
+            return response
         return error_response("openai", 401, "The admin endpoints need the admin token.")
 
     @admin.get("/health")
@@ -84,6 +105,25 @@ def admin_blueprint(state: MockState) -> Blueprint:
             return await _reload(state)
 
     return admin
+
+
+def _loopback_only(path: str) -> QuartResponse | None:
+    """Without a token the server listens on loopback only (``harness serve`` refuses
+    anything else), so whatever reaches it is trusted; the console also checks that
+    the browser asked for a loopback name, so that a page elsewhere cannot read it by
+    pointing its own host name at 127.0.0.1 (DNS rebinding)."""
+    if not path.startswith(CONSOLE_PATH):
+        return None
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    host = host.strip("[]")
+    if is_loopback_name(host):
+        return None
+    return admin_error(
+        403,
+        "not_loopback",
+        f"The console answers only loopback host names (127.0.0.1, localhost, [::1]), "
+        f"not {host!r}; open it at http://127.0.0.1:<port>{CONSOLE_PATH}",
+    )
 
 
 def _stats(state: MockState, *, tasks: bool) -> dict[str, Any]:

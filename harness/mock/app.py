@@ -49,8 +49,10 @@ from harness.errors import FaultSpecError
 from harness.mock import families
 from harness.mock.admin import admin_blueprint
 from harness.mock.asgi import Abort, ClientGone, PrefixAndAbort
+from harness.mock.console import console_blueprint
 from harness.mock.families import ApiFamily, Call, family_of_path, reachable, routes_hint
 from harness.mock.http import (
+    CONSOLE_PATH,
     FAULTS_HEADER,
     NORMALIZE_HEADER,
     SCENARIO_HEADER,
@@ -105,8 +107,9 @@ def create_app(
     roots = frozenset(root for family in registered for root in family.roots())
     app.asgi_app = PrefixAndAbort(app.asgi_app, state, roots)  # type: ignore[method-assign]
     app.register_blueprint(admin_blueprint(state))
+    app.register_blueprint(console_blueprint(state))
     _add_error_handlers(app, state)
-    for family in registered:
+    for family in registered if options.serve_clients else ():
         for rule in family.rules:
             app.add_url_rule(
                 rule, f"{family.name}:{rule}", _family_view(state, family), methods=["POST"]
@@ -127,6 +130,9 @@ def _add_error_handlers(app: Quart, state: MockState) -> None:
     async def cors(response: QuartResponse) -> QuartResponse:
         # Browser clients (fetch streaming, the SDKs' browser builds) may call a mock
         # provider from any origin; CORS preflights get an answer instead of a 405.
+        # Not the console: its page and data are for its own origin only.
+        if request.path.startswith(CONSOLE_PATH):
+            return response
         response.headers.setdefault("access-control-allow-origin", "*")
         if request.method == "OPTIONS":
             wanted = request.headers.get("access-control-request-headers", "*")

@@ -62,6 +62,7 @@ __all__ = [
     "mask",
     "render",
     "unused_goldens",
+    "view_lines",
     "write_atomic",
 ]
 
@@ -388,7 +389,7 @@ def diff_bytes(expected: bytes, actual: bytes, *, fromfile: str, tofile: str) ->
     """
     if expected == actual:
         return ""
-    old, new = _view(expected), _view(actual)
+    old, new = view_lines(expected), view_lines(actual)
     lines = list(difflib.unified_diff(old, new, fromfile=fromfile, tofile=tofile, lineterm=""))
     if old == new:
         at = next(
@@ -404,7 +405,9 @@ def diff_bytes(expected: bytes, actual: bytes, *, fromfile: str, tofile: str) ->
     return "\n".join(lines) + "\n"
 
 
-def _view(data: bytes) -> list[str]:
+def view_lines(data: bytes) -> list[str]:
+    """``data`` as the lines a diff shows: UTF-8 (invalid bytes as ``\\xNN``), CR made
+    visible (``\\r`` before a CRLF's LF, ``\\r (no LF)`` for a lone CR)."""
     text = data.decode("utf-8", "backslashreplace")
     text = text.replace("\r\n", "\\r\n").replace("\r", "\\r (no LF)\n")
     return text.split("\n")

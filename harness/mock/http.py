@@ -5,6 +5,7 @@ reading a JSON body, error answers in a family's shape, masking secrets.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -44,6 +45,10 @@ SPEED_HEADER = "x-harness-speed"
 NORMALIZE_HEADER = "x-harness-normalize"
 TEST_ID_HEADER = "x-harness-test-id"
 ADMIN_TOKEN_HEADER = "x-harness-admin-token"
+#: Where the console is served (:mod:`harness.mock.console`).
+CONSOLE_PATH = "/_harness/ui/"
+#: The cookie that holds the admin token a browser gave once (``?token=``).
+TOKEN_COOKIE = "harness_admin_token"
 
 #: Headers whose values are secrets: the journal masks them (the recorder's list).
 SECRET_HEADERS = DEFAULT_HEADERS
@@ -87,6 +92,16 @@ def admin_error(status: int, kind: str, message: str, **extra: Any) -> QuartResp
     """An error answer of an admin endpoint: ``{"error": {"type", "message", ...}}``."""
     body = json.dumps({"error": {"type": kind, "message": message, **extra}})
     return QuartResponse(body, status=status, content_type="application/json")
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def test_id_of(req: Request) -> str:

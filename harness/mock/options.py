@@ -8,8 +8,9 @@ ones ``harness serve --help`` states (a test checks that they agree).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.mock.journal import DEFAULT_JOURNAL_MAX
@@ -64,6 +65,14 @@ class ServerOptions:
         on_request: called with one line per request once it has ended (method, path
             with secrets masked, scenario, status, how it ended, bytes, duration):
             ``harness serve --log-requests``.
+        goldens: the golden files the console's Goldens view compares with
+            (``None``: that view says how to give them).
+        report: a conformance run (``results.json`` as a JSON object) the console's
+            Report view opens.
+        serve_clients: serve the API routes; ``harness ui`` turns them off, leaving the
+            console and the admin endpoints.
+        scenarios_dir: the folder the scenarios came from (``None``: the built-ins), for
+            the commands the console shows.
     """
 
     speed: float = 0.0
@@ -76,3 +85,7 @@ class ServerOptions:
     reload: Callable[[], ScenarioSet] | None = None
     list_command: str = "harness list"
     on_request: Callable[[str], None] | None = None
+    goldens: Path | None = None
+    report: Mapping[str, Any] | None = None
+    serve_clients: bool = True
+    scenarios_dir: Path | None = None

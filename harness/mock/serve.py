@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import socket
@@ -31,6 +30,7 @@ from hypercorn.events import RawData
 from harness.errors import UsageError
 from harness.mock.app import create_app
 from harness.mock.asgi import ClientGone
+from harness.mock.http import is_loopback_name
 from harness.mock.journal import Journal
 from harness.mock.options import DEFAULT_KEEP_ALIVE_TIMEOUT, ServerOptions
 from harness.mock.scenario import ScenarioSet
@@ -138,12 +138,7 @@ def _release_closed_connections() -> None:
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (or ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_name(host)
 
 
 def _url(host: str, port: int) -> str:

@@ -1,0 +1,366 @@
+"""A replay as the console draws it: the writes of a plan on a time axis, the events
+they carry, what a reader makes of each event, and where the faults land.
+
+Pure: built from :func:`~harness.mock.replay.build_plan`, so the timeline of a request
+is the plan the server sent (same scenario, answer, route, stream flag, normalization,
+faults and model give the same bytes and writes). The console (``/_harness/ui/``)
+serves it as JSON; nothing here knows about HTTP.
+
+The bytes are cut into **blocks** where the wire format says one thing ends: an SSE
+block ends at its blank line (an event, a comment or an ``id``/``retry`` block), an
+event-stream block is one message. A block may span several writes (re-chunking) and
+a write may carry several blocks (coalescing). Each block is read by the reference
+reader of the route's format (the normalization pipeline's decoder and adapter), so
+the page shows what a correct client concludes from it: text, a finish reason, usage,
+a keep-alive, an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ProviderDataError
+from harness.mock.replay import EVENTSTREAM_PROVIDERS, Plan, build_plan, fault_marks
+from harness.mock.scenario import Faults, Response, Scenario
+from harness.stream.adapters import get_adapter, input_decoder
+from harness.stream.events import Delta, Done, KeepAlive, StreamError, StreamEvent
+from harness.stream.eventstream import EventStreamDecoder, EventStreamError, encode
+from harness.stream.outputs import OUTPUTS
+from harness.stream.provider_errors import Family
+from harness.stream.sse import Comment
+
+__all__ = ["MAX_BLOCKS", "MAX_TEXT", "View", "route_views", "timeline"]
+
+#: Blocks and writes described in full per view; a longer stream is cut short there
+#: (``truncated`` says how many more), so a page never has to draw a million rows.
+MAX_BLOCKS = 2000
+#: Characters of a block's or a write's bytes shown.
+MAX_TEXT = 600
+
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
+
+
+@dataclass(frozen=True)
+class View:
+    """One way a scenario is sent: ``name`` (``raw``, ``openai``...), the route."""
+
+    name: str
+    route: Family
+    normalize: bool
+
+
+def route_views(scenario: Scenario) -> list[View]:
+    """The routes a scenario is shown on: its own route byte for byte (``raw``), then
+    each normalized route that renders it (the golden kinds, in their order)."""
+    views = [View("raw", scenario.provider, False)]
+    normalized: tuple[tuple[str, Family], ...] = (
+        ("openai", "openai"),
+        ("responses", "openai-responses"),
+        ("converse", "bedrock-converse"),
+    )
+    for name, route in normalized:
+        if OUTPUTS[route].replays(scenario.provider) and OUTPUTS[route].renderer is not None:
+            views.append(View(name, route, True))
+    return views
+
+
+def timeline(
+    scenario: Scenario,
+    index: int,
+    view: View,
+    faults: Faults,
+    *,
+    stream: bool | None = None,
+    model: str | None = None,
+) -> dict[str, Any]:
+    """The timeline of answer ``index`` of ``scenario`` as ``view``'s route sends it
+    with ``faults`` in effect (the answer's own merged with any overlay already).
+
+    ``stream`` defaults to the answer's own kind; ``model`` is the model a request
+    named (it is echoed in rendered streams). A combination that cannot be served
+    gives ``{"error": ...}`` instead of writes, as the server would answer 400.
+    """
+    answer = scenario.answers[index]
+    out: dict[str, Any] = {"view": view.name, "route": view.route, "normalize": view.normalize}
+    try:
+        plan = build_plan(
+            scenario,
+            answer,
+            target=view.route,
+            stream=answer.streaming if stream is None else stream,
+            normalize=view.normalize,
+            faults=faults,
+            options={"model": model},
+        )
+    except Exception as exc:  # ReplayError, FaultSpecError: what a request would get
+        out["error"] = str(exc)
+        return out
+    out.update(_plan_facts(plan))
+    reader = _reader_provider(view)
+    blocks, rest = _blocks(b"".join(w.data for w in plan.writes), plan, reader)
+    out["blocks"], out["truncated_blocks"] = blocks[:MAX_BLOCKS], max(0, len(blocks) - MAX_BLOCKS)
+    out["writes"] = _writes(plan, blocks)
+    out["truncated_writes"] = max(0, len(plan.writes) - MAX_BLOCKS)
+    out["end"] = rest
+    out["markers"] = _markers(plan, blocks, faults)
+    if not view.normalize and view.route == scenario.provider:
+        out["notes"] = _notes(scenario, answer, faults)
+    return out
+
+
+def _plan_facts(plan: Plan) -> dict[str, Any]:
+    return {
+        "status": plan.status,
+        "headers": [list(pair) for pair in plan.headers],
+        "streaming": plan.streaming,
+        "abort": plan.abort,
+        "faults": plan.faults,
+        "bytes": sum(len(w.data) for w in plan.writes),
+        "write_count": len(plan.writes),
+        "duration_ms": round(sum(w.delay + w.stall for w in plan.writes) * 1000, 3),
+    }
+
+
+def _reader_provider(view: View) -> str | None:
+    """The provider whose reader reads the route's bytes (``None``: none can, as for
+    Bedrock InvokeModel's base64 chunks of Anthropic events)."""
+    output = OUTPUTS[view.route]
+    if output.framer is not None:
+        return None
+    return output.provider
+
+
+def _text(data: bytes) -> str:
+    text = data.decode("utf-8", "backslashreplace")
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(data)} bytes)"
+
+
+def _blocks(body: bytes, plan: Plan, reader: str | None) -> tuple[list[dict[str, Any]], Any]:
+    """The blocks of ``body`` with their byte ranges and readings, and what the reader
+    concluded at the end (or the part of a block the stream ends inside)."""
+    if not plan.streaming:
+        return [{"start": 0, "end": len(body), "kind": "body", "text": _text(body)}], None
+    content_type = dict(plan.headers).get("content-type", "")
+    if "eventstream" in content_type:
+        spans = _message_spans(body)
+    else:
+        spans = _sse_spans(body)
+    blocks: list[dict[str, Any]] = []
+    decoder = input_decoder(reader) if reader else None
+    adapter = get_adapter(reader) if reader else None
+    number = 0
+    for start, end, kind, name in spans:
+        data = body[start:end]
+        block: dict[str, Any] = {"start": start, "end": end, "kind": kind, "text": _text(data)}
+        if name:
+            block["name"] = name
+        if kind == "event":
+            number += 1
+            block["event"] = number
+        if decoder is not None and adapter is not None and kind != "partial":
+            block["reading"] = _describe(_read(decoder, adapter, data))
+        blocks.append(block)
+    end_reading: list[str] = []
+    if adapter is not None:
+        try:
+            end_reading = _describe(adapter.finish())
+        except ProviderDataError as exc:
+            end_reading = [f"parse error: {exc}"]
+    return blocks, end_reading
+
+
+def _read(decoder: Any, adapter: Any, data: bytes) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    try:
+        for item in decoder.feed_items(data):
+            if isinstance(item, Comment):
+                events.append(KeepAlive())
+            else:
+                events.extend(adapter.feed(item))
+    except ProviderDataError as exc:
+        events.append(
+            StreamError(kind="parse_error", code="parse_error", message=str(exc), provider="")
+        )
+    return events
+
+
+def _describe(events: Iterable[StreamEvent]) -> list[str]:
+    """Each normalized event in a few words, as the page lists them."""
+    out: list[str] = []
+    for event in events:
+        if isinstance(event, Delta):
+            parts = []
+            if event.role:
+                parts.append(f"role {event.role}")
+            if event.content:
+                parts.append(f"text {event.content!r}")
+            if event.reasoning_content:
+                parts.append(f"reasoning {event.reasoning_content!r}")
+            if event.refusal:
+                parts.append(f"refusal {event.refusal!r}")
+            for call in event.tool_calls:
+                if call.name:
+                    parts.append(f"tool call {call.index} {call.name}")
+                if call.arguments:
+                    parts.append(f"arguments {call.arguments!r}")
+            if event.finish_reason:
+                parts.append(f"finish {event.finish_reason}")
+            out.append(", ".join(parts) or "empty delta")
+        elif isinstance(event, Done):
+            usage = event.usage
+            out.append(
+                f"done, usage {usage.prompt_tokens}+{usage.completion_tokens}"
+                if usage
+                else "done, no usage"
+            )
+        elif isinstance(event, KeepAlive):
+            out.append("keep-alive")
+        elif isinstance(event, StreamError):
+            out.append(f"error {event.code}: {event.message}")
+        else:
+            out.append("metadata" + (f" {event.model}" if event.model else ""))
+    return out
+
+
+def _sse_spans(body: bytes) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, event name) of each SSE block; a block the body ends inside
+    is ``partial``."""
+    spans: list[tuple[int, int, str, str]] = []
+    start = position = 0
+    fields: list[bytes] = []
+    for match in _LINE.finditer(body):
+        line = match.group().rstrip(b"\r\n")
+        position = match.end()
+        if line:
+            fields.append(line)
+            continue
+        if fields:
+            spans.append((start, position, *_classify(fields)))
+        elif spans:  # a blank line with nothing before it belongs to the block before
+            last = spans[-1]
+            spans[-1] = (last[0], position, last[2], last[3])
+        else:
+            spans.append((start, position, "blank", ""))
+        start, fields = position, []
+    if start < len(body):
+        spans.append((start, len(body), "partial", ""))
+    return spans
+
+
+def _classify(lines: list[bytes]) -> tuple[str, str]:
+    names = [line.partition(b":")[0] for line in lines]
+    if all(name == b"" for name in names):
+        return "comment", ""
+    event = ""
+    for line in lines:
+        if line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+    if b"data" in names:
+        return "event", event or "message"
+    return "meta", event
+
+
+def _message_spans(body: bytes) -> list[tuple[int, int, str, str]]:
+    decoder = EventStreamDecoder()
+    try:
+        messages = decoder.feed(body)
+    except EventStreamError as exc:
+        messages = exc.messages
+    spans: list[tuple[int, int, str, str]] = []
+    position = 0
+    for message in messages:
+        size = len(encode(message))
+        headers = message.headers
+        kind = headers.get(":message-type")
+        name = headers.get(":exception-type" if kind == "exception" else ":event-type")
+        spans.append((position, position + size, "event", str(name or kind or "message")))
+        position += size
+    if position < len(body):
+        spans.append((position, len(body), "partial", ""))
+    return spans
+
+
+def _writes(plan: Plan, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset = 0
+    clock = 0.0
+    first = 0  # the first block that may overlap the next write
+    for number, write in enumerate(plan.writes[:MAX_BLOCKS]):
+        clock += write.delay + write.stall
+        size = len(write.data)
+        while first < len(blocks) and blocks[first]["end"] <= offset:
+            first += 1
+        touched = []
+        index = first
+        while index < len(blocks) and blocks[index]["start"] < offset + size:
+            touched.append(index)
+            index += 1
+        item: dict[str, Any] = {
+            "index": number,
+            "at_ms": round(clock * 1000, 3),
+            "delay_ms": round(write.delay * 1000, 3),
+            "stall_ms": round(write.stall * 1000, 3),
+            "start": offset,
+            "size": size,
+            "blocks": touched,
+            "text": _text(write.data),
+        }
+        out.append(item)
+        offset += size
+    return out
+
+
+def _markers(plan: Plan, blocks: list[dict[str, Any]], faults: Faults) -> list[dict[str, Any]]:
+    """Where the faults show in what was sent: keep-alives, error events, stalls, the cut."""
+    markers: list[dict[str, Any]] = []
+    if not plan.streaming:
+        if plan.status >= 400:
+            what = f"http_error={faults.http_error}" if faults.http_error else "error answer"
+            markers.append(
+                {"kind": "http_error", "block": 0, "label": f"HTTP {plan.status} ({what})"}
+            )
+        return markers
+    for index, block in enumerate(blocks):
+        reading = block.get("reading") or []
+        if block["kind"] == "comment" or reading == ["keep-alive"]:
+            markers.append({"kind": "keepalive", "block": index, "label": "keep-alive"})
+        if any(item.startswith("error ") for item in reading) and block["kind"] != "partial":
+            why = f" (error_after={faults.error_after})" if faults.error_after is not None else ""
+            markers.append(
+                {
+                    "kind": "error",
+                    "block": index,
+                    "event": block.get("event"),
+                    "label": f"error event{why}",
+                }
+            )
+    if plan.abort:
+        last = len(blocks) - 1
+        inside = bool(blocks) and blocks[-1]["kind"] == "partial"
+        markers.append(
+            {
+                "kind": "cut",
+                "block": last,
+                "inside": inside,
+                "label": "connection cut inside an event" if inside else "connection cut",
+            }
+        )
+    return markers
+
+
+def _notes(scenario: Scenario, answer: Response, faults: Faults) -> list[str]:
+    """``harness show``'s fault notes for the scenario's own route: after which step
+    each event-counting fault lands."""
+    if answer.events is None:
+        return []
+    marks = fault_marks(list(answer.events), faults, scenario.provider)
+    notes: list[str] = []
+    for index in sorted(marks):
+        where = "before the first step" if index < 0 else f"after step {index + 1}"
+        notes.extend(f"{where}: {mark}" for mark in marks[index])
+    if scenario.provider in EVENTSTREAM_PROVIDERS:
+        notes.append("one AWS event-stream message per event")
+    return notes
