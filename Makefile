@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install lock test test-latest lint typecheck pytest scan bench bench-serve soak fuzz \
-	serve demo clean clients-doc
+	serve demo clean clients-doc screenshots
 
 install: $(STAMP)
 
@@ -52,6 +52,9 @@ typecheck: $(STAMP)
 # would count as unexecuted. Two xdist workers halve the wall time on two cores;
 # coverage follows them and the harness processes tests start (pyproject: patch).
 pytest: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo \
+	  "note: Chromium not found: the console's browser tests (tests/test_console_browser.py) \
+	will be skipped; install them with: sudo apt-get install chromium chromium-driver"
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest -n 2
 	$(BIN)/coverage combine --quiet
@@ -94,6 +97,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/normalize.py
 	$(BIN)/python bench/eventstream.py
 	$(BIN)/python bench/converse.py
+
+# The console's views as PNGs in docs/screenshots/ (README, docs/console.md), taken in
+# Debian's headless Chromium from real data: the built-ins, SDK requests, a conformance run.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.screenshots
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py
