@@ -780,7 +780,7 @@ def _show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _show_answer(scenario: Any, answer: Any, overlay: Any) -> None:
     from harness import _json
-    from harness.mock.replay import EVENTSTREAM_PROVIDERS, encode_step, fault_marks
+    from harness.mock.replay import EVENTSTREAM_PROVIDERS, answer_steps, encode_step, fault_marks
     from harness.mock.scenario import Faults
 
     print(f"  HTTP {answer.status}" + (f"  headers: {answer.headers}" if answer.headers else ""))
@@ -799,12 +799,12 @@ def _show_answer(scenario: Any, answer: Any, overlay: Any) -> None:
     for name, note in notes.items():
         if name in faults.model_dump(exclude_defaults=True):
             print(f"  ──▶ {name}: {note}")
-    marks = fault_marks(list(answer.events), faults, scenario.provider)
+    marks = fault_marks(answer_steps(scenario, answer), faults, scenario.provider)
     for mark in marks.get(-1, []):
         print(f"  {'':>12}  ──▶ {mark}")
     clock = 0.0
     first = True
-    for index, step in enumerate(answer.events):
+    for index, step in enumerate(answer_steps(scenario, answer)):
         if step.kind == "sleep_ms":
             clock += step.sleep_ms or 0
             continue

@@ -472,7 +472,7 @@ def test_error_after_continues_the_sequence_numbers() -> None:
     """The injected error event is the Responses one, numbered after the event before."""
     events = responses_events(rs_start(), rs_message(0, "a", "b"), rs_completed())
     steps = [Step(event=e["type"], data=e) for e in events]
-    out = _content_faults(steps, PROVIDER, Faults(error_after=4, error_type="server_error"))
+    out = list(_content_faults(steps, PROVIDER, Faults(error_after=4, error_type="server_error")))
     assert [s.data for s in out[:4]] == events[:4]
     assert out[4].event == "error"
     assert isinstance(out[4].data, str)
@@ -483,7 +483,7 @@ def test_error_after_continues_the_sequence_numbers() -> None:
         "param": None,
         "sequence_number": 4,
     }
-    first = _content_faults(steps, PROVIDER, Faults(error_after=0))
+    first = list(_content_faults(steps, PROVIDER, Faults(error_after=0)))
     assert json.loads(str(first[0].data))["sequence_number"] == 0
 
 
@@ -501,7 +501,7 @@ def test_drop_usage() -> None:
     """drop_usage removes response.usage from the terminal event; nothing else changes."""
     events = responses_events(rs_start(), rs_message(0, "12345678"), rs_completed())
     steps = [Step(event=e["type"], data=e) for e in events]
-    out = _content_faults(steps, PROVIDER, Faults(drop_usage=True))
+    out = list(_content_faults(steps, PROVIDER, Faults(drop_usage=True)))
     assert [s.data for s in out[:-1]] == [s.data for s in steps[:-1]]
     last = out[-1].data
     assert isinstance(last, dict)

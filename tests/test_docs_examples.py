@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from harness.conformance import Outcome, OutcomeError, ToolCall, compare
+from harness.mock.replay import build_plan
 from harness.mock.scenario import Scenario, ScenarioSet, builtin_scenarios_dir, load_scenarios
 from harness.testing import run_server
 
@@ -61,7 +62,19 @@ def _load_doc_scenarios(folder: Path) -> ScenarioSet:
     folder.mkdir()
     for line, text in _whole_scenarios():
         (folder / f"line-{line:04d}.yaml").write_text(text, encoding="utf-8")
+        for capture in re.findall(r"\{file: ([^}\s]+)\}", text):
+            # The capture an example names: a real recording of its provider's stream.
+            (folder / capture).write_bytes(_recorded(re.search(r"provider: (\S+)", text)))
     return load_scenarios(folder)
+
+
+def _recorded(provider: re.Match[str] | None) -> bytes:
+    """The bytes of the built-in ``{provider}/text`` as its own route replays them."""
+    assert provider is not None
+    scenario = load_scenarios().get(f"{provider.group(1)}/text")
+    assert scenario is not None
+    plan = build_plan(scenario, scenario.answers[0], target=scenario.provider, stream=True)
+    return b"".join(write.data for write in plan.writes)
 
 
 def _pytest_md_adapter() -> Callable[[str, Scenario | None], Outcome]:

@@ -249,7 +249,7 @@ ERRORS = [
         5,
         "events[1]",
         "a step needs exactly one of data, comment, sleep_ms, raw, raw_b64, disconnect, "
-        "or only id / retry / event (found: data, comment)",
+        "file, or only id / retry / event (found: data, comment)",
     ),
     (
         "step-with-no-kind",

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from quart import Quart, Request, request
@@ -68,7 +68,7 @@ from harness.mock.http import (
 )
 from harness.mock.journal import Entry, Journal, Outcome
 from harness.mock.options import ServerOptions, Sleep
-from harness.mock.replay import Plan, ReplayError, parse_faults
+from harness.mock.replay import Plan, ReplayError, Write, parse_faults
 from harness.mock.scenario import Faults, Scenario, ScenarioSet
 from harness.mock.state import MockState, Served
 
@@ -378,14 +378,13 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
     # The journal says how the answer ended as soon as its last byte is handed over:
     # a client that stops reading at [DONE] or message_stop may look at the journal
     # before the terminating chunk has even been written.
-    last = max((i for i, write in enumerate(plan.writes) if write.data), default=-1)
-    tail_pause = any(w.delay or w.stall for w in plan.writes[last + 1 :])
+    abort = plan.abort
 
     async def body() -> AsyncIterator[bytes]:
         sent = 0
         outcome: Outcome = "client_disconnected"
         try:
-            for index, write in enumerate(plan.writes):
+            for write, final in _marked(plan.iter_writes()):
                 wait = write.delay * pace + write.stall
                 if wait > 0:
                     await sleep(wait)
@@ -393,7 +392,7 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
                     before = sent
                     sent += len(write.data)
                     entry.bytes_sent = sent
-                    if index == last and not plan.abort and not tail_pause:
+                    if final and not abort:
                         outcome = entry.outcome = "completed"
                         entry.ended = time.time()
                     try:
@@ -417,6 +416,32 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
     _set_headers(response, plan)
     response.timeout = None  # a stream may outlive any fixed response timeout
     return response
+
+
+def _marked(writes: Iterator[Write]) -> Iterator[tuple[Write, bool]]:
+    """Each write, and whether it is the last one with bytes and no pause comes after
+    it (then the answer is complete once it is handed over). Reads one write with
+    bytes ahead: a lazy plan's writes are made as they go, so its end is not known
+    before."""
+    held: Write | None = None  # the last write with bytes so far
+    after: list[Write] = []  # the empty writes (pauses) since
+    for write in writes:
+        if not write.data:
+            if held is None:
+                yield write, False
+            else:
+                after.append(write)
+            continue
+        if held is not None:
+            yield held, False
+            for pause in after:
+                yield pause, False
+            after.clear()
+        held = write
+    if held is not None:
+        yield held, not any(pause.delay or pause.stall for pause in after)
+        for pause in after:
+            yield pause, False
 
 
 async def _respond_whole(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:

@@ -29,8 +29,11 @@ import base64
 import difflib
 import json
 import random
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
 
 from pydantic import ValidationError
 
@@ -105,7 +108,11 @@ class Plan:
     Attributes:
         status: HTTP status.
         headers: response headers, in order.
-        writes: the body, one element per write.
+        source: the body, one element per write: the writes themselves, or (a long
+            stream) a function that generates them afresh each time it is called, so
+            that no request holds the whole stream in memory and the first write does
+            not wait for the last one to be made. :attr:`writes` and
+            :meth:`iter_writes` read either.
         abort: cut the connection after the writes, without ending the body
             (no terminating chunk): an abrupt disconnect.
         streaming: whether the body is an event stream.
@@ -114,10 +121,31 @@ class Plan:
 
     status: int
     headers: tuple[tuple[str, str], ...]
-    writes: tuple[Write, ...]
+    source: tuple[Write, ...] | Callable[[], Iterator[Write]]
     abort: bool = False
     streaming: bool = False
     faults: str = ""
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the writes are generated as they are read (a long stream)."""
+        return not isinstance(self.source, tuple)
+
+    @property
+    def writes(self) -> tuple[Write, ...]:
+        """Every write (generated whole for a lazy plan: prefer :meth:`iter_writes`)."""
+        source = self.source
+        return source if isinstance(source, tuple) else tuple(source())
+
+    def iter_writes(self) -> Iterator[Write]:
+        """The writes, one at a time (a lazy plan makes each as it is asked for)."""
+        source = self.source
+        return iter(source) if isinstance(source, tuple) else source()
+
+
+#: Answers with more steps than this are planned lazily (:attr:`Plan.lazy`): their
+#: writes are made as they are sent, never held whole.
+LAZY_STEPS = 5000
 
 
 @dataclass(slots=True)
@@ -129,10 +157,11 @@ class _Unit:
 
 
 @dataclass(slots=True)
-class _Stream:
-    units: list[_Unit] = field(default_factory=list)
+class _Tail:
+    """How a stage's stream ends, known once it has been read to the end."""
+
     abort: bool = False
-    tail_delay: float = 0.0  # pauses after the last unit, before the end
+    delay: float = 0.0  # the pause after the last unit, before the end
 
 
 def parse_faults(header: str) -> Faults:
@@ -181,13 +210,107 @@ def _fault_problem(error: Any) -> str:
     return f"{where}: {error['msg']}"
 
 
-def encode_step(step: Step, newline: Newline = "lf", *, provider: str | None = None) -> bytes:
+class CaptureEvent:
+    """One event of a capture file (a ``file`` step), as its bytes: replayed as a
+    ``raw`` step would be (it counts as an event once it ends at a blank line)."""
+
+    __slots__ = ("bytes",)
+    kind = "raw"
+    data = event = id = retry = comment = sleep_ms = raw = raw_b64 = disconnect = file = None
+
+    def __init__(self, data: bytes) -> None:
+        self.bytes = data
+
+
+#: A step as the replay reads it: a scenario's own, or one event of a capture file.
+Item = Step | CaptureEvent
+
+#: How much of a capture file is read at once.
+CAPTURE_READ = 64 * 1024
+#: The longest run of a capture with no event end in it that is held before being
+#: sent as it is (a capture that is not what its provider sends, say).
+MAX_CAPTURE_EVENT = 16 * 1024 * 1024
+
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
+
+
+def answer_steps(scenario: Scenario, answer: Response) -> Iterator[Item]:
+    """The answer's steps, each ``file`` step replaced by its capture's events, read
+    as they are asked for (a capture of any length in flat memory)."""
+    folder = scenario.path.parent if scenario.path is not None else Path()
+    for step in answer.events or ():
+        if step.file is None:
+            yield step
+        else:
+            yield from capture_events(folder / step.file, scenario.provider)
+
+
+def capture_events(path: Path, provider: str) -> Iterator[CaptureEvent]:
+    """The events of a capture, in :data:`CAPTURE_READ` reads: SSE blocks up to and
+    including their blank line (the last one as it ends, complete or not), or, for an
+    AWS event stream, one message each (the rest, if the framing breaks, as it is).
+
+    Raises:
+        ReplayError: the file cannot be read any more (moved since it was loaded).
+    """
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise ReplayError(f"cannot read the capture {path}: {exc}") from None
+    with file:
+        if provider in EVENTSTREAM_PROVIDERS:
+            yield from _capture_messages(file)
+        else:
+            yield from _capture_blocks(file)
+
+
+def _capture_blocks(file: BinaryIO) -> Iterator[CaptureEvent]:
+    buffer = b""
+    while True:
+        chunk = file.read(CAPTURE_READ)
+        end_of_file = not chunk
+        buffer += chunk
+        start = position = 0
+        while (line := _LINE.match(buffer, position)) is not None:
+            after = line.end()
+            if not end_of_file and after == len(buffer) and buffer[after - 1] == 13:
+                break  # a CR at the end of the read: its LF may come in the next one
+            if buffer[position] in (10, 13):  # a blank line ends the block
+                yield CaptureEvent(buffer[start:after])
+                start = after
+            position = after
+        buffer = buffer[start:]
+        if end_of_file:
+            if buffer:
+                yield CaptureEvent(buffer)
+            return
+        if len(buffer) > MAX_CAPTURE_EVENT:
+            yield CaptureEvent(buffer)
+            buffer = b""
+
+
+def _capture_messages(file: BinaryIO) -> Iterator[CaptureEvent]:
+    while prelude := file.read(4):
+        size = int.from_bytes(prelude, "big")
+        if len(prelude) < 4 or not 16 <= size <= MAX_CAPTURE_EVENT:
+            # Not a message's prelude: what is left goes as it is, in reads.
+            yield CaptureEvent(prelude)
+            while rest := file.read(CAPTURE_READ):
+                yield CaptureEvent(rest)
+            return
+        yield CaptureEvent(prelude + file.read(size - 4))
+
+
+def encode_step(step: Item, newline: Newline = "lf", *, provider: str | None = None) -> bytes:
     """The bytes of one step (``b""`` for a pause or a disconnect).
 
     A data step of a ``bedrock-converse`` stream is an AWS event-stream message (its
     ``event`` the event or exception type, its data the payload); every other
-    provider's is an SSE event.
+    provider's is an SSE event. A capture's event is its bytes.
     """
+    if type(step) is CaptureEvent:
+        return step.bytes
+    assert isinstance(step, Step)
     end = _NEWLINES[newline]
     if step.data is not None:
         data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
@@ -246,27 +369,59 @@ def build_plan(
         return _http_error_plan(target, faults)
     if answer.body is not None or answer.events is None:
         return _body_plan(scenario, answer, target)
-    steps = _content_faults(list(answer.events), source, faults)
-    raw = _encode(steps, answer, source)
-    if through_pipeline:
-        raw = _normalize(raw, source, output, options or {})
+    events = answer.events
+    options = options or {}
+
+    def units() -> tuple[Iterator[_Unit], _Tail]:
+        steps = _content_faults(answer_steps(scenario, answer), source, faults)
+        encoded, tail = _encode(steps, answer, source)
+        if through_pipeline:
+            encoded, tail = _normalize(encoded, tail, source, output, options)
+        return encoded, tail
+
     if not stream:
-        return _aggregate_plan(answer, raw, output, through_pipeline)
+        return _aggregate_plan(answer, *units(), output, through_pipeline)
     newline: Newline = "lf" if through_pipeline else answer.newline
-    if output.framer is not None:
-        raw = _frame(raw, output)
-    _wire_faults(raw, faults, output, newline)
-    writes = _chunk(raw, faults)
+    _check_wire_faults(faults, output)
+    if faults.error_after is not None:  # a bad error_type is refused now, not mid-stream
+        stream_error_event(source, type=faults.error_type, message=faults.error_message)
+
+    def writes() -> Iterator[Write]:
+        encoded, tail = units()
+        if output.framer is not None:
+            encoded, tail = _frame(encoded, tail, output)
+        encoded, tail = _wire_faults(encoded, tail, faults, newline)
+        return _chunk(encoded, tail, faults)
+
     headers = {"content-type": output.content_type, "cache-control": "no-cache"}
     headers.update({k.lower(): v for k, v in answer.headers.items()})
     return Plan(
         status=answer.status,
         headers=tuple(headers.items()),
-        writes=writes,
-        abort=raw.abort,
+        source=writes if _long(events) else tuple(writes()),
+        abort=_aborts(events, faults, through_pipeline),
         streaming=True,
         faults=faults.describe(),
     )
+
+
+def _long(events: list[Step]) -> bool:
+    """Whether an answer is planned lazily: many steps, or a capture file."""
+    return len(events) > LAZY_STEPS or any(step.file is not None for step in events)
+
+
+def _aborts(events: list[Step], faults: Faults, rendered: bool) -> bool:
+    """Whether the stream ends in a cut: a disconnect fault, or the answer's own
+    disconnect step, unless an injected error comes first or the stream is rendered
+    (the pipeline turns an upstream cut into an error event and a clean end)."""
+    if (
+        faults.disconnect_after is not None
+        or faults.disconnect_inside is not None
+        or faults.disconnect_after_bytes is not None
+    ):
+        return True
+    ends_cut = bool(events) and events[-1].kind == "disconnect"
+    return ends_cut and faults.error_after is None and not rendered
 
 
 def _http_error_plan(target: Family, faults: Faults) -> Plan:
@@ -324,30 +479,33 @@ def _error_message(body: Any) -> str | None:
     return None
 
 
-def _content_faults(steps: list[Step], source: Family, faults: Faults) -> list[Step]:
+def _content_faults(steps: Iterable[Item], source: Family, faults: Faults) -> Iterator[Item]:
     if faults.drop_usage:
-        steps = [s for s in (_drop_usage(step, source) for step in steps) if s is not None]
-    if faults.error_after is not None:
-        out: list[Step] = []
-        events = 0
-        for step in steps:
-            if events == faults.error_after and step.kind in ("data", "raw", "raw_b64"):
-                break
-            if step.kind == "disconnect":
-                break
-            out.append(step)
-            if completes_event(step, source):
-                events += 1
-        name, data = stream_error_event(
-            source,
-            type=faults.error_type,
-            message=faults.error_message,
-            sequence_number=_next_sequence_number(out),
-        )
-        out.append(Step(event=name, data=data))
-        steps = out
-    return steps
+        steps = (s for s in (_drop_usage(step, source) for step in steps) if s is not None)
+    if faults.error_after is None:
+        yield from steps
+        return
+    events = 0
+    sequence: int | None = None
+    for step in steps:
+        if events == faults.error_after and step.kind in ("data", "raw", "raw_b64"):
+            break
+        if step.kind == "disconnect":
+            break
+        yield step
+        number = _sequence_number(step)
+        if number is not None:
+            sequence = number + 1
+        if completes_event(step, source):
+            events += 1
+    name, data = stream_error_event(
+        source, type=faults.error_type, message=faults.error_message, sequence_number=sequence
+    )
+    yield Step(event=name, data=data)
 
+
+#: A CR and the LF after it (``chunking: crlf`` cuts between them).
+_CRLF = re.compile(rb"\r\n")
 
 #: How an SSE event ends: a blank line, whatever the line ends.
 _EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n", b"\n\r\n", b"\r\n\n", b"\n\r")
@@ -358,7 +516,7 @@ def _ends_event(data: bytes) -> bool:
     return data.endswith(_EVENT_ENDS)
 
 
-def completes_event(step: Step, source: str) -> bool:
+def completes_event(step: Item, source: str) -> bool:
     """Whether a step ends a whole event: a data step does; a raw one only when its
     bytes end at an event boundary (half an event split over two raw steps completes
     one with its second half), so that a fault never lands inside an event."""
@@ -369,7 +527,7 @@ def completes_event(step: Step, source: str) -> bool:
     return _ends_event(encode_step(step))
 
 
-def fault_marks(steps: list[Step], faults: Faults, provider: str) -> dict[int, list[str]]:
+def fault_marks(steps: Iterable[Item], faults: Faults, provider: str) -> dict[int, list[str]]:
     """Where each event-counting fault lands on the scenario's own route: step index ->
     what happens right after that step (``-1``: before the first step), for
     ``harness show``. Content faults count whole events (:func:`_completes_event`),
@@ -416,25 +574,24 @@ def _mark(
         del marks[index]
 
 
-def _next_sequence_number(steps: list[Step]) -> int | None:
-    """The ``sequence_number`` after the last one in ``steps`` (Responses events number
-    themselves); ``None`` when no event before carries one."""
-    for step in reversed(steps):
-        data: Any = step.data
-        if isinstance(data, str) and '"sequence_number"' in data:
-            try:
-                data = _json.loads(data)
-            except ValueError:
-                continue
-        if isinstance(data, dict):
-            number = data.get("sequence_number")
-            if type(number) is int:
-                return number + 1
+def _sequence_number(step: Item) -> int | None:
+    """The ``sequence_number`` a step's event carries (Responses events number
+    themselves); the error event an ``error_after`` adds takes the next one."""
+    data: Any = step.data
+    if isinstance(data, str) and '"sequence_number"' in data:
+        try:
+            data = _json.loads(data)
+        except ValueError:
+            return None
+    if isinstance(data, dict):
+        number = data.get("sequence_number")
+        if type(number) is int:
+            return number
     return None
 
 
-def _drop_usage(step: Step, source: Family) -> Step | None:
-    if not isinstance(step.data, dict):
+def _drop_usage(step: Item, source: Family) -> Item | None:
+    if not isinstance(step, Step) or not isinstance(step.data, dict):
         return step
     data: dict[str, Any] = json.loads(json.dumps(step.data))  # a deep copy
     if source == "openai":
@@ -461,84 +618,106 @@ def _drop_usage(step: Step, source: Family) -> Step | None:
     return step.model_copy(update={"data": data})
 
 
-def _encode(steps: list[Step], answer: Response, provider: str) -> _Stream:
-    out = _Stream()
-    pending = 0.0
+def _encode(
+    steps: Iterable[Item], answer: Response, provider: str
+) -> tuple[Iterator[_Unit], _Tail]:
+    """One unit per step, with the pause before it; the tail says whether the answer
+    ends in a disconnect and what pause comes after the last unit."""
+    tail = _Tail()
+    newline = answer.newline
     default = answer.delay_ms / 1000
-    for step in steps:
-        kind = step.kind
-        if kind == "sleep_ms":
-            pending += (step.sleep_ms or 0) / 1000
-        elif kind == "disconnect":
-            out.abort = True
-            break
-        else:
-            delay = pending + (default if out.units else 0.0)
-            out.units.append(
-                _Unit(
-                    encode_step(step, answer.newline, provider=provider),
+
+    def units() -> Iterator[_Unit]:
+        pending = 0.0
+        first = True
+        for step in steps:
+            kind = step.kind
+            if kind == "sleep_ms":
+                pending += (step.sleep_ms or 0) / 1000
+            elif kind == "disconnect":
+                tail.abort = True
+                break
+            else:
+                delay = pending if first else pending + default
+                first = False
+                yield _Unit(
+                    encode_step(step, newline, provider=provider),
                     delay,
                     is_event=kind not in ("comment", "meta"),
                 )
-            )
-            pending = 0.0
-    out.tail_delay = pending
-    return out
+                pending = 0.0
+        tail.delay = pending
+
+    return units(), tail
 
 
-def _normalize(raw: _Stream, source: Family, output: Output, options: NormalizeOptions) -> _Stream:
-    """The stream rendered in ``output``'s format through the normalization pipeline."""
+def _normalize(
+    units: Iterator[_Unit], tail: _Tail, source: Family, output: Output, options: NormalizeOptions
+) -> tuple[Iterator[_Unit], _Tail]:
+    """The stream rendered in ``output``'s format through the normalization pipeline.
+
+    The pipeline turns an upstream cut into a stream_error chunk and a clean end: that
+    is what a gateway's client sees (the tail never aborts). A cut on a rendering route
+    is a wire fault."""
     assert output.renderer is not None
     rendered: NormalizeOptions = {**options, "renderer": output.renderer}
     normalizer = Normalizer(source, **rendered)
-    out = _Stream(tail_delay=raw.tail_delay)
-    carried = 0.0
-    for unit in raw.units:
-        carried += unit.delay
-        for frame in normalizer.feed(unit.data):
-            out.units.append(_Unit(frame, carried, is_event=not frame.startswith(b":")))
-            carried = 0.0
-    for frame in normalizer.finish():
-        out.units.append(_Unit(frame, carried, is_event=not frame.startswith(b":")))
+    out = _Tail()
+
+    def rendered_units() -> Iterator[_Unit]:
         carried = 0.0
-    out.tail_delay += carried
-    # The pipeline turns an upstream cut into a stream_error chunk and a clean end:
-    # that is what a gateway's client sees. A cut on the OpenAI route is a wire fault.
-    return out
+        for unit in units:
+            carried += unit.delay
+            for frame in normalizer.feed(unit.data):
+                yield _Unit(frame, carried, is_event=not frame.startswith(b":"))
+                carried = 0.0
+        for frame in normalizer.finish():
+            yield _Unit(frame, carried, is_event=not frame.startswith(b":"))
+            carried = 0.0
+        out.delay = tail.delay + carried
+
+    return rendered_units(), out
 
 
-def _frame(raw: _Stream, output: Output) -> _Stream:
+def _frame(units: Iterator[_Unit], tail: _Tail, output: Output) -> tuple[Iterator[_Unit], _Tail]:
     """The stream in ``output``'s own framing: each unit's bytes re-framed; a unit that
     frames to nothing (a comment) is dropped, its pause carried to the next one."""
     assert output.framer is not None
     framer = output.framer()
-    out = _Stream(abort=raw.abort, tail_delay=raw.tail_delay)
-    carried = stalled = 0.0
-    for unit in raw.units:
-        carried += unit.delay
-        stalled += unit.stall
-        data = framer.feed(unit.data)
+    out = _Tail()
+
+    def framed() -> Iterator[_Unit]:
+        carried = stalled = 0.0
+        for unit in units:
+            carried += unit.delay
+            stalled += unit.stall
+            data = framer.feed(unit.data)
+            if data:
+                yield _Unit(data, carried, stalled)
+                carried = stalled = 0.0
+        out.abort, out.delay = tail.abort, tail.delay
+        data = framer.finish()
         if data:
-            out.units.append(_Unit(data, carried, stalled))
-            carried = stalled = 0.0
-    data = framer.finish()
-    if data:
-        out.units.append(_Unit(data, carried, stalled))
-    elif stalled:
-        out.units.append(_Unit(b"", carried, stalled, is_event=False))
-    else:
-        out.tail_delay += carried
-    return out
+            yield _Unit(data, carried, stalled)
+        elif stalled:
+            yield _Unit(b"", carried, stalled, is_event=False)
+        else:
+            out.delay += carried
+
+    return framed(), out
 
 
-def _aggregate_plan(answer: Response, raw: _Stream, output: Output, rendered: bool) -> Plan:
+def _aggregate_plan(
+    answer: Response, units: Iterator[_Unit], tail: _Tail, output: Output, rendered: bool
+) -> Plan:
     """The whole answer: ``output``'s answer renderer folds the stream it would send
     (rendered when ``output`` has a renderer, else the recorded one)."""
     if output.renderer is not None and not rendered and output.refold:
-        raw = _normalize(raw, output.provider, output, {})
-    stream = b"".join(unit.data for unit in raw.units)
+        units, tail = _normalize(units, tail, output.provider, output, {})
+    whole = list(units)
+    stream = b"".join(unit.data for unit in whole)
     # A whole answer takes as long as the stream it stands for.
-    took = sum(unit.delay for unit in raw.units) + raw.tail_delay
+    took = sum(unit.delay for unit in whole) + tail.delay
     status, body = output.answer(stream)
     headers = {"content-type": "application/json"}
     if status < 400:
@@ -559,175 +738,224 @@ def _encoded(body: Any) -> bytes:
         return _json.dumps(body, ascii=True).encode()
 
 
-def _wire_faults(raw: _Stream, faults: Faults, output: Output, newline: Newline) -> None:
-    """Apply event ids, keep-alives, stall and disconnects to the units, in place."""
-    if faults.event_ids:
-        _stamp_ids(raw, output, newline)
-    if faults.keepalive_every is not None:
-        style = faults.keepalive_style
-        if output.no_keepalive:
-            raise FaultSpecError(output.no_keepalive)
-        if style == "anthropic" and output.provider != "anthropic":
-            raise FaultSpecError(
-                "keepalive_style 'anthropic' (an event: ping) needs the Anthropic route"
-            )
-        end = _NEWLINES[newline]
-        frame = (KEEPALIVES[style].replace("\n", end) + end + end).encode()
-        units: list[_Unit] = []
-        events = 0
-        for index, unit in enumerate(raw.units):
-            units.append(unit)
-            if unit.is_event and _ends_event(unit.data):  # never inside an event
-                events += 1
-                if events % faults.keepalive_every == 0 and index < len(raw.units) - 1:
-                    units.append(_Unit(frame, is_event=False))
-        raw.units = units
-    if faults.stall_after is not None:
-        stall = (faults.stall_ms or 0) / 1000
-        position = _after_events(raw.units, faults.stall_after)
-        if position < len(raw.units):
-            raw.units[position].stall += stall
-        else:
-            raw.units.append(_Unit(b"", stall=stall, is_event=False))
-    if faults.disconnect_after is not None:
-        raw.units = raw.units[: _after_events(raw.units, faults.disconnect_after)]
-        raw.abort = True
-        raw.tail_delay = 0.0
-    if faults.disconnect_inside is not None:
-        # N whole events, then the first half of the next one: a cut inside an event
-        # wherever its bytes fall (an echoed model name moves byte offsets, not events).
-        position = _after_events(raw.units, faults.disconnect_inside)
-        while position < len(raw.units) and not raw.units[position].is_event:
-            position += 1  # a comment or keep-alive goes out whole: the cut is in an event
-        whole = raw.units[:position]
-        if position < len(raw.units):
-            unit = raw.units[position]
-            whole.append(replace(unit, data=unit.data[: max(1, len(unit.data) // 2)]))
-        raw.units = whole
-        raw.abort = True
-        raw.tail_delay = 0.0
-    if faults.disconnect_after_bytes is not None:
-        budget = faults.disconnect_after_bytes
-        kept: list[_Unit] = []
-        for unit in raw.units:
-            if budget <= 0:
-                break
-            kept.append(replace(unit, data=unit.data[:budget]) if len(unit.data) > budget else unit)
-            budget -= len(unit.data)
-        raw.units = kept
-        raw.abort = True
-        raw.tail_delay = 0.0
+def _check_wire_faults(faults: Faults, output: Output) -> None:
+    """Refuse, before the first byte, the wire faults that cannot apply to ``output``.
 
-
-def _stamp_ids(raw: _Stream, output: Output, newline: Newline) -> None:
-    """``id: N`` (1, 2, ...) as the first line of every event: where a unit starts an
-    event (an event split over units is stamped once). An event's own ``id:`` comes
-    later in its block, so it still wins, as the SSE standard reads fields in order."""
-    if output.content_type != SSE_CONTENT_TYPE:
+    Raises:
+        FaultSpecError: saying why.
+    """
+    if faults.event_ids and output.content_type != SSE_CONTENT_TYPE:
         raise FaultSpecError(
             "event_ids cannot apply to this route: an AWS event stream has no event ids"
         )
+    if faults.keepalive_every is not None:
+        if output.no_keepalive:
+            raise FaultSpecError(output.no_keepalive)
+        if faults.keepalive_style == "anthropic" and output.provider != "anthropic":
+            raise FaultSpecError(
+                "keepalive_style 'anthropic' (an event: ping) needs the Anthropic route"
+            )
+
+
+def _wire_faults(
+    units: Iterator[_Unit], tail: _Tail, faults: Faults, newline: Newline
+) -> tuple[Iterator[_Unit], _Tail]:
+    """Event ids, keep-alives, stall and disconnects, in that order, each a stage over
+    the units (checked by :func:`_check_wire_faults` first)."""
+    if faults.event_ids:
+        units = _stamp_ids(units, newline)
+    if faults.keepalive_every is not None:
+        end = _NEWLINES[newline]
+        frame = (KEEPALIVES[faults.keepalive_style].replace("\n", end) + end + end).encode()
+        units = _keepalives(units, faults.keepalive_every, frame)
+    if faults.stall_after is not None:
+        units = _stall(units, faults.stall_after, (faults.stall_ms or 0) / 1000)
+    cut = _Tail(abort=True)
+    if faults.disconnect_after is not None:
+        units, tail = _after_events(units, faults.disconnect_after), cut
+    if faults.disconnect_inside is not None:
+        units, tail = _inside_event(units, faults.disconnect_inside), cut
+    if faults.disconnect_after_bytes is not None:
+        units, tail = _first_bytes(units, faults.disconnect_after_bytes), cut
+    return units, tail
+
+
+def _stamp_ids(units: Iterator[_Unit], newline: Newline) -> Iterator[_Unit]:
+    """``id: N`` (1, 2, ...) as the first line of every event: where a unit starts an
+    event (an event split over units is stamped once). An event's own ``id:`` comes
+    later in its block, so it still wins, as the SSE standard reads fields in order."""
     end = _NEWLINES[newline].encode()
     number = 0
     at_start = True
-    for unit in raw.units:
+    for unit in units:
         if unit.is_event and at_start and unit.data:
             number += 1
             unit.data = b"id: %d" % number + end + unit.data
         if unit.data:
             at_start = _ends_event(unit.data)
+        yield unit
 
 
-def _after_events(units: list[_Unit], count: int) -> int:
-    """The index just after the ``count``-th event unit (0 for ``count == 0``)."""
-    if count == 0:
-        return 0
+def _keepalives(units: Iterator[_Unit], every: int, frame: bytes) -> Iterator[_Unit]:
+    """A keep-alive after every ``every``-th whole event (never inside an event), but
+    not after the last unit: it goes out only once another unit follows."""
+    events = 0
+    due = False
+    for unit in units:
+        if due:
+            yield _Unit(frame, is_event=False)
+            due = False
+        yield unit
+        if unit.is_event and _ends_event(unit.data):
+            events += 1
+            due = events % every == 0
+
+
+def _stall(units: Iterator[_Unit], after: int, stall: float) -> Iterator[_Unit]:
+    """The stall before the unit that follows the ``after``-th event unit (or, when no
+    unit follows, an empty write after the last one)."""
     seen = 0
-    for index, unit in enumerate(units):
+    due = after == 0
+    applied = False
+    for unit in units:
+        if due and not applied:
+            unit.stall += stall
+            applied = True
+        yield unit
+        if unit.is_event:
+            seen += 1
+            due = due or seen == after
+    if not applied:
+        yield _Unit(b"", stall=stall, is_event=False)
+
+
+def _after_events(units: Iterator[_Unit], count: int) -> Iterator[_Unit]:
+    """The units up to and including the ``count``-th event unit."""
+    if count == 0:
+        return
+    seen = 0
+    for unit in units:
+        yield unit
         if unit.is_event:
             seen += 1
             if seen == count:
-                return index + 1
-    return len(units)
+                return
+
+
+def _inside_event(units: Iterator[_Unit], count: int) -> Iterator[_Unit]:
+    """``count`` whole events, then the first half of the next one: a cut inside an
+    event wherever its bytes fall (an echoed model name moves byte offsets, not events);
+    a comment or keep-alive before it goes out whole."""
+    seen = 0
+    cutting = count == 0
+    for unit in units:
+        if cutting and unit.is_event:
+            yield replace(unit, data=unit.data[: max(1, len(unit.data) // 2)])
+            return
+        yield unit
+        if unit.is_event and not cutting:
+            seen += 1
+            cutting = seen == count
+
+
+def _first_bytes(units: Iterator[_Unit], budget: int) -> Iterator[_Unit]:
+    """The first ``budget`` bytes, the unit they end in cut short."""
+    for unit in units:
+        if budget <= 0:
+            return
+        yield replace(unit, data=unit.data[:budget]) if len(unit.data) > budget else unit
+        budget -= len(unit.data)
 
 
 #: The largest write ``chunking: coalesce`` makes.
 COALESCE_SIZE = 65536
 
 
-def _coalesce(units: list[_Unit]) -> list[Write]:
+def _coalesce(units: Iterator[_Unit]) -> Iterator[Write]:
     """As few writes as possible, up to :data:`COALESCE_SIZE` bytes each.
 
     For load tests where chunk boundaries do not matter: the pauses of the units
     merged into a write are summed before it, so the total time is kept.
     """
-    writes: list[Write] = []
     parts: list[bytes] = []
     size = 0
     delay = stall = 0.0
     for unit in units:
         if size and size + len(unit.data) > COALESCE_SIZE:
-            writes.append(Write(b"".join(parts), delay, stall))
+            yield Write(b"".join(parts), delay, stall)
             parts, size, delay, stall = [], 0, 0.0, 0.0
         parts.append(unit.data)
         size += len(unit.data)
         delay += unit.delay
         stall += unit.stall
     if parts:
-        writes.append(Write(b"".join(parts), delay, stall))
-    return writes
+        yield Write(b"".join(parts), delay, stall)
 
 
-def _chunk(raw: _Stream, faults: Faults) -> tuple[Write, ...]:
-    """The writes: one per unit, or the bytes re-cut as the chunking fault says."""
+def _chunk(units: Iterator[_Unit], tail: _Tail, faults: Faults) -> Iterator[Write]:
+    """The writes: one per unit, or the bytes re-cut as the chunking fault says; then
+    the pause after the last unit, as an empty write."""
     mode = faults.chunking
-    tail = (Write(b"", raw.tail_delay),) if raw.tail_delay else ()
     if mode == "event":
-        return (*(Write(u.data, u.delay, u.stall) for u in raw.units), *tail)
-    if mode == "coalesce":
-        return (*_coalesce(raw.units), *tail)
-    stream = b"".join(u.data for u in raw.units)
-    # A unit with a pause starts a write, so recorded timing survives re-chunking.
-    timed: dict[int, tuple[float, float]] = {}
-    cuts: set[int] = set()
-    offset = 0
-    for unit in raw.units:
-        if unit.delay or unit.stall:
-            delay, stall = timed.get(offset, (0.0, 0.0))
-            timed[offset] = (delay + unit.delay, stall + unit.stall)
-            cuts.add(offset)
-        if mode in ("utf8", "crlf"):
-            cuts.add(offset)  # these modes add cuts to the per-event ones
-        offset += len(unit.data)
-    if mode == "byte":
-        cuts.update(range(len(stream)))
-    elif mode == "random":
-        rng = random.Random(faults.seed)
-        position = 0
-        while position < len(stream):
-            cuts.add(position)
-            position += rng.randint(1, faults.max_chunk)
-    elif mode == "utf8":
-        # Cut after the lead byte of every multi-byte character.
-        for index, byte in enumerate(stream):
-            if byte >= 0xC0:
-                cuts.add(index + 1)
-    else:  # crlf: cut between every CR and the LF after it
-        start = 0
-        while (found := stream.find(b"\r\n", start)) >= 0:
-            cuts.add(found + 1)
-            start = found + 2
-    points = sorted(c for c in cuts if 0 <= c < len(stream)) or [0]
-    if points[0] != 0:
-        points.insert(0, 0)
-    writes = []
-    for begin, end in zip(points, [*points[1:], len(stream)], strict=True):
-        delay, stall = timed.get(begin, (0.0, 0.0))
-        writes.append(Write(stream[begin:end], delay, stall))
-    if not stream:
-        writes = []
-    # A pause due after the last byte (a stall past the end) is an empty final write.
-    if len(stream) in timed:
-        delay, stall = timed[len(stream)]
-        writes.append(Write(b"", delay, stall))
-    return (*writes, *tail)
+        for unit in units:
+            yield Write(unit.data, unit.delay, unit.stall)
+    elif mode == "coalesce":
+        yield from _coalesce(units)
+    else:
+        yield from _recut(units, faults)
+    if tail.delay:
+        yield Write(b"", tail.delay)
+
+
+def _recut(units: Iterator[_Unit], faults: Faults) -> Iterator[Write]:
+    """The stream's bytes cut at the points the chunking fault names, as they come.
+
+    The cuts: where a unit with a pause starts (so recorded timing survives
+    re-chunking: the write starting there takes the pauses of every unit starting
+    there); every unit's start for ``utf8`` and ``crlf``; and, by mode, every byte,
+    seeded random lengths from the start of the stream, after the lead byte of every
+    multi-byte character, or between every CR and the LF after it. A pause due after
+    the last byte is an empty final write."""
+    mode = faults.chunking
+    rng = random.Random(faults.seed)
+    next_random = 0  # the next random cut, as an offset into the whole stream
+    segment = bytearray()
+    delay = stall = 0.0  # the pauses before the segment being gathered
+    offset = 0  # bytes of the stream before this unit
+    for unit in units:
+        data = unit.data
+        size = len(data)
+        cuts: list[int] = []
+        if mode == "byte":
+            cuts = list(range(size))
+        elif mode == "random":
+            while next_random < offset + size:
+                cuts.append(next_random - offset)
+                next_random += rng.randint(1, faults.max_chunk)
+        elif mode == "utf8":
+            cuts = [0, *(i + 1 for i, byte in enumerate(data) if byte >= 0xC0 and i + 1 < size)]
+        else:  # crlf
+            cuts = [0, *(match.start() + 1 for match in _CRLF.finditer(data))]
+        timed = bool(unit.delay or unit.stall)
+        if timed or (cuts and cuts[0] == 0) or (not size and mode in ("utf8", "crlf")):
+            if segment:
+                yield Write(bytes(segment), delay, stall)
+                segment.clear()
+                delay = stall = 0.0
+            delay += unit.delay
+            stall += unit.stall
+        begin = 0
+        for cut in cuts:
+            if cut == 0:
+                continue
+            segment += data[begin:cut]
+            yield Write(bytes(segment), delay, stall)
+            segment.clear()
+            delay = stall = 0.0
+            begin = cut
+        segment += data[begin:]
+        offset += size
+    if segment:
+        yield Write(bytes(segment), delay, stall)
+    elif delay or stall:
+        yield Write(b"", delay, stall)

@@ -27,7 +27,7 @@ import os
 import re
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 import yaml
@@ -95,6 +95,11 @@ class Step(_Model):
     * ``raw`` / ``raw_b64``: exact bytes in one write (text, or base64 for bytes that
       are not UTF-8, such as half a multi-byte character).
     * ``disconnect: true``: close the connection abruptly; must be the last step.
+    * ``file``: a capture beside the scenario file (a path relative to its folder,
+      inside it), replayed event by event as raw bytes: an SSE capture cut at each
+      blank line, an AWS event-stream capture (``bedrock-converse``) at each message.
+      Read as it is sent, so a capture of any length replays in flat memory
+      (``docs/scenarios.md#long-streams``).
     """
 
     data: str | dict[str, Any] | list[Any] | None = None
@@ -106,6 +111,7 @@ class Step(_Model):
     raw: str | None = None
     raw_b64: str | None = None
     disconnect: Literal[True] | None = None
+    file: str | None = None
 
     @property
     def kind(self) -> str:
@@ -146,10 +152,25 @@ class Step(_Model):
                 base64.b64decode(self.raw_b64, validate=True)
             except binascii.Error as exc:
                 raise ValueError(f"raw_b64 is not valid base64: {exc}") from None
+        if self.file is not None:
+            _check_capture_path(self.file)
         return self
 
 
-_STEP_KINDS = ("data", "comment", "sleep_ms", "raw", "raw_b64", "disconnect")
+def _check_capture_path(text: str) -> None:
+    """A ``file`` step's path: relative, inside the scenario's folder (no ``..``)."""
+    if not text or "\0" in text:
+        raise ValueError("file must be a path relative to the scenario file's folder")
+    path = PurePosixPath(text.replace("\\", "/"))
+    if path.is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
+        raise ValueError(
+            f"file {text!r} is absolute: give a path relative to the scenario file's folder"
+        )
+    if ".." in path.parts:
+        raise ValueError(f"file {text!r} leaves the scenario file's folder ('..')")
+
+
+_STEP_KINDS = ("data", "comment", "sleep_ms", "raw", "raw_b64", "disconnect", "file")
 
 
 class Faults(_Model):
@@ -608,19 +629,54 @@ def parse_scenario(
         errors = _translate(exc, node, where)
         raise errors[0] if len(errors) == 1 else ScenarioSetError(errors) from None
     _check_disconnects(scenario, node, where)
+    _check_captures(scenario, node, where, Path(path).parent if path is not None else Path())
     if path is not None:
         scenario._path = Path(path)
     return scenario
 
 
+def _answer_forms(scenario: Scenario) -> list[tuple[tuple[str | int, ...], list[Step] | None]]:
+    if scenario.responses is not None:
+        return [(("responses", i), r.events) for i, r in enumerate(scenario.responses)]
+    return [((), scenario.events)]
+
+
+def _check_captures(scenario: Scenario, node: yaml.Node, where: str | None, folder: Path) -> None:
+    """Each ``file`` step names a readable regular file inside the scenario's folder."""
+    for prefix, events in _answer_forms(scenario):
+        for index, step in enumerate(events or []):
+            if step.file is None:
+                continue
+            problem = capture_problem(folder, step.file)
+            if problem is not None:
+                loc = (*prefix, "events", index, "file")
+                _, found = _locate(node, loc)
+                raise ScenarioError(
+                    problem, path=where, line=found.start_mark.line + 1, field=_dotted(loc)
+                )
+
+
+def capture_problem(folder: Path, name: str) -> str | None:
+    """Why the capture ``name`` beside a scenario in ``folder`` cannot be replayed
+    (``None``: it can): missing, not a regular file, unreadable, or, through a
+    symbolic link, outside the folder."""
+    path = folder / name
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return f"file {name!r}: no such file beside the scenario ({path})"
+    if not real.is_relative_to(folder.resolve()):
+        return f"file {name!r} leads outside the scenario file's folder (to {real})"
+    if not real.is_file():
+        return f"file {name!r} is not a regular file ({path})"
+    if not os.access(real, os.R_OK):
+        return f"file {name!r} cannot be read ({path})"
+    return None
+
+
 def _check_disconnects(scenario: Scenario, node: yaml.Node, where: str | None) -> None:
     """A ``disconnect`` step must be the last one: report the step's own line and field."""
-    forms: list[tuple[tuple[str | int, ...], list[Step] | None]]
-    if scenario.responses is not None:
-        forms = [(("responses", i), r.events) for i, r in enumerate(scenario.responses)]
-    else:
-        forms = [((), scenario.events)]
-    for prefix, events in forms:
+    for prefix, events in _answer_forms(scenario):
         for index, step in enumerate((events or [])[:-1]):
             if step.disconnect:
                 loc = (*prefix, "events", index)

@@ -63,7 +63,8 @@ class PlanCache:
             faults=faults,
             options={"model": model},
         )
-        size = sum(len(write.data) for write in plan.writes)
+        # A lazy plan (a long stream) holds no bytes: its writes are made as they go.
+        size = 0 if plan.lazy else sum(len(write.data) for write in plan.writes)
         self._plans[key] = (plan, size)
         self._bytes += size
         while self._plans and (len(self._plans) > self._max_plans or self._bytes > self._max_bytes):

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ProviderDataError
-from harness.mock.replay import EVENTSTREAM_PROVIDERS, Plan, build_plan, fault_marks
+from harness.mock.replay import (
+    EVENTSTREAM_PROVIDERS,
+    Plan,
+    Write,
+    answer_steps,
+    build_plan,
+    fault_marks,
+)
 from harness.mock.scenario import Faults, Response, Scenario
 from harness.stream.adapters import get_adapter, input_decoder
 from harness.stream.events import Delta, Done, KeepAlive, StreamError, StreamEvent
@@ -98,29 +105,40 @@ def timeline(
     except Exception as exc:  # ReplayError, FaultSpecError: what a request would get
         out["error"] = str(exc)
         return out
-    out.update(_plan_facts(plan))
+    # A long stream is read once, as it is made: its first writes kept, the rest counted.
+    shown: list[Write] = []
+    count = size = 0
+    duration = 0.0
+    for write in plan.iter_writes():
+        if count < MAX_BLOCKS:
+            shown.append(write)
+        count += 1
+        size += len(write.data)
+        duration += write.delay + write.stall
+    out.update(_plan_facts(plan, count, size, duration))
+    truncated = count > len(shown)
     reader = _reader_provider(view)
-    blocks, rest = _blocks(b"".join(w.data for w in plan.writes), plan, reader)
+    blocks, rest = _blocks(b"".join(w.data for w in shown), plan, reader, truncated=truncated)
     out["blocks"], out["truncated_blocks"] = blocks[:MAX_BLOCKS], max(0, len(blocks) - MAX_BLOCKS)
-    out["writes"] = _writes(plan, blocks)
-    out["truncated_writes"] = max(0, len(plan.writes) - MAX_BLOCKS)
-    out["end"] = rest
-    out["markers"] = _markers(plan, blocks, faults)
+    out["writes"] = _writes(shown, blocks)
+    out["truncated_writes"] = count - len(shown)
+    out["end"] = [] if truncated else rest
+    out["markers"] = _markers(plan, blocks, faults, truncated=truncated)
     if not view.normalize and view.route == scenario.provider:
         out["notes"] = _notes(scenario, answer, faults)
     return out
 
 
-def _plan_facts(plan: Plan) -> dict[str, Any]:
+def _plan_facts(plan: Plan, count: int, size: int, duration: float) -> dict[str, Any]:
     return {
         "status": plan.status,
         "headers": [list(pair) for pair in plan.headers],
         "streaming": plan.streaming,
         "abort": plan.abort,
         "faults": plan.faults,
-        "bytes": sum(len(w.data) for w in plan.writes),
-        "write_count": len(plan.writes),
-        "duration_ms": round(sum(w.delay + w.stall for w in plan.writes) * 1000, 3),
+        "bytes": size,
+        "write_count": count,
+        "duration_ms": round(duration * 1000, 3),
     }
 
 
@@ -138,9 +156,12 @@ def _text(data: bytes) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"… ({len(data)} bytes)"
 
 
-def _blocks(body: bytes, plan: Plan, reader: str | None) -> tuple[list[dict[str, Any]], Any]:
+def _blocks(
+    body: bytes, plan: Plan, reader: str | None, *, truncated: bool = False
+) -> tuple[list[dict[str, Any]], Any]:
     """The blocks of ``body`` with their byte ranges and readings, and what the reader
-    concluded at the end (or the part of a block the stream ends inside)."""
+    concluded at the end. A block the body ends inside is ``partial`` (the stream was
+    cut there), or ``truncated`` when only the first writes of a long stream are shown."""
     if not plan.streaming:
         return [{"start": 0, "end": len(body), "kind": "body", "text": _text(body)}], None
     content_type = dict(plan.headers).get("content-type", "")
@@ -153,6 +174,8 @@ def _blocks(body: bytes, plan: Plan, reader: str | None) -> tuple[list[dict[str,
     adapter = get_adapter(reader) if reader else None
     number = 0
     for start, end, kind, name in spans:
+        if kind == "partial" and truncated:
+            kind = "truncated"
         data = body[start:end]
         block: dict[str, Any] = {"start": start, "end": end, "kind": kind, "text": _text(data)}
         if name:
@@ -160,7 +183,7 @@ def _blocks(body: bytes, plan: Plan, reader: str | None) -> tuple[list[dict[str,
         if kind == "event":
             number += 1
             block["event"] = number
-        if decoder is not None and adapter is not None and kind != "partial":
+        if decoder is not None and adapter is not None and kind not in ("partial", "truncated"):
             block["reading"] = _describe(_read(decoder, adapter, data))
         blocks.append(block)
     end_reading: list[str] = []
@@ -283,12 +306,12 @@ def _message_spans(body: bytes) -> list[tuple[int, int, str, str]]:
     return spans
 
 
-def _writes(plan: Plan, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _writes(writes: list[Write], blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     offset = 0
     clock = 0.0
     first = 0  # the first block that may overlap the next write
-    for number, write in enumerate(plan.writes[:MAX_BLOCKS]):
+    for number, write in enumerate(writes):
         clock += write.delay + write.stall
         size = len(write.data)
         while first < len(blocks) and blocks[first]["end"] <= offset:
@@ -313,7 +336,9 @@ def _writes(plan: Plan, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _markers(plan: Plan, blocks: list[dict[str, Any]], faults: Faults) -> list[dict[str, Any]]:
+def _markers(
+    plan: Plan, blocks: list[dict[str, Any]], faults: Faults, *, truncated: bool = False
+) -> list[dict[str, Any]]:
     """Where the faults show in what was sent: keep-alives, error events, stalls, the cut."""
     markers: list[dict[str, Any]] = []
     if not plan.streaming:
@@ -337,7 +362,7 @@ def _markers(plan: Plan, blocks: list[dict[str, Any]], faults: Faults) -> list[d
                     "label": f"error event{why}",
                 }
             )
-    if plan.abort:
+    if plan.abort and not truncated:
         last = len(blocks) - 1
         inside = bool(blocks) and blocks[-1]["kind"] == "partial"
         markers.append(
@@ -356,7 +381,7 @@ def _notes(scenario: Scenario, answer: Response, faults: Faults) -> list[str]:
     each event-counting fault lands."""
     if answer.events is None:
         return []
-    marks = fault_marks(list(answer.events), faults, scenario.provider)
+    marks = fault_marks(answer_steps(scenario, answer), faults, scenario.provider)
     notes: list[str] = []
     for index in sorted(marks):
         where = "before the first step" if index < 0 else f"after step {index + 1}"
