@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install lock test test-latest lint typecheck pytest scan bench bench-serve soak fuzz \
-	serve demo clean clients-doc screenshots
+	serve demo clean clients-doc screenshots bench-long
 
 install: $(STAMP)
 
@@ -105,6 +105,11 @@ screenshots: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(BIN)/python bench/serve.py
+
+# Long streams: a capture of 10k, 100k and 1M events replayed by a fresh harness serve
+# each: peak memory over idle and time to first byte (about two minutes).
+bench-long: $(STAMP)
+	$(BIN)/python bench/longstream.py $(ARGS)
 
 # Load and soak: one `harness serve`, 1,000 streaming clients for 60 s, then again with
 # fault overlays (a few minutes; loopback only). Smaller: make soak ARGS="--clients 200
