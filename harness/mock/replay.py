@@ -55,10 +55,17 @@ from harness.stream.provider_errors import (
 from harness.stream.sse import comment_block, event_block
 
 __all__ = [
+    "CAPTURE_READ",
+    "LAZY_STEPS",
+    "MEMO_BYTES",
+    "CaptureEvent",
+    "Item",
     "Plan",
     "ReplayError",
     "Write",
+    "answer_steps",
     "build_plan",
+    "capture_events",
     "completes_event",
     "encode_step",
     "fault_marks",
@@ -146,6 +153,50 @@ class Plan:
 #: Answers with more steps than this are planned lazily (:attr:`Plan.lazy`): their
 #: writes are made as they are sent, never held whole.
 LAZY_STEPS = 5000
+#: What a lazy plan may keep of the writes it made (bytes, counting ~100 per write for
+#: the objects): a stream that fits is made once and then replayed from memory, as a
+#: short one is; a longer one is made afresh for every request.
+MEMO_BYTES = 8 * 1024 * 1024
+
+
+class _Memo:
+    """A lazy plan's writes, made by ``make`` as they are asked for, and kept by the
+    first pass that reads them to the end if they fit in :data:`MEMO_BYTES`: later
+    passes replay the kept writes. Passes that overlap the first make their own."""
+
+    __slots__ = ("_kept", "_make", "_recording")
+
+    def __init__(self, make: Callable[[], Iterator[Write]]) -> None:
+        self._make = make
+        self._kept: tuple[Write, ...] | None = None
+        self._recording = False
+
+    def __call__(self) -> Iterator[Write]:
+        if self._kept is not None:
+            return iter(self._kept)
+        if self._recording:
+            return self._make()
+        self._recording = True
+        return self._record()
+
+    def _record(self) -> Iterator[Write]:
+        kept: list[Write] | None = []
+        budget = MEMO_BYTES
+        try:
+            for write in self._make():
+                if kept is not None:
+                    budget -= len(write.data) + 100
+                    if budget < 0:
+                        kept = None  # too long to keep: made afresh every time
+                    else:
+                        kept.append(write)
+                yield write
+            if kept is not None:
+                self._kept = tuple(kept)
+        finally:
+            # Too long to keep: every later pass makes its own. Cut short (the client
+            # left): nothing kept, and the next pass records again.
+            self._recording = self._kept is None and kept is None
 
 
 @dataclass(slots=True)
@@ -398,7 +449,7 @@ def build_plan(
     return Plan(
         status=answer.status,
         headers=tuple(headers.items()),
-        source=writes if _long(events) else tuple(writes()),
+        source=_Memo(writes) if _long(events) else tuple(writes()),
         abort=_aborts(events, faults, through_pipeline),
         streaming=True,
         faults=faults.describe(),

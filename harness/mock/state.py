@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.mock.journal import Journal
 from harness.mock.options import ServerOptions
-from harness.mock.replay import Plan, build_plan
+from harness.mock.replay import MEMO_BYTES, Plan, build_plan
 from harness.mock.scenario import Faults, Scenario, ScenarioSet
 from harness.stream.provider_errors import Family
 
@@ -63,8 +63,9 @@ class PlanCache:
             faults=faults,
             options={"model": model},
         )
-        # A lazy plan (a long stream) holds no bytes: its writes are made as they go.
-        size = 0 if plan.lazy else sum(len(write.data) for write in plan.writes)
+        # A lazy plan (a long stream) makes its writes as they go, and keeps at most
+        # MEMO_BYTES of them: counted as that much.
+        size = MEMO_BYTES if plan.lazy else sum(len(write.data) for write in plan.writes)
         self._plans[key] = (plan, size)
         self._bytes += size
         while self._plans and (len(self._plans) > self._max_plans or self._bytes > self._max_bytes):
