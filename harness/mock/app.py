@@ -178,9 +178,9 @@ def _journaled(state: MockState, family: str | None) -> Entry:
             family=family,
         ),
     )
-    holder: dict[str, Entry] | None = request.scope.get("harness.entry")  # type: ignore[assignment]
-    if holder is not None:
-        holder["entry"] = entry
+    out: dict[str, Any] | None = request.scope.get("harness.out")  # type: ignore[assignment]
+    if out is not None:
+        out["entry"] = entry
     return entry
 
 
@@ -412,10 +412,24 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
             if entry.ended is None or outcome != "completed":
                 entry.ended = time.time()
 
-    response = QuartResponse(body(), status=plan.status)
+    # The ASGI layer writes the body itself (one layer less per write than Quart's
+    # iteration); Quart sends the head and an empty body whose end starts it.
+    out: dict[str, Any] | None = request.scope.get("harness.out")  # type: ignore[assignment]
+    if out is not None:
+        out["body"] = body()
+        response = QuartResponse(_no_body(), status=plan.status)
+    else:
+        response = QuartResponse(body(), status=plan.status)
     _set_headers(response, plan)
     response.timeout = None  # a stream may outlive any fixed response timeout
     return response
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    """An empty streamed body (chunked, no content-length)."""
+    nothing: tuple[bytes, ...] = ()
+    for data in nothing:
+        yield data
 
 
 def _marked(writes: Iterator[Write]) -> Iterator[tuple[Write, bool]]:

@@ -56,15 +56,14 @@ class PrefixAndAbort:
         stats = self.state.stats
         on_request = self.state.options.on_request
         head: dict[str, Any] = {}
-        send = _counting(send, head, self.state)
+        # The app hands a stream's body over here (``harness.body``) to be written
+        # straight to the server; for the request log it puts the journal entry here too.
+        out: dict[str, Any] = {}
+        send = _counting(send, head, out, self.state)
         stats.open_requests += 1
         outcome = "error"
         started = time.monotonic()
-        # For the request log, the app puts the request's journal entry here (the scope
-        # copies made below share it); without a log, the scope is left as it is.
-        holder: dict[str, Entry] = {}
-        if on_request is not None:
-            scope = {**scope, "harness.entry": holder}
+        scope = {**scope, "harness.out": out}
         try:
             gone = await self._call(scope, receive, send)
             outcome = "client_gone" if gone else "completed" if head.get("ended") else "cut"
@@ -81,7 +80,7 @@ class PrefixAndAbort:
                 stats.open_streams -= 1
                 stats.count(stats.streams, outcome)
             if on_request is not None:
-                on_request(_log_line(scope, head, holder.get("entry"), started))
+                on_request(_log_line(scope, head, out.get("entry"), started))
 
     async def _call(self, scope: Any, receive: Any, send: Any) -> bool:
         """Run the app; ``True`` when the client hung up while it was answered."""
@@ -141,12 +140,25 @@ def _prefixes(scope: dict[str, Any]) -> str:
     return unquote(text)
 
 
-def _counting(send: Any, head: dict[str, Any], state: MockState) -> Callable[[Any], Any]:
-    """``send``, noting the status and whether the answer is a stream, and its end."""
+def _counting(
+    send: Any, head: dict[str, Any], out: dict[str, Any], state: MockState
+) -> Callable[[Any], Any]:
+    """``send``, noting the status and whether the answer is a stream, and its end.
+
+    A stream's body is not iterated by Quart: the app leaves it in ``out["body"]`` and
+    answers with an empty one, and when Quart sends that empty body's end, the stream
+    is written here first, each write straight to the server as one body message. One
+    layer less per write than Quart's response iteration, which is what a replay spends
+    its time in (``bench/serve.py``)."""
     stats = state.stats
 
     async def counting_send(message: Any) -> None:
-        if message["type"] == "http.response.start" and not head:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            body = out.pop("body", None)
+            if body is not None:
+                await _write_stream(body, send)
+            head["ended"] = True
+        elif message["type"] == "http.response.start" and not head:
             head["status"] = status = int(message["status"])
             stats.count(stats.by_status, f"{status // 100}xx")
             stream = any(
@@ -156,11 +168,19 @@ def _counting(send: Any, head: dict[str, Any], state: MockState) -> Callable[[An
             if stream:
                 head["stream"] = True
                 stats.open_streams += 1
-        elif message["type"] == "http.response.body" and not message.get("more_body"):
-            head["ended"] = True
         await send(message)
 
     return counting_send
+
+
+async def _write_stream(body: Any, send: Any) -> None:
+    """Each chunk of the async iterator ``body`` as a body message; ``body`` is closed
+    whatever happens (its ``finally`` journals how the answer ended)."""
+    try:
+        async for data in body:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+    finally:
+        await body.aclose()
 
 
 def _log_line(scope: Any, head: dict[str, Any], entry: Entry | None, started: float) -> str:
