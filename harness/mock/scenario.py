@@ -811,6 +811,135 @@ def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
     if not root.is_dir():
         raise ScenarioError("no such scenarios folder", path=str(root))
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _SUFFIXES and p.is_file())
+    key = _content_key(root, files)
+    if key is not None:
+        known = _LOADED.get(key) or (_read_cache(key) if directory is None else None)
+        if known is not None and _captures_still_there(known):
+            _remember(key, known)
+            return known
+    loaded = _parse_folder(root, files)
+    if key is not None:
+        _remember(key, loaded)
+        if directory is None:
+            _write_cache(key, loaded)
+    return loaded
+
+
+# --- the parsed-library cache ----------------------------------------------------------
+#
+# Parsing YAML and validating it is most of what loading costs (~75 ms for the
+# built-ins, against ~1 ms to read and hash their bytes). A folder whose files hold
+# the same bytes gives the same scenarios, so a set is kept per process by a hash of
+# its folder, its files' names and their bytes (any edit is a new key: reload and
+# tests that rewrite a file see it at once), and the built-in library also on disk,
+# as a pickle in the user's cache folder, keyed the same way plus the versions of
+# harness, pydantic and Python. A cache that cannot be read or written is skipped.
+
+#: Sets loaded in this process, most recent last (a few folders at most).
+_LOADED: dict[str, ScenarioSet] = {}
+_LOADED_MAX = 16
+
+
+def _content_key(root: Path, files: list[Path]) -> str | None:
+    """The hash of what decides a folder's scenarios, or ``None`` (a file is too large
+    or unreadable: the loader then says so)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogatepass"))
+    for file in files:
+        try:
+            if file.stat().st_size > MAX_FILE_BYTES:
+                return None
+            data = file.read_bytes()
+        except OSError:
+            return None
+        name = file.relative_to(root).as_posix().encode("utf-8", "surrogatepass")
+        digest.update(b"\0%d\0%s\0%d\0" % (len(name), name, len(data)))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _remember(key: str, scenarios: ScenarioSet) -> None:
+    _LOADED.pop(key, None)
+    _LOADED[key] = scenarios
+    while len(_LOADED) > _LOADED_MAX:
+        del _LOADED[next(iter(_LOADED))]
+
+
+def _captures_still_there(scenarios: ScenarioSet) -> bool:
+    """The capture files a kept set names are still replayable (else it is loaded
+    again, and the loader says what is wrong)."""
+    for scenario in scenarios:
+        folder = scenario.path.parent if scenario.path is not None else Path()
+        for answer in scenario.answers:
+            for step in answer.events or ():
+                if step.file is not None and capture_problem(folder, step.file) is not None:
+                    return False
+    return True
+
+
+def cache_folder() -> Path | None:
+    """Where the built-in library's parsed copy is kept: ``$HARNESS_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``; ``None`` when
+    ``HARNESS_CACHE_DIR`` is ``off``."""
+    given = os.environ.get("HARNESS_CACHE_DIR")
+    if given is not None:
+        return None if given.lower() in ("off", "0", "") else Path(given)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "harness")
+
+
+def _cache_path(key: str) -> Path | None:
+    import platform
+
+    import pydantic
+
+    folder = cache_folder()
+    if folder is None:
+        return None
+    from harness import __version__
+
+    versions = f"{__version__}-{pydantic.VERSION}-{platform.python_version()}"
+    return folder / f"library-{versions}-{key[:32]}.pickle"
+
+
+def _read_cache(key: str) -> ScenarioSet | None:
+    import pickle
+
+    path = _cache_path(key)
+    try:
+        if path is None:
+            return None
+        with path.open("rb") as file:
+            info = os.fstat(file.fileno())
+            # Only a file this user wrote, that no one else may write to, is unpickled.
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            loaded = pickle.load(file)
+    except Exception:  # missing, unreadable, from another version: parse instead
+        return None
+    return loaded if isinstance(loaded, ScenarioSet) else None
+
+
+def _write_cache(key: str, scenarios: ScenarioSet) -> None:
+    import pickle
+
+    from harness.atomic import write_atomic
+
+    path = _cache_path(key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for old in path.parent.glob("library-*.pickle"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        write_atomic(path, pickle.dumps(scenarios, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, pickle.PicklingError):
+        pass  # a cache that cannot be written is only slower next time
+
+
+def _parse_folder(root: Path, files: list[Path]) -> ScenarioSet:
     scenarios: list[Scenario] = []
     errors: list[ScenarioError] = []
     seen: dict[str, Path] = {}
