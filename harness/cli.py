@@ -41,8 +41,9 @@ nothing to scan); 130 on Ctrl-C. Each command's --help says more."""
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``harness`` command; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(given[0] if given else None)
+    args = parser.parse_args(given)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
@@ -62,7 +63,10 @@ if TYPE_CHECKING:
     _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command``, the commands whose arguments need a
+    module of their own (import, shrink) get them only when they are the one run (their
+    help line is always there), so that ``harness serve`` does not import them."""
     from harness import __version__
 
     parser = argparse.ArgumentParser(
@@ -81,10 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_check(sub)
     _add_record(sub)
     _add_convert(sub)
-    _add_import(sub)
+    _add_import(sub, full=command in (None, "import"))
     _add_scan(sub)
     _add_conformance(sub)
-    _add_shrink(sub)
+    _add_shrink(sub, full=command in (None, "shrink"))
     return parser
 
 
@@ -373,9 +377,7 @@ def _add_convert(sub: _Subparsers) -> None:
     convert.set_defaults(run=_convert)
 
 
-def _add_import(sub: _Subparsers) -> None:
-    from harness.record.importer import add_import_arguments
-
+def _add_import(sub: _Subparsers, *, full: bool = True) -> None:
     imp = sub.add_parser(
         "import",
         help="turn a pasted or saved stream capture into a scenario",
@@ -386,7 +388,10 @@ def _add_import(sub: _Subparsers) -> None:
             "byte, with a suggested expect from the normalization pipeline."
         ),
     )
-    add_import_arguments(imp)
+    if full:
+        from harness.record.importer import add_import_arguments
+
+        add_import_arguments(imp)
     imp.set_defaults(run=_import)
 
 
@@ -458,9 +463,7 @@ def _add_conformance(sub: _Subparsers) -> None:
     parser.set_defaults(run=_conformance)
 
 
-def _add_shrink(sub: _Subparsers) -> None:
-    from harness.shrink import add_shrink_arguments
-
+def _add_shrink(sub: _Subparsers, *, full: bool = True) -> None:
     parser = sub.add_parser(
         "shrink",
         help="reduce a scenario to a minimal one on which a command still fails",
@@ -471,7 +474,10 @@ def _add_shrink(sub: _Subparsers) -> None:
             "written, 2 for unusable arguments or when COMMAND passes on the original."
         ),
     )
-    add_shrink_arguments(parser)
+    if full:
+        from harness.shrink import add_shrink_arguments
+
+        add_shrink_arguments(parser)
     parser.set_defaults(run=_shrink)
 
 
