@@ -12,6 +12,10 @@ UV     := $(BIN)/uv
 # uv uses the venv's Python and never downloads one; .venv is the project environment.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (some CI and
+# sandboxes), Python would otherwise compile every module of the web stack again at
+# every start (harness serve: ~450 ms of imports instead of ~145 ms).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install lock test test-latest lint typecheck pytest scan bench bench-serve soak fuzz \
 	serve demo clean clients-doc screenshots bench-long
