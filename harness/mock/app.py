@@ -74,6 +74,9 @@ from harness.mock.state import MockState, Served
 
 __all__ = ["ClientGone", "create_app", "unserved_match_paths"]
 
+#: The faults of an answer that sets none (one shared value: most requests have none).
+NO_FAULTS = Faults()
+
 
 def create_app(
     scenarios: ScenarioSet, options: ServerOptions | None = None, *, journal: Journal | None = None
@@ -165,15 +168,15 @@ def _add_error_handlers(app: Quart, state: MockState) -> None:
         return error_response(family, 500, f"harness internal error: {type(exc).__name__}: {exc}")
 
 
-def _journaled(state: MockState, family: str | None) -> Entry:
+def _journaled(state: MockState, family: str | None, test_id: str | None = None) -> Entry:
     """A new journal entry for this request (also handed to the request log)."""
     entry = state.journal.add(
-        test_id_of(request),
+        test_id_of(request) if test_id is None else test_id,
         Entry(
             time=time.time(),
             method=request.method,
             path=request.path,
-            query=mask_query(request.args.to_dict()),
+            query=mask_query(request.args.to_dict()) if request.scope.get("query_string") else {},
             headers=mask_headers(dict(request.headers.items())),
             family=family,
         ),
@@ -199,7 +202,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
         await drain(request)
         return _unserved(state, 404, f"Unknown route POST {request.path}. " + routes_hint())
     test_id = test_id_of(request)
-    entry = _journaled(state, family.name)
+    entry = _journaled(state, family.name, test_id)
 
     def fail(status: int, message: str, **headers: str) -> QuartResponse:
         entry.status, entry.outcome, entry.error = status, "rejected", message
@@ -254,14 +257,15 @@ def _answer_and_faults(
     Raises:
         FaultSpecError: an overlay cannot be parsed.
     """
-    overlay = Faults()
+    overlay: Faults | None = None
     for text in (request.scope.get("harness.faults"), request.headers.get(FAULTS_HEADER)):
         if isinstance(text, str) and text:
-            overlay = overlay.merged(parse_faults(text))
+            parsed = parse_faults(text)
+            overlay = parsed if overlay is None else overlay.merged(parsed)
     failed = state.journal.failed(test_id, scenario)
     position = state.journal.position(test_id, scenario) - sum(failed.values())
     index = min(position, len(scenario.answers) - 1)
-    faults = (scenario.answers[index].faults or Faults()).merged(overlay)
+    faults = (scenario.answers[index].faults or NO_FAULTS).merged(overlay)
     if faults.fail_first is None:
         return index, faults, False
     if failed.get(index, 0) < faults.fail_first:

@@ -106,10 +106,11 @@ def is_loopback_name(host: str) -> bool:
 
 def test_id_of(req: Request) -> str:
     """The caller's test id: the ``/t/{id}/`` prefix, the header, or ``?test_id=``."""
+    # The query string is parsed only when there is one (most requests have none).
     return str(
         req.scope.get("harness.test_id")
         or req.headers.get(TEST_ID_HEADER)
-        or req.args.get("test_id", "")
+        or (req.args.get("test_id", "") if req.scope.get("query_string") else "")
     )
 
 

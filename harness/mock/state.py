@@ -49,7 +49,8 @@ class PlanCache:
         model: str | None,
     ) -> Plan:
         """The plan of answer ``index`` of ``scenario`` for this request (built once)."""
-        key = (id(scenario), index, family, stream, normalize, faults.model_dump_json(), model)
+        # Faults are frozen and hashable, and compare field by field.
+        key = (id(scenario), index, family, stream, normalize, faults, model)
         hit = self._plans.get(key)
         if hit is not None:
             self._plans.move_to_end(key)
