@@ -182,6 +182,13 @@ def _add_serve(sub: _Subparsers) -> None:
         help="close a connection idle this long, or still sending its request head (default 75)",
     )
     serve.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop: Python's asyncio (default) or uvloop (pip install "
+        "'harness[fast]'; see docs/performance.md)",
+    )
+    serve.add_argument(
         "--body-timeout",
         type=_positive_float,
         default=None,
@@ -243,6 +250,7 @@ def _add_ui(sub: _Subparsers) -> None:
         journal_max=None,
         keep_alive_timeout=None,
         body_timeout=None,
+        loop="asyncio",
     )
 
 
@@ -657,6 +665,7 @@ def _serve_until_stopped(args: argparse.Namespace, stopping: threading.Event) ->
             port=args.port,
             on_ready=functools.partial(_ready, args, scenarios),
             stop_requested=stopping,
+            loop=args.loop,
         )
     except UsageError as exc:
         print(f"harness serve: {exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from hypercorn.asyncio import run as hypercorn_run
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -183,6 +183,7 @@ def serve_forever(
     port: int = 8080,
     on_ready: Callable[[str], None] | None = None,
     stop_requested: threading.Event | None = None,
+    loop: str = "asyncio",
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (open streams get 1 s to end).
 
@@ -191,11 +192,13 @@ def serve_forever(
     ``on_ready`` is called with the base URL once the socket listens.
     ``stop_requested``: set by the caller's own signal handler while it was starting
     (loading scenarios, say); the server then stops as soon as it could have started.
+    ``loop``: ``asyncio`` or ``uvloop`` (``harness[fast]``; :data:`LOOPS`).
 
     Raises:
-        UsageError: the address cannot be bound.
+        UsageError: the address cannot be bound, or the event loop is not available.
     """
     options = options or ServerOptions()
+    loop_factory(loop)  # refused before the socket is bound
     sock = bind(host, port)
     url = _url(host, sock.getsockname()[1])
     app = create_app(scenarios, options)
@@ -213,7 +216,37 @@ def serve_forever(
             app, sock, stop, lambda: on_ready(url) if on_ready else None, options.keep_alive_timeout
         )
 
-    asyncio.run(main())
+    _run(main(), loop)
+
+
+#: The event loops a server can run on: Python's own, or uvloop (``harness[fast]``).
+EventLoop = Literal["asyncio", "uvloop"]
+LOOPS: tuple[EventLoop, ...] = ("asyncio", "uvloop")
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What makes the event loop called ``name`` (``None``: asyncio's default).
+
+    Raises:
+        UsageError: an unknown name, or uvloop is not installed (saying how to get it).
+    """
+    if name == "asyncio":
+        return None
+    if name != "uvloop":
+        raise UsageError(f"unknown event loop {name!r}; known: {', '.join(LOOPS)}")
+    try:
+        import uvloop
+    except ImportError:
+        raise UsageError(
+            "the uvloop event loop needs uvloop: pip install 'harness[fast]' (or uvloop)"
+        ) from None
+    return uvloop.new_event_loop
+
+
+def _run(main: Any, loop: str) -> None:
+    """``asyncio.run(main)`` on the event loop called ``loop``."""
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(main)
 
 
 class BackgroundLoop:
@@ -224,7 +257,9 @@ class BackgroundLoop:
     coroutine's stop event from any thread, waits, and re-raises a failure.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loop: str = "asyncio") -> None:
+        loop_factory(loop)  # an unknown or missing loop is refused here, not in the thread
+        self._loop_name = loop
         self._thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -241,7 +276,7 @@ class BackgroundLoop:
                 await serve(self._stop, started.set)
 
             try:
-                asyncio.run(main())
+                _run(main(), self._loop_name)
             except BaseException as exc:  # reported by start() or stop()
                 self._error = exc
             finally:
@@ -279,6 +314,8 @@ class ServerThread:
     >>> with ServerThread(load_scenarios()) as server:  # doctest: +SKIP
     ...     print(server.url)
     http://127.0.0.1:54321
+
+    ``loop``: the event loop to serve on, ``asyncio`` or ``uvloop`` (:data:`LOOPS`).
     """
 
     def __init__(
@@ -288,6 +325,7 @@ class ServerThread:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        loop: str = "asyncio",
     ) -> None:
         options = options or ServerOptions()
         self.app = create_app(scenarios, options)
@@ -296,7 +334,7 @@ class ServerThread:
         self._keep_alive_timeout = options.keep_alive_timeout
         self._host = host
         self._port = port
-        self._background = BackgroundLoop()
+        self._background = BackgroundLoop(loop)
         self.url = ""
 
     @property
