@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 TARGET_RATE = 1.0
 TARGET_START_MS = 150.0
+TARGET_SERVE_MS = 170.0
+TARGET_RUN_SERVER_MS = 15.0
 COALESCE = "chunking=coalesce"
 CHUNK = (
     '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"m",'
@@ -389,6 +391,16 @@ def startup(n: int, repeats: int) -> dict[str, Any]:
         "raw asyncio": lambda: floor_server(raw_floor),
     }
     with httpx.Client(timeout=10, trust_env=False) as http:
+        # run_server() with the built-in library, as a test suite calls it (the
+        # library is parsed once per process; the first call pays that).
+        from harness.testing import run_server
+
+        out["run_server_builtins"] = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            with run_server():
+                up = time.perf_counter() - start
+            out["run_server_builtins"].append(up)
         for _ in range(repeats):
             for name, make in makers.items():
                 start = time.perf_counter()
@@ -403,6 +415,68 @@ def startup(n: int, repeats: int) -> dict[str, Any]:
                 if response.status_code != 200 or len(response.content) != expected:
                     raise SystemExit(f"bench: {name} start-up request failed: {response!r}")
                 out["runs"][name].append(took)
+    return out
+
+
+# --- start-up from the command line -------------------------------------------------------
+
+FLOOR_SERVER = """
+import sys
+from quart import Quart, Response, request
+from harness.mock.serve import bind, serve_forever, _serve
+import asyncio
+app = Quart("floor")
+CHUNKS = [b"data: {}\\n\\n" for _ in range(20)]
+@app.post("/v1/chat/completions")
+async def chat():
+    await request.get_data()
+    async def body():
+        for chunk in CHUNKS:
+            yield chunk
+    response = Response(body(), content_type="text/event-stream")
+    response.timeout = None
+    return response
+sock = bind("127.0.0.1", 0)
+print("ready on http://127.0.0.1:%d" % sock.getsockname()[1], flush=True)
+async def main():
+    await _serve(app, sock, asyncio.Event(), lambda: None)
+asyncio.run(main())
+"""
+
+
+def command_startup(repeats: int) -> dict[str, list[float]]:
+    """Seconds from starting a process to the end of its first streamed answer:
+    ``harness serve`` (the built-in library, openai/text) and a minimal Quart app on
+    the same Hypercorn runner (the stack's floor), interleaved."""
+    commands = {
+        "harness serve": (
+            [sys.executable, "-m", "harness", "serve", "--port", "0", "--speed", "0"],
+            "/s/openai/text/v1/chat/completions",
+        ),
+        "quart floor": ([sys.executable, "-c", FLOOR_SERVER], "/v1/chat/completions"),
+    }
+    out: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, (cmd, path) in commands.items():
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            try:
+                assert proc.stdout is not None
+                url = proc.stdout.readline().split(" on ", 1)[1].strip()
+                with socket.create_connection((HOST, int(url.rsplit(":", 1)[1]))) as sock:
+                    sock.sendall(
+                        b"POST %s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                        b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                        % (path.encode(), len(REQUEST_BODY), REQUEST_BODY)
+                    )
+                    while sock.recv(65536):
+                        pass
+                out[name].append(time.perf_counter() - start)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
     return out
 
 
@@ -564,6 +638,7 @@ def main() -> int:
         for floor in floors:
             floor.stop()
     start_info = subprocess_json(["--startup"], {"n": 20, "repeats": start_repeats}, timeout=300)
+    commands = command_startup(start_repeats)
 
     nan = float("nan")
     single: dict[str, float] = {}
@@ -645,6 +720,22 @@ def main() -> int:
     runs = start_info["runs"]
     time_row("start+1st answer, best of 5", {k: min(runs[k]) * 1000 for k in base}, 150)
     time_row("start+1st answer, 1st of 5", {k: runs[k][0] * 1000 for k in base})
+    serve_ms = statistics.median(commands["harness serve"]) * 1000
+    floor_ms = statistics.median(commands["quart floor"]) * 1000
+    print(
+        f"{'harness serve -> 1st answer':<30} {serve_ms:>9.1f} ms {floor_ms:>9.1f} ms "
+        f"{'':>12} {div(floor_ms, serve_ms):>7.2f}x {'':>7}  {'<170 ms':<8} "
+        + ("PASS" if serve_ms <= TARGET_SERVE_MS else "FAIL")
+        + f"  (median of {start_repeats}, a fresh process each; floor: minimal Quart app)"
+    )
+    builtins_ms = statistics.median(start_info["run_server_builtins"][1:]) * 1000
+    first_ms = start_info["run_server_builtins"][0] * 1000
+    print(
+        f"{'run_server(), built-ins':<30} {builtins_ms:>9.1f} ms {'':>12} {'':>12} {'':>8} "
+        f"{'':>7}  {'<15 ms':<8} "
+        + ("PASS" if builtins_ms <= TARGET_RUN_SERVER_MS else "FAIL")
+        + f"  (median after the first call; first {first_ms:.1f} ms parses the library)"
+    )
     framework, ours = start_info["import_quart_hypercorn"], start_info["import_harness"]
     print(
         f"imports in a fresh process: quart+hypercorn {framework * 1000:.0f} ms, then "

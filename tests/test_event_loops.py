@@ -7,7 +7,6 @@ import asyncio
 import signal
 import subprocess
 import sys
-import sys as _sys
 
 import httpx
 import openai
@@ -57,7 +56,7 @@ def test_the_loop_really_is_uvloop() -> None:
 def test_an_unknown_or_missing_loop_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UsageError, match="unknown event loop 'trio'"):
         loop_factory("trio")
-    monkeypatch.setitem(_sys.modules, "uvloop", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
     with pytest.raises(UsageError, match=r"pip install 'harness\[fast\]'"):
         ServerThread(BUILTINS, ServerOptions(), loop="uvloop")
     assert serve.loop_factory("asyncio") is None
