@@ -15,9 +15,10 @@ into 64 KiB slices as a server reads an upstream body.
 
 Each output is checked before timing (the Converse output decoded by botocore's
 ``EventStreamBuffer`` must give back the N texts, the tool call and ``metadata``; the
-chat outputs must end in ``[DONE]``), or the run fails. Times are the best of R repeats
-(R=5; --quick: R=2 and N=20,000); ``ev/s`` is input events per second; each ratio is
-case time / its baseline's (lower is better). Nothing is asserted about speed.
+chat outputs must end in ``[DONE]``), or the run fails. Times are medians of R
+interleaved rounds (bench/timing.py; R=5; --quick: R=2 and N=20,000); ``ev/s`` is
+input events per second; each ratio is case time / its baseline's (lower is better).
+Nothing is asserted about speed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import json
 import sys
 
 from botocore.eventstream import EventStreamBuffer
-from timing import best_of  # bench/timing.py
+from timing import median, rounds  # bench/timing.py
 
 from harness import normalize
 from harness.stream.bedrock import converse_frame
@@ -151,11 +152,12 @@ def main() -> int:
         "read converse": lambda: run("bedrock-converse", converse, "openai-chat"),
         "read anthropic": lambda: run("anthropic", anthropic, "openai-chat"),
     }
-    times = {name: best_of(repeats, work) for name, work in cases.items()}
+    times = {name: median(values) for name, values in rounds(repeats, cases).items()}
     size_a, size_c = sum(map(len, anthropic)), sum(map(len, converse))
     print(
         f"N={n:,} text deltas: Anthropic SSE {size_a:,} bytes, Converse event stream "
-        f"{size_c:,} bytes, in {CHUNK // 1024} KiB slices; best of {repeats}; "
+        f"{size_c:,} bytes, in {CHUNK // 1024} KiB slices; median of {repeats} interleaved "
+        "rounds; "
         f"Python {sys.version.split()[0]}"
     )
     print(f"{'case':<28} {'time':>10} {'ev/s':>12}")

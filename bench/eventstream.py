@@ -12,7 +12,8 @@ into 64 KiB slices, as a client reads a response body.
   botocore's ``EventStream`` does.
 
 Both runs must yield N messages with the same payloads, or the run fails. Times are
-the best of R repeats (R=5; --quick: R=2 and N=20,000). ``ev/s`` is messages per
+the median of R interleaved rounds after a warm-up (R=5; --quick: R=2 and N=20,000;
+bench/timing.py). ``ev/s`` is messages per
 second; ``ratio`` is harness time / botocore time (lower is better). Nothing is
 asserted about speed: the figures are the result. Encoding speed is shown too
 (no baseline: botocore has no encoder).
@@ -26,7 +27,7 @@ import json
 import sys
 
 from botocore.eventstream import EventStreamBuffer
-from timing import best_of  # bench/timing.py
+from timing import median, rounds  # bench/timing.py
 
 from harness.stream.eventstream import (
     EventStreamDecoder,
@@ -89,12 +90,21 @@ def main() -> int:
         print(f"FAIL: harness gave {len(ours)} messages, botocore {len(theirs)}")
         return 1
 
-    harness_time = best_of(repeats, lambda: run_harness(chunks))
-    botocore_time = best_of(repeats, lambda: run_botocore(chunks))
-    encode_time = best_of(repeats, lambda: [encode(message) for message in messages])
+    times = rounds(
+        repeats,
+        {
+            "harness": lambda: run_harness(chunks),
+            "botocore": lambda: run_botocore(chunks),
+            "encode": lambda: [encode(message) for message in messages],
+        },
+    )
+    harness_time, botocore_time, encode_time = (
+        median(times[name]) for name in ("harness", "botocore", "encode")
+    )
     print(
         f"N={n:,} Bedrock chunk messages, {len(data):,} bytes in {len(chunks):,} slices "
-        f"of {CHUNK // 1024} KiB; best of {repeats}; Python {sys.version.split()[0]}"
+        f"of {CHUNK // 1024} KiB; median of {repeats} interleaved rounds; "
+        f"Python {sys.version.split()[0]}"
     )
     print(f"{'case':<24} {'time':>10} {'ev/s':>12}")
     print(f"{'harness decode':<24} {harness_time:8.3f} s {n / harness_time:>12,.0f}")
