@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from harness._frozen import fast_init
+
 __all__ = [
     "Delta",
     "Done",
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A fragment of one tool call, as in OpenAI's ``delta.tool_calls[]``.
@@ -55,6 +58,7 @@ class ToolCallDelta:
     arguments: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Delta:
     """What choice ``index`` gained in one step (OpenAI's ``choices[].delta``).
@@ -72,6 +76,7 @@ class Delta:
     finish_reason: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage in OpenAI's terms.
@@ -90,6 +95,7 @@ class Usage:
     completion_tokens_details: Mapping[str, int] | None = field(default=None, hash=False)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Metadata:
     """Response identity as a provider event reports it; empty values mean unknown."""
@@ -99,6 +105,7 @@ class Metadata:
     created: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Done:
     """The provider's terminal event arrived; ``usage`` is its final report, if any."""
@@ -114,6 +121,7 @@ class KeepAlive:
 StreamErrorKind: TypeAlias = Literal["parse_error", "connection_closed", "provider_error"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StreamError:
     """The stream is broken; nothing after this is sent, and no ``[DONE]``.

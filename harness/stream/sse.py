@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import _json
+from harness._frozen import fast_init
 from harness._text import normalize_newlines
 from harness.errors import SSEEncodeError
 
@@ -61,6 +62,7 @@ _DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ServerSentEvent:
     """One dispatched event.
@@ -80,6 +82,7 @@ class ServerSentEvent:
     retry: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Comment:
     """An SSE comment line (``:`` and what follows, the colon and one space removed).
@@ -222,6 +225,10 @@ class SSEDecoder:
                 # Fast path for the commonest field; the first colon is at index 4.
                 value = raw[6:] if raw.startswith(b"data: ") else raw[5:]
                 block.append(value.decode("utf-8", "replace"))
+            elif raw.startswith(b"event:"):
+                # The next commonest (every Anthropic and Responses event names itself).
+                value = raw[7:] if raw.startswith(b"event: ") else raw[6:]
+                self._event = value.decode("utf-8", "replace")
             else:
                 self._field(_decode(raw), out)
         return out
