@@ -130,7 +130,7 @@ class AnthropicAdapter:
         where = "content_block_start"
         index = get_int(body, "index", where) or 0
         block = get_obj(body, "content_block", where) or {}
-        where = f"{where}.content_block"
+        where = "content_block_start.content_block"
         kind = get_str(block, "type", where)
         if kind == "tool_use":
             tool_index = len(self._tool_index)
@@ -152,9 +152,8 @@ class AnthropicAdapter:
         return []
 
     def _block_delta(self, body: JSONObject) -> list[StreamEvent]:
-        where = "content_block_delta"
-        delta = get_obj(body, "delta", where) or {}
-        where = f"{where}.delta"
+        delta = get_obj(body, "delta", "content_block_delta") or {}
+        where = "content_block_delta.delta"
         kind = delta.get("type")
         if kind == "text_delta":
             return [Delta(content=get_str(delta, "text", where) or "")]

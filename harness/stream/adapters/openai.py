@@ -88,9 +88,9 @@ class OpenAIAdapter:
                 )
             )
         for i, raw_choice in enumerate(get_list(chunk, "choices", "")):
-            where = f"choices[{i}]"
+            where, delta_where = _WHERE[i] if i < len(_WHERE) else _where(i)
             choice = as_obj(raw_choice, where)
-            delta = _delta(choice, where)
+            delta = _delta(choice, where, delta_where)
             if delta is not None:
                 out.append(delta)
                 if delta.finish_reason is not None:
@@ -126,7 +126,17 @@ class OpenAIAdapter:
         )
 
 
-def _delta(choice: JSONObject, where: str) -> Delta | None:
+def _where(i: int) -> tuple[str, str]:
+    """Where choice ``i`` and its delta are, for error messages."""
+    return f"choices[{i}]", f"choices[{i}].delta"
+
+
+#: The first choices' places, made once (every chunk has one, and they only name
+#: where malformed data was).
+_WHERE = [_where(i) for i in range(8)]
+
+
+def _delta(choice: JSONObject, where: str, delta_where: str) -> Delta | None:
     index = get_int(choice, "index", where) or 0
     finish_reason = get_str(choice, "finish_reason", where)
     delta = choice.get("delta")
@@ -134,7 +144,7 @@ def _delta(choice: JSONObject, where: str) -> Delta | None:
         if finish_reason is None:
             return None
         return Delta(index=index, finish_reason=finish_reason)
-    where = f"{where}.delta"
+    where = delta_where
     delta = as_obj(delta, where)
     role = get_str(delta, "role", where)
     content = get_str(delta, "content", where)
