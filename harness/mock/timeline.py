@@ -215,15 +215,11 @@ def _describe(events: Iterable[StreamEvent]) -> list[str]:
     out: list[str] = []
     for event in events:
         if isinstance(event, Delta):
-            parts = []
-            if event.role:
-                parts.append(f"role {event.role}")
-            if event.content:
-                parts.append(f"text {event.content!r}")
-            if event.reasoning_content:
-                parts.append(f"reasoning {event.reasoning_content!r}")
-            if event.refusal:
-                parts.append(f"refusal {event.refusal!r}")
+            parts = [f"role {event.role}"] if event.role else []
+            texts = ("text", event.content), ("reasoning", event.reasoning_content)
+            for label, text in (*texts, ("refusal", event.refusal)):
+                if text:
+                    parts.append(f"{label} {text!r}")
             for call in event.tool_calls:
                 if call.name:
                     parts.append(f"tool call {call.index} {call.name}")
