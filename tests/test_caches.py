@@ -135,3 +135,27 @@ def test_a_lazy_plan_too_long_to_keep_is_made_afresh(monkeypatch: pytest.MonkeyP
     assert memo._kept is None
     assert tuple(plan.iter_writes()) == first
     assert memo._kept is None
+
+
+def test_a_plan_says_when_its_writes_can_go_back_to_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's quick loop is used only for writes known whole, all with bytes,
+    none stalled, and none paused at the speed asked for."""
+    found = load_scenarios().get("openai/text")
+    assert found is not None
+    answer = found.answers[0]
+    plan = build_plan(found, answer, target="openai", stream=True)  # delay_ms: 20
+    assert plan.back_to_back_writes(0) == plan.writes
+    assert plan.back_to_back_writes(1) is None  # paused at recorded speed
+    stalled = build_plan(
+        found,
+        answer,
+        target="openai",
+        stream=True,
+        faults=replay.parse_faults("stall_after=2; stall_ms=5"),
+    )
+    assert stalled.back_to_back_writes(0) is None
+    lazy = _long_plan(monkeypatch)
+    assert lazy.back_to_back_writes(0) is None  # not known whole yet
+    whole = tuple(lazy.iter_writes())
+    assert lazy.back_to_back_writes(0) == whole  # kept by that pass
+    assert lazy.back_to_back_writes(1) is None

@@ -416,14 +416,45 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
             if entry.ended is None or outcome != "completed":
                 entry.ended = time.time()
 
+    async def back_to_back(writes: tuple[Write, ...]) -> AsyncIterator[bytes]:
+        """``body`` for writes that are all non-empty, with no pause to make: the same
+        journal, less work per write (the replay's hot loop at speed 0)."""
+        sent = 0
+        outcome: Outcome = "client_disconnected"
+        last = len(writes) - 1
+        try:
+            for index, write in enumerate(writes):
+                data = write.data
+                sent += len(data)
+                entry.bytes_sent = sent
+                if index == last and not abort:
+                    outcome = entry.outcome = "completed"
+                    entry.ended = time.time()
+                try:
+                    yield data
+                except GeneratorExit:
+                    entry.bytes_sent = sent - len(data)  # not handed over
+                    outcome = "client_disconnected"
+                    raise
+            if abort:
+                outcome = "disconnected_by_fault"
+                raise Abort
+            outcome = "completed"
+        finally:
+            entry.outcome = outcome
+            if entry.ended is None or outcome != "completed":
+                entry.ended = time.time()
+
+    known = plan.back_to_back_writes(pace)
+    stream = body() if known is None else back_to_back(known)
     # The ASGI layer writes the body itself (one layer less per write than Quart's
     # iteration); Quart sends the head and an empty body whose end starts it.
     out: dict[str, Any] | None = request.scope.get("harness.out")  # type: ignore[assignment]
     if out is not None:
-        out["body"] = body()
+        out["body"] = stream
         response = QuartResponse(_no_body(), status=plan.status)
     else:
-        response = QuartResponse(body(), status=plan.status)
+        response = QuartResponse(stream, status=plan.status)
     _set_headers(response, plan)
     response.timeout = None  # a stream may outlive any fixed response timeout
     return response

@@ -132,6 +132,12 @@ class Plan:
     abort: bool = False
     streaming: bool = False
     faults: str = ""
+    #: Whether the writes are all non-empty and none waits whatever the speed (no
+    #: stall): at speed 0, or with no pause at all (:attr:`untimed`), the server then
+    #: writes them back to back. Known for a whole plan only (``False`` otherwise).
+    back_to_back: bool = False
+    #: Whether no write has a pause before it (known for a whole plan only).
+    untimed: bool = False
 
     @property
     def lazy(self) -> bool:
@@ -149,6 +155,18 @@ class Plan:
         source = self.source
         return iter(source) if isinstance(source, tuple) else source()
 
+    def back_to_back_writes(self, pace: float) -> tuple[Write, ...] | None:
+        """The writes, when they are known whole (a whole plan, or a lazy one that kept
+        them), all non-empty, and none waits at this pace; else ``None``."""
+        source = self.source
+        if isinstance(source, tuple):
+            flags, writes = (self.back_to_back, self.untimed), source
+        elif isinstance(source, _Memo) and source.kept is not None:
+            flags, writes = source.flags, source.kept
+        else:
+            return None
+        return writes if flags[0] and (pace == 0 or flags[1]) else None
+
 
 #: Answers with more steps than this are planned lazily (:attr:`Plan.lazy`): their
 #: writes are made as they are sent, never held whole.
@@ -164,12 +182,19 @@ class _Memo:
     first pass that reads them to the end if they fit in :data:`MEMO_BYTES`: later
     passes replay the kept writes. Passes that overlap the first make their own."""
 
-    __slots__ = ("_kept", "_make", "_recording")
+    __slots__ = ("_kept", "_make", "_recording", "flags")
 
     def __init__(self, make: Callable[[], Iterator[Write]]) -> None:
         self._make = make
         self._kept: tuple[Write, ...] | None = None
         self._recording = False
+        #: :attr:`Plan.back_to_back` and :attr:`Plan.untimed` of the kept writes.
+        self.flags = (False, False)
+
+    @property
+    def kept(self) -> tuple[Write, ...] | None:
+        """The writes, once a pass kept them."""
+        return self._kept
 
     def __call__(self) -> Iterator[Write]:
         if self._kept is not None:
@@ -192,6 +217,7 @@ class _Memo:
                         kept.append(write)
                 yield write
             if kept is not None:
+                self.flags = _flags(kept)
                 self._kept = tuple(kept)
         finally:
             # Too long to keep: every later pass makes its own. Cut short (the client
@@ -446,14 +472,36 @@ def build_plan(
 
     headers = {"content-type": output.content_type, "cache-control": "no-cache"}
     headers.update({k.lower(): v for k, v in answer.headers.items()})
+    if _long(events):
+        return Plan(
+            status=answer.status,
+            headers=tuple(headers.items()),
+            source=_Memo(writes),
+            abort=_aborts(events, faults, through_pipeline),
+            streaming=True,
+            faults=faults.describe(),
+        )
+    made = tuple(writes())
+    back_to_back, untimed = _flags(made)
     return Plan(
         status=answer.status,
         headers=tuple(headers.items()),
-        source=_Memo(writes) if _long(events) else tuple(writes()),
+        source=made,
         abort=_aborts(events, faults, through_pipeline),
         streaming=True,
         faults=faults.describe(),
+        back_to_back=back_to_back,
+        untimed=untimed,
     )
+
+
+def _flags(writes: Iterable[Write]) -> tuple[bool, bool]:
+    """(every write has bytes and no stall, no write has a pause)."""
+    back_to_back = untimed = True
+    for write in writes:
+        back_to_back = back_to_back and bool(write.data) and not write.stall
+        untimed = untimed and not write.delay
+    return back_to_back, untimed
 
 
 def _long(events: list[Step]) -> bool:
