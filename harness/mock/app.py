@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 from quart import Quart, Request, request
 from quart.wrappers import Response as QuartResponse
@@ -168,20 +168,31 @@ def _add_error_handlers(app: Quart, state: MockState) -> None:
         return error_response(family, 500, f"harness internal error: {type(exc).__name__}: {exc}")
 
 
-def _journaled(state: MockState, family: str | None, test_id: str | None = None) -> Entry:
+def _current() -> Request:
+    """This request's object, looked up once (each use of Quart's ``request`` proxy
+    looks it up again)."""
+    return cast(Request, cast(Any, request)._get_current_object())
+
+
+def _journaled(
+    state: MockState, family: str | None, test_id: str | None = None, req: Request | None = None
+) -> Entry:
     """A new journal entry for this request (also handed to the request log)."""
+    if req is None:
+        req = _current()
+    scope = req.scope
     entry = state.journal.add(
-        test_id_of(request) if test_id is None else test_id,
+        test_id_of(req) if test_id is None else test_id,
         Entry(
             time=time.time(),
-            method=request.method,
-            path=request.path,
-            query=mask_query(request.args.to_dict()) if request.scope.get("query_string") else {},
-            headers=mask_headers(dict(request.headers.items())),
+            method=req.method,
+            path=req.path,
+            query=mask_query(req.args.to_dict()) if scope.get("query_string") else {},
+            headers=mask_headers(dict(req.headers.items())),
             family=family,
         ),
     )
-    out: dict[str, Any] | None = request.scope.get("harness.out")  # type: ignore[assignment]
+    out = cast(dict[str, Any] | None, scope.get("harness.out"))
     if out is not None:
         out["entry"] = entry
     return entry
@@ -201,15 +212,16 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     if not family.accepts(args):
         await drain(request)
         return _unserved(state, 404, f"Unknown route POST {request.path}. " + routes_hint())
-    test_id = test_id_of(request)
-    entry = _journaled(state, family.name, test_id)
+    req = _current()
+    test_id = test_id_of(req)
+    entry = _journaled(state, family.name, test_id, req)
 
     def fail(status: int, message: str, **headers: str) -> QuartResponse:
         entry.status, entry.outcome, entry.error = status, "rejected", message
         entry.ended = time.time()
         return error_response(family.name, status, message, **headers)
 
-    body, problem = await read_json(request)
+    body, problem = await read_json(req)
     if problem is not None:
         return fail(*problem)
     entry.body = body
@@ -217,7 +229,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     entry.stream, entry.model = call.stream, call.model
     served = state.served  # one snapshot: a reload in between changes nothing here
     scenario, why = _select(
-        served.scenarios, family, call, body, request, state.options.list_command
+        served.scenarios, family, call, body, req, state.options.list_command
     )
     if scenario is None:
         return fail(404, why)
@@ -225,10 +237,11 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     # still shows the answer it asked for (and that answer's retry-after counts).
     entry.scenario, entry.answer = scenario.name, state.journal.next_answer(test_id, scenario)
     try:
-        index, faults, failing = _answer_and_faults(state, test_id, scenario)
+        index, faults, failing = _answer_and_faults(state, test_id, scenario, req)
         entry.answer = index
-        pace = _speed(request.headers.get(SPEED_HEADER), state.options.speed)
-        normalize = request.headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
+        headers = req.headers
+        pace = _speed(headers.get(SPEED_HEADER), state.options.speed)
+        normalize = headers.get(NORMALIZE_HEADER, "").lower() in ("1", "true", "yes")
         entry.normalize = normalize
         plan = served.plans.get(
             scenario, index, family.name, call.stream, normalize, faults, call.model
@@ -240,11 +253,11 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     if failing:
         state.journal.fail(test_id, scenario, index)
     entry.status, entry.faults = plan.status, faults
-    return await _respond(plan, pace, state.options.sleep, entry)
+    return await _respond(plan, pace, state.options.sleep, entry, req)
 
 
 def _answer_and_faults(
-    state: MockState, test_id: str, scenario: Scenario
+    state: MockState, test_id: str, scenario: Scenario, req: Request
 ) -> tuple[int, Faults, bool]:
     """Which answer the request gets, its effective faults (the answer's own, then the
     URL's ``/f/`` overlay, then the ``x-harness-faults`` header, field by field), and
@@ -258,7 +271,7 @@ def _answer_and_faults(
         FaultSpecError: an overlay cannot be parsed.
     """
     overlay: Faults | None = None
-    for text in (request.scope.get("harness.faults"), request.headers.get(FAULTS_HEADER)):
+    for text in (req.scope.get("harness.faults"), req.headers.get(FAULTS_HEADER)):
         if isinstance(text, str) and text:
             parsed = parse_faults(text)
             overlay = parsed if overlay is None else overlay.merged(parsed)
@@ -375,7 +388,7 @@ def _select(
     )
 
 
-async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
+async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry, req: Request) -> Any:
     """The answer ``plan`` describes, paced, journaled in ``entry`` as it goes out."""
     if not plan.streaming:
         return await _respond_whole(plan, pace, sleep, entry)
@@ -449,7 +462,7 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> Any:
     stream = body() if known is None else back_to_back(known)
     # The ASGI layer writes the body itself (one layer less per write than Quart's
     # iteration); Quart sends the head and an empty body whose end starts it.
-    out: dict[str, Any] | None = request.scope.get("harness.out")  # type: ignore[assignment]
+    out = cast(dict[str, Any] | None, req.scope.get("harness.out"))
     if out is not None:
         out["body"] = stream
         response = QuartResponse(_no_body(), status=plan.status)
