@@ -228,9 +228,7 @@ async def _answer(state: MockState, family: ApiFamily, args: dict[str, str]) -> 
     call = family.read(args, body)
     entry.stream, entry.model = call.stream, call.model
     served = state.served  # one snapshot: a reload in between changes nothing here
-    scenario, why = _select(
-        served.scenarios, family, call, body, req, state.options.list_command
-    )
+    scenario, why = _select(served.scenarios, family, call, body, req, state.options.list_command)
     if scenario is None:
         return fail(404, why)
     # Journaled before the overlays are read: a request refused for its fault header
