@@ -390,74 +390,11 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry, req: Req
     """The answer ``plan`` describes, paced, journaled in ``entry`` as it goes out."""
     if not plan.streaming:
         return await _respond_whole(plan, pace, sleep, entry)
-    # The journal says how the answer ended as soon as its last byte is handed over:
-    # a client that stops reading at [DONE] or message_stop may look at the journal
-    # before the terminating chunk has even been written.
-    abort = plan.abort
-
-    async def body() -> AsyncIterator[bytes]:
-        sent = 0
-        outcome: Outcome = "client_disconnected"
-        try:
-            for write, final in _marked(plan.iter_writes()):
-                wait = write.delay * pace + write.stall
-                if wait > 0:
-                    await sleep(wait)
-                if write.data:
-                    before = sent
-                    sent += len(write.data)
-                    entry.bytes_sent = sent
-                    if final and not abort:
-                        outcome = entry.outcome = "completed"
-                        entry.ended = time.time()
-                    try:
-                        yield write.data
-                    except GeneratorExit:
-                        # The write failed (the client hung up: ClientGone) or was cut
-                        # short: it was not handed over.
-                        entry.bytes_sent = before
-                        outcome = "client_disconnected"
-                        raise
-            if plan.abort:
-                outcome = "disconnected_by_fault"
-                raise Abort
-            outcome = "completed"
-        finally:
-            entry.outcome = outcome
-            if entry.ended is None or outcome != "completed":
-                entry.ended = time.time()
-
-    async def back_to_back(writes: tuple[Write, ...]) -> AsyncIterator[bytes]:
-        """``body`` for writes that are all non-empty, with no pause to make: the same
-        journal, less work per write (the replay's hot loop at speed 0)."""
-        sent = 0
-        outcome: Outcome = "client_disconnected"
-        last = len(writes) - 1
-        try:
-            for index, write in enumerate(writes):
-                data = write.data
-                sent += len(data)
-                entry.bytes_sent = sent
-                if index == last and not abort:
-                    outcome = entry.outcome = "completed"
-                    entry.ended = time.time()
-                try:
-                    yield data
-                except GeneratorExit:
-                    entry.bytes_sent = sent - len(data)  # not handed over
-                    outcome = "client_disconnected"
-                    raise
-            if abort:
-                outcome = "disconnected_by_fault"
-                raise Abort
-            outcome = "completed"
-        finally:
-            entry.outcome = outcome
-            if entry.ended is None or outcome != "completed":
-                entry.ended = time.time()
-
     known = plan.back_to_back_writes(pace)
-    stream = body() if known is None else back_to_back(known)
+    if known is None:
+        stream = _paced(plan, pace, sleep, entry)
+    else:
+        stream = _back_to_back(known, plan.abort, entry)
     # The ASGI layer writes the body itself (one layer less per write than Quart's
     # iteration); Quart sends the head and an empty body whose end starts it.
     out = cast(dict[str, Any] | None, req.scope.get("harness.out"))
@@ -469,6 +406,81 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry, req: Req
     _set_headers(response, plan)
     response.timeout = None  # a stream may outlive any fixed response timeout
     return response
+
+
+# The journal says how a stream ended as soon as its last byte is handed over: a
+# client that stops reading at [DONE] or message_stop may look at the journal before
+# the terminating chunk has even been written.
+
+
+async def _paced(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> AsyncIterator[bytes]:
+    """The stream's bytes, each write after its pause, journaled as they go."""
+    sent = 0
+    outcome: Outcome = "client_disconnected"
+    abort = plan.abort
+    try:
+        for write, final in _marked(plan.iter_writes()):
+            wait = write.delay * pace + write.stall
+            if wait > 0:
+                await sleep(wait)
+            if write.data:
+                before = sent
+                sent += len(write.data)
+                entry.bytes_sent = sent
+                if final and not abort:
+                    outcome = entry.outcome = "completed"
+                    entry.ended = time.time()
+                try:
+                    yield write.data
+                except GeneratorExit:
+                    # The write failed (the client hung up: ClientGone) or was cut
+                    # short: it was not handed over.
+                    entry.bytes_sent = before
+                    outcome = "client_disconnected"
+                    raise
+        if abort:
+            outcome = "disconnected_by_fault"
+            raise Abort
+        outcome = "completed"
+    finally:
+        _ended(entry, outcome)
+
+
+async def _back_to_back(
+    writes: tuple[Write, ...], abort: bool, entry: Entry
+) -> AsyncIterator[bytes]:
+    """:func:`_paced` for writes that all have bytes and no pause to make (the
+    replay's hot loop at speed 0): the same journal, less work per write."""
+    sent = 0
+    outcome: Outcome = "client_disconnected"
+    last = len(writes) - 1
+    try:
+        for index, write in enumerate(writes):
+            data = write.data
+            sent += len(data)
+            entry.bytes_sent = sent
+            if index == last and not abort:
+                outcome = entry.outcome = "completed"
+                entry.ended = time.time()
+            try:
+                yield data
+            except GeneratorExit:
+                entry.bytes_sent = sent - len(data)  # not handed over
+                outcome = "client_disconnected"
+                raise
+        if abort:
+            outcome = "disconnected_by_fault"
+            raise Abort
+        outcome = "completed"
+    finally:
+        _ended(entry, outcome)
+
+
+def _ended(entry: Entry, outcome: Outcome) -> None:
+    """Journal how a stream ended (its end time, unless it completed earlier)."""
+    entry.outcome = outcome
+    if entry.ended is None or outcome != "completed":
+        entry.ended = time.time()
 
 
 async def _no_body() -> AsyncIterator[bytes]:

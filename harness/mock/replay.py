@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import functools
 import json
 import random
 import re
@@ -472,27 +473,19 @@ def build_plan(
 
     headers = {"content-type": output.content_type, "cache-control": "no-cache"}
     headers.update({k.lower(): v for k, v in answer.headers.items()})
-    if _long(events):
-        return Plan(
-            status=answer.status,
-            headers=tuple(headers.items()),
-            source=_Memo(writes),
-            abort=_aborts(events, faults, through_pipeline),
-            streaming=True,
-            faults=faults.describe(),
-        )
-    made = tuple(writes())
-    back_to_back, untimed = _flags(made)
-    return Plan(
+    stream_plan = functools.partial(
+        Plan,
         status=answer.status,
         headers=tuple(headers.items()),
-        source=made,
         abort=_aborts(events, faults, through_pipeline),
         streaming=True,
         faults=faults.describe(),
-        back_to_back=back_to_back,
-        untimed=untimed,
     )
+    if _long(events):
+        return stream_plan(source=_Memo(writes))
+    made = tuple(writes())
+    back_to_back, untimed = _flags(made)
+    return stream_plan(source=made, back_to_back=back_to_back, untimed=untimed)
 
 
 def _flags(writes: Iterable[Write]) -> tuple[bool, bool]:
