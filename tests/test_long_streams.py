@@ -262,3 +262,21 @@ def test_a_bad_file_step_is_refused_with_its_line(file: str, problem: str, tmp_p
     assert problem in message
     assert "bad.yaml:5" in message
     assert "events[1]" in message
+
+
+def test_the_console_counts_a_long_capture_only_so_far(tmp_path: Path) -> None:
+    """A page view of a million-event capture stays cheap: the timeline shows the first
+    writes and counts up to MAX_COUNTED, saying the stream is longer."""
+    from harness.mock import timeline as console_timeline
+
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+    folder = _folder_with(tmp_path, chunk * (console_timeline.MAX_COUNTED + 10))
+    replayed = load_scenarios(folder).get("replayed")
+    assert replayed is not None
+    view = route_views(replayed)[0]
+    data = console_timeline.timeline(replayed, 0, view, Faults())
+    assert data["counted_all"] is False
+    assert data["write_count"] == console_timeline.MAX_COUNTED
+    assert len(data["writes"]) == console_timeline.MAX_BLOCKS
+    short = console_timeline.timeline(BUILTINS.get("openai/text"), 0, view, Faults())  # type: ignore[arg-type]
+    assert short["counted_all"] is True

@@ -39,13 +39,16 @@ from harness.stream.outputs import OUTPUTS
 from harness.stream.provider_errors import Family
 from harness.stream.sse import Comment
 
-__all__ = ["MAX_BLOCKS", "MAX_TEXT", "View", "route_views", "timeline"]
+__all__ = ["MAX_BLOCKS", "MAX_COUNTED", "MAX_TEXT", "View", "route_views", "timeline"]
 
 #: Blocks and writes described in full per view; a longer stream is cut short there
 #: (``truncated`` says how many more), so a page never has to draw a million rows.
 MAX_BLOCKS = 2000
 #: Characters of a block's or a write's bytes shown.
 MAX_TEXT = 600
+#: Writes counted for a view's totals: a longer stream (a capture of a million events)
+#: is counted this far and said to be longer, so that a page view stays cheap.
+MAX_COUNTED = 100_000
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
 
@@ -112,9 +115,14 @@ def timeline(
     for write in plan.iter_writes():
         if count < MAX_BLOCKS:
             shown.append(write)
+        elif count >= MAX_COUNTED:
+            out["counted_all"] = False  # the totals are of the first MAX_COUNTED writes
+            break
         count += 1
         size += len(write.data)
         duration += write.delay + write.stall
+    else:
+        out["counted_all"] = True
     out.update(_plan_facts(plan, count, size, duration))
     truncated = count > len(shown)
     reader = _reader_provider(view)

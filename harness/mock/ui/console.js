@@ -279,10 +279,10 @@
     }
     const facts = h("div", { class: "facts" },
       h("span", {}, `HTTP ${v.status}`),
-      h("span", { class: "write-count" }, `${v.write_count} write${v.write_count === 1 ? "" : "s"}`),
+      h("span", { class: "write-count" }, `${v.write_count.toLocaleString("en-US")}${v.counted_all === false ? "+" : ""} write${v.write_count === 1 ? "" : "s"}`),
       h("span", { class: "block-count" }, blockSummary(v)),
-      h("span", {}, fmtBytes(v.bytes)),
-      h("span", {}, fmtMs(v.duration_ms) + " at recorded speed"),
+      h("span", {}, fmtBytes(v.bytes) + (v.counted_all === false ? "+" : "")),
+      h("span", {}, fmtMs(v.duration_ms) + (v.counted_all === false ? "+" : "") + " at recorded speed"),
       v.abort ? h("span", { class: "tag fault" }, "cut (no terminating chunk)") : null,
       v.faults ? h("span", { class: "mono" }, v.faults) : null);
     append(section, [h("h3", {}, title), facts, timelineSvg(v, log)]);
