@@ -79,7 +79,9 @@ Chunking = Literal["event", "byte", "random", "utf8", "crlf", "coalesce"]
 class _Model(BaseModel):
     # strict: YAML already types its scalars; "200" is not a status code. No float may
     # be infinite or NaN: `delay_ms: .inf` would be a stream that never ends.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True
+    )
 
 
 class Step(_Model):
@@ -181,7 +183,9 @@ class Faults(_Model):
     count): ``disconnect_after: 3`` writes three events and then cuts the connection.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=False, allow_inf_nan=False, defer_build=True
+    )
 
     disconnect_after: int | None = Field(default=None, ge=0)
     disconnect_after_bytes: int | None = Field(default=None, ge=0)
