@@ -102,6 +102,7 @@ clients-doc: | $(UV)
 	$(CLIENTS_VENV)/bin/python -m harness.conformance.published --write
 
 bench: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python bench/normalize.py
 	$(BIN)/python bench/eventstream.py
 	$(BIN)/python bench/converse.py
@@ -112,11 +113,13 @@ screenshots: $(STAMP)
 	$(BIN)/python -m tests.screenshots
 
 bench-serve: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python bench/serve.py
 
 # Long streams: a capture of 10k, 100k and 1M events replayed by a fresh harness serve
 # each: peak memory over idle and time to first byte (about two minutes).
 bench-long: $(STAMP)
+	@$(BYTECODE)
 	$(BIN)/python bench/longstream.py $(ARGS)
 
 # Load and soak: one `harness serve`, 1,000 streaming clients for 60 s, then again with
