@@ -159,3 +159,18 @@ def test_a_plan_says_when_its_writes_can_go_back_to_back(monkeypatch: pytest.Mon
     whole = tuple(lazy.iter_writes())
     assert lazy.back_to_back_writes(0) == whole  # kept by that pass
     assert lazy.back_to_back_writes(1) is None
+
+
+def test_checkouts_side_by_side_keep_their_own_cache_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two checkouts (two folders of built-ins) each keep their file; past eight, the
+    oldest go."""
+    _fresh_builtins(monkeypatch, tmp_path / "cache")
+    for number in range(10):
+        checkout = tmp_path / f"checkout{number}"
+        checkout.mkdir()
+        (checkout / "a.yaml").write_text(TEXT)
+        monkeypatch.setattr(scenario, "builtin_scenarios_dir", lambda c=checkout: c)
+        load_scenarios()
+    assert len(list((tmp_path / "cache").glob("library-*.pickle"))) == scenario._CACHE_FILES

@@ -842,6 +842,8 @@ def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
 #: Sets loaded in this process, most recent last (a few folders at most).
 _LOADED: dict[str, ScenarioSet] = {}
 _LOADED_MAX = 16
+#: Parsed libraries kept on disk (checkouts and versions side by side), newest first.
+_CACHE_FILES = 8
 
 
 def _content_key(root: Path, files: list[Path]) -> str | None:
@@ -935,10 +937,13 @@ def _write_cache(key: str, scenarios: ScenarioSet) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for old in path.parent.glob("library-*.pickle"):
-            if old != path:
-                old.unlink(missing_ok=True)
         write_atomic(path, pickle.dumps(scenarios, protocol=pickle.HIGHEST_PROTOCOL))
+        # A few checkouts or versions side by side each keep theirs; older ones go.
+        kept = sorted(
+            path.parent.glob("library-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for old in kept[_CACHE_FILES:]:
+            old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError):
         pass  # a cache that cannot be written is only slower next time
 
