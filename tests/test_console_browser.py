@@ -428,3 +428,22 @@ def test_the_page_fetches_nothing_from_elsewhere(driver: Any, console: ServerThr
         assert all(name.startswith(console.url + "/") for name in names), names
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_with_an_admin_token_the_browser_gives_it_once(driver: Any) -> None:
+    """A server with an admin token: the console refuses a browser without it, and a
+    browser that opens /_harness/ui/?token=... is sent to /_harness/ui/ with a cookie
+    that its every request then carries (the token leaves the address bar)."""
+    with ServerThread(BUILTINS, ServerOptions(admin_token="s3cret-token")) as guarded:
+        driver.get(f"{guarded.url}/_harness/ui/")
+        assert "admin token" in driver.find_element("tag name", "body").text
+        driver.get(f"{guarded.url}/_harness/ui/?token=s3cret-token")
+        wait_for(lambda: _count(driver, "tr.scenario-row") == len(BUILTINS), what="the list")
+        assert "token" not in driver.current_url
+        cookies = {c["name"]: c for c in driver.get_cookies()}
+        cookie = cookies["harness_admin_token"]
+        assert cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Strict"
+        assert cookie["path"] == "/_harness"
+        assert driver.execute_script("return document.cookie") == ""  # not readable by scripts
+        driver.delete_all_cookies()
