@@ -23,14 +23,15 @@ import base64
 import binascii
 import difflib
 import fnmatch
+import functools
+import importlib
 import os
 import re
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -46,6 +47,22 @@ from harness.errors import ScenarioError, ScenarioSetError
 from harness.stream.bedrock import CONVERSE_EVENTS
 from harness.stream.formats import Provider
 from harness.stream.provider_errors import CONVERSE_EXCEPTIONS
+
+if TYPE_CHECKING:
+    import yaml
+else:
+
+    class _LazyModule:
+        """A module imported when one of its names is first read: PyYAML is needed only
+        to parse a scenario file, and a library read from the cache parses none."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attribute: str) -> Any:
+            return getattr(importlib.import_module(self._name), attribute)
+
+    yaml = _LazyModule("yaml")
 
 __all__ = [
     "NAME_PATTERN",
@@ -522,39 +539,45 @@ def _step_problem(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
 
 # --- loading --------------------------------------------------------------------
 
-# libyaml's safe loader when PyYAML was built with it (10x faster on long streams);
-# both keep line marks and refuse arbitrary Python objects.
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-
-class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+@functools.cache
+def _loader_class() -> Any:
     """The safe loader, whose scalar constructors fail only with a YAML error.
 
-    PyYAML's safe constructors let plain Python errors out for some scalars that
-    look typed but are not: ``2001-13-45`` (a timestamp with month 13), ``!!int abc``,
-    ``!!bool x``, an integer of more than 4300 digits (Python's int limit). Each is
-    turned into a :class:`yaml.constructor.ConstructorError` at the node's line.
+    libyaml's safe loader when PyYAML was built with it (10x faster on long streams);
+    both keep line marks and refuse arbitrary Python objects. PyYAML's safe
+    constructors let plain Python errors out for some scalars that look typed but are
+    not: ``2001-13-45`` (a timestamp with month 13), ``!!int abc``, ``!!bool x``, an
+    integer of more than 4300 digits (Python's int limit). Each is turned into a
+    :class:`yaml.constructor.ConstructorError` at the node's line. Made on first use:
+    a server whose library comes from the cache never imports PyYAML.
     """
+    import yaml as pyyaml
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except yaml.YAMLError:
-            raise
-        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
-            kind = str(node.tag).rsplit(":", 1)[-1]
-            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {kind}"
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            # ValueError says why (month 13, too many digits); the others say nothing useful.
-            reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else ""
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"{shown} is not a valid {kind}"
-                + (f" ({reason})" if reason else "")
-                + ("; quote it if it is a string" if not getattr(node, "style", "x") else ""),
-                node.start_mark,
-            ) from None
+    base: type[pyyaml.SafeLoader] = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
+
+    class _Loader(base):  # type: ignore[valid-type,misc]
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except pyyaml.YAMLError:
+                raise
+            except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+                kind = str(node.tag).rsplit(":", 1)[-1]
+                shown = repr(node.value) if isinstance(node, pyyaml.ScalarNode) else f"this {kind}"
+                shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                # ValueError says why (month 13, too many digits); the others say nothing.
+                reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else ""
+                raise pyyaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{shown} is not a valid {kind}"
+                    + (f" ({reason})" if reason else "")
+                    + ("; quote it if it is a string" if not getattr(node, "style", "x") else ""),
+                    node.start_mark,
+                ) from None
+
+    return _Loader
 
 
 def builtin_scenarios_dir() -> Path:
@@ -597,7 +620,7 @@ def parse_scenario(
         raise ScenarioError(_too_large(len(text.encode()), limit), path=where)
     try:
         # One parse gives both the node tree (for line numbers) and the data.
-        loader = _Loader(text)
+        loader = _loader_class()(text)
         try:
             node = loader.get_single_node()
             if node is not None:
