@@ -10,7 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from harness.conformance.outcome import OutcomeError, ToolCall
+from harness.conformance.outcome import Outcome, OutcomeError, ToolCall
+from harness.stream.adapters.anthropic import STOP_REASONS as ANTHROPIC_STOP_REASONS
 
 __all__ = [
     "ANTHROPIC_STOP",
@@ -20,20 +21,13 @@ __all__ = [
     "anthropic_usage",
     "chat_usage",
     "parse_arguments",
+    "take_langchain_message",
     "transport_error",
 ]
 
-#: Anthropic ``stop_reason`` in OpenAI terms.
-ANTHROPIC_STOP: dict[str | None, str | None] = {
-    None: None,
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
+#: Anthropic ``stop_reason`` in OpenAI terms: the reference reader's own mapping.
+ANTHROPIC_STOP: dict[str | None, str | None] = {None: None}
+ANTHROPIC_STOP.update(ANTHROPIC_STOP_REASONS.items())
 #: Gemini ``finishReason`` names in OpenAI terms (``STOP`` with calls is ``tool_calls``).
 GEMINI_FINISH: dict[str, str] = {
     "STOP": "stop",
@@ -156,3 +150,23 @@ def anthropic_usage(usage: Mapping[str, Any]) -> dict[str, int]:
         for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
     return chat_usage(prompt, usage.get("output_tokens"))
+
+
+def take_langchain_message(outcome: Outcome, message: Any, finish_reason: str | None) -> None:
+    """A langchain ``AIMessageChunk`` summed over a stream, into ``outcome``: its text,
+    tool calls (one it could not parse keeps its text as ``_unparsed_arguments``),
+    ``finish_reason`` as the adapter mapped it, and usage."""
+    outcome.text = message.text if isinstance(message.text, str) else message.text()
+    outcome.tool_calls = [ToolCall(c["name"], dict(c["args"])) for c in message.tool_calls]
+    outcome.tool_calls += [
+        ToolCall(c.get("name") or "", {"_unparsed_arguments": c.get("args") or ""})
+        for c in message.invalid_tool_calls
+    ]
+    outcome.finish_reason = finish_reason
+    usage = message.usage_metadata
+    if usage is not None:
+        outcome.usage = {
+            "prompt_tokens": usage["input_tokens"],
+            "completion_tokens": usage["output_tokens"],
+            "total_tokens": usage["total_tokens"],
+        }

@@ -6,9 +6,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.conformance.clients._common import ANTHROPIC_STOP, transport_error
+from harness.conformance.clients._common import (
+    ANTHROPIC_STOP,
+    take_langchain_message,
+    transport_error,
+)
 from harness.conformance.clients.base import Call, Client, require
-from harness.conformance.outcome import Outcome, OutcomeError, ToolCall
+from harness.conformance.outcome import Outcome, OutcomeError
 
 MODEL = "claude-harness-test"
 
@@ -66,23 +70,11 @@ def run(call: Call) -> Outcome:
 
 def take_message(outcome: Outcome, message: Any) -> None:
     """The summed ``AIMessageChunk``: text, thinking, tool calls, stop reason and usage."""
-    outcome.text = message.text if isinstance(message.text, str) else message.text()
+    stop = ANTHROPIC_STOP.get(message.response_metadata.get("stop_reason"))
+    take_langchain_message(outcome, message, stop)
     if isinstance(message.content, list):
         outcome.reasoning = "".join(
             block.get("thinking", "")
             for block in message.content
             if isinstance(block, dict) and block.get("type") == "thinking"
         )
-    outcome.tool_calls = [ToolCall(c["name"], dict(c["args"])) for c in message.tool_calls]
-    outcome.tool_calls += [
-        ToolCall(c.get("name") or "", {"_unparsed_arguments": c.get("args") or ""})
-        for c in message.invalid_tool_calls
-    ]
-    outcome.finish_reason = ANTHROPIC_STOP.get(message.response_metadata.get("stop_reason"))
-    usage = message.usage_metadata
-    if usage is not None:
-        outcome.usage = {
-            "prompt_tokens": usage["input_tokens"],
-            "completion_tokens": usage["output_tokens"],
-            "total_tokens": usage["total_tokens"],
-        }

@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.conformance.clients._common import transport_error
+from harness.conformance.clients._common import take_langchain_message, transport_error
 from harness.conformance.clients.base import Call, Client, require
-from harness.conformance.outcome import Outcome, OutcomeError, ToolCall
+from harness.conformance.outcome import Outcome, OutcomeError
 
 MODEL = "gpt-4o-mini"
 
@@ -68,18 +68,5 @@ def run(call: Call) -> Outcome:
 
 
 def take_message(outcome: Outcome, message: Any) -> None:
-    """The summed ``AIMessageChunk``: text, reasoning, tool calls, finish and usage."""
-    outcome.text = message.text if isinstance(message.text, str) else message.text()
-    outcome.tool_calls = [ToolCall(c["name"], dict(c["args"])) for c in message.tool_calls]
-    outcome.tool_calls += [
-        ToolCall(c.get("name") or "", {"_unparsed_arguments": c.get("args") or ""})
-        for c in message.invalid_tool_calls
-    ]
-    outcome.finish_reason = message.response_metadata.get("finish_reason")
-    usage = message.usage_metadata
-    if usage is not None:
-        outcome.usage = {
-            "prompt_tokens": usage["input_tokens"],
-            "completion_tokens": usage["output_tokens"],
-            "total_tokens": usage["total_tokens"],
-        }
+    """The summed ``AIMessageChunk``: text, tool calls, finish and usage."""
+    take_langchain_message(outcome, message, message.response_metadata.get("finish_reason"))
