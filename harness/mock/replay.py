@@ -59,6 +59,7 @@ __all__ = [
     "CAPTURE_READ",
     "LAZY_STEPS",
     "MEMO_BYTES",
+    "SSE_LINE",
     "CaptureEvent",
     "Item",
     "Plan",
@@ -309,7 +310,9 @@ CAPTURE_READ = 64 * 1024
 #: sent as it is (a capture that is not what its provider sends, say).
 MAX_CAPTURE_EVENT = 16 * 1024 * 1024
 
-_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
+#: One SSE line with its end (CRLF, CR or LF): the capture reader and the console's
+#: timeline both cut streams into blocks with it.
+SSE_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
 
 
 def answer_steps(scenario: Scenario, answer: Response) -> Iterator[Item]:
@@ -349,7 +352,7 @@ def _capture_blocks(file: BinaryIO) -> Iterator[CaptureEvent]:
         end_of_file = not chunk
         buffer += chunk
         start = position = 0
-        while (line := _LINE.match(buffer, position)) is not None:
+        while (line := SSE_LINE.match(buffer, position)) is not None:
             after = line.end()
             if not end_of_file and after == len(buffer) and buffer[after - 1] == 13:
                 break  # a CR at the end of the read: its LF may come in the next one

@@ -17,7 +17,6 @@ a keep-alive, an error.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from harness.errors import ProviderDataError
 from harness.mock.replay import (
     EVENTSTREAM_PROVIDERS,
+    SSE_LINE,
     Plan,
     Write,
     answer_steps,
@@ -49,8 +49,6 @@ MAX_TEXT = 600
 #: Writes counted for a view's totals: a longer stream (a capture of a million events)
 #: is counted this far and said to be longer, so that a page view stays cheap.
 MAX_COUNTED = 100_000
-
-_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
 
 
 @dataclass(frozen=True)
@@ -258,7 +256,7 @@ def _sse_spans(body: bytes) -> list[tuple[int, int, str, str]]:
     spans: list[tuple[int, int, str, str]] = []
     start = position = 0
     fields: list[bytes] = []
-    for match in _LINE.finditer(body):
+    for match in SSE_LINE.finditer(body):
         line = match.group().rstrip(b"\r\n")
         position = match.end()
         if line:
