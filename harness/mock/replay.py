@@ -237,10 +237,11 @@ class _Unit:
 
 @dataclass(slots=True)
 class _Tail:
-    """How a stage's stream ends, known once it has been read to the end."""
+    """How a stage's stream ends, known once it has been read to the end: the pause
+    after the last unit. (Whether it ends in a cut is known before the first write:
+    :func:`_aborts`.)"""
 
-    abort: bool = False
-    delay: float = 0.0  # the pause after the last unit, before the end
+    delay: float = 0.0
 
 
 def parse_faults(header: str) -> Faults:
@@ -716,8 +717,8 @@ def _drop_usage(step: Item, source: Family) -> Item | None:
 def _encode(
     steps: Iterable[Item], answer: Response, provider: str
 ) -> tuple[Iterator[_Unit], _Tail]:
-    """One unit per step, with the pause before it; the tail says whether the answer
-    ends in a disconnect and what pause comes after the last unit."""
+    """One unit per step, with the pause before it, up to a disconnect step; the tail
+    says what pause comes after the last unit."""
     tail = _Tail()
     newline = answer.newline
     default = answer.delay_ms / 1000
@@ -730,7 +731,6 @@ def _encode(
             if kind == "sleep_ms":
                 pending += (step.sleep_ms or 0) / 1000
             elif kind == "disconnect":
-                tail.abort = True
                 break
             else:
                 delay = pending if first else pending + default
@@ -790,7 +790,7 @@ def _frame(units: Iterator[_Unit], tail: _Tail, output: Output) -> tuple[Iterato
             if data:
                 yield _Unit(data, carried, stalled)
                 carried = stalled = 0.0
-        out.abort, out.delay = tail.abort, tail.delay
+        out.delay = tail.delay
         data = framer.finish()
         if data:
             yield _Unit(data, carried, stalled)
@@ -865,7 +865,7 @@ def _wire_faults(
         units = _keepalives(units, faults.keepalive_every, frame)
     if faults.stall_after is not None:
         units = _stall(units, faults.stall_after, (faults.stall_ms or 0) / 1000)
-    cut = _Tail(abort=True)
+    cut = _Tail()  # a cut: no pause after the last byte
     if faults.disconnect_after is not None:
         units, tail = _after_events(units, faults.disconnect_after), cut
     if faults.disconnect_inside is not None:
