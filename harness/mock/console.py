@@ -42,7 +42,7 @@ from quart.wrappers import Response as QuartResponse
 from harness import __version__
 from harness.errors import FaultSpecError
 from harness.mock import families
-from harness.mock.golden import check, mask, render, view_lines
+from harness.mock.golden import check, view_lines
 from harness.mock.http import CONSOLE_PATH, FAULTS_HEADER, admin_error
 from harness.mock.journal import Entry
 from harness.mock.replay import parse_faults
@@ -267,23 +267,16 @@ def _goldens(state: MockState, folder: Path) -> dict[str, Any]:
     command = "harness check --update --goldens " + shlex.quote(str(folder))
     if state.options.scenarios_dir is not None:
         command += " --scenarios " + shlex.quote(str(state.options.scenarios_dir))
-    mismatches = []
-    for mismatch in report.mismatches:
-        scenario = state.scenarios.get(mismatch.scenario or "")
-        try:
-            expected = mismatch.path.read_bytes()
-        except OSError:
-            expected = b""
-        actual = mask(render(scenario, mismatch.kind)) if scenario and mismatch.kind else b""
-        mismatches.append(
-            {
-                "path": str(mismatch.path),
-                "scenario": mismatch.scenario,
-                "kind": mismatch.kind,
-                "rows": side_by_side(mask(expected), actual),
-                "command": command,
-            }
-        )
+    mismatches = [
+        {
+            "path": str(mismatch.path),
+            "scenario": mismatch.scenario,
+            "kind": mismatch.kind,
+            "rows": side_by_side(mismatch.expected, mismatch.actual),
+            "command": command,
+        }
+        for mismatch in report.mismatches
+    ]
     return {
         "goldens": str(folder),
         "checked": report.checked,

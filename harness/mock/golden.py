@@ -94,6 +94,8 @@ class GoldenMismatch(HarnessError, AssertionError):
             ``"actual"``), without color; ``""`` when the file is missing.
         scenario: the scenario's name, when known.
         kind: which rendering, when known.
+        expected: the golden, masked (``b""`` when the file is missing).
+        actual: the rendering, masked.
     """
 
     def __init__(
@@ -104,12 +106,16 @@ class GoldenMismatch(HarnessError, AssertionError):
         diff: str = "",
         scenario: str | None = None,
         kind: Kind | None = None,
+        expected: bytes = b"",
+        actual: bytes = b"",
     ) -> None:
         self.message = message
         self.path = path
         self.diff = diff
         self.scenario = scenario
         self.kind = kind
+        self.expected = expected
+        self.actual = actual
         super().__init__(f"{message}\n{diff}" if diff else message)
 
 
@@ -462,16 +468,17 @@ def check(scenarios: ScenarioSet, goldens: Path, *, update: bool = False) -> Che
                 report.missing.append(path)
             elif outcome == "different":
                 assert expected is not None
+                golden = mask(expected)
                 report.mismatches.append(
                     GoldenMismatch(
                         f"{path}: scenario {scenario.name} ({kind}) differs from the golden "
                         "(harness check --update rewrites it)",
                         path=path,
-                        diff=diff_bytes(
-                            mask(expected), actual, fromfile=str(path), tofile="actual"
-                        ),
+                        diff=diff_bytes(golden, actual, fromfile=str(path), tofile="actual"),
                         scenario=scenario.name,
                         kind=kind,
+                        expected=golden,
+                        actual=actual,
                     )
                 )
     report.unused = unused_goldens(scenarios, goldens)
