@@ -50,8 +50,6 @@ from harness.errors import ScenarioError, UsageError
 if TYPE_CHECKING:
     import urllib.request
 
-    import yaml
-
     from harness.mock.scenario import Scenario
     from harness.testing import RunningServer
 
@@ -350,38 +348,15 @@ def _terminals(doc: Doc) -> list[Position]:
 # --- YAML ---------------------------------------------------------------------------
 
 
-@cache
-def _dumper() -> type[yaml.SafeDumper]:
-    """The safe dumper, with each stream step on one line (flow style), as in the library."""
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    def represent_step(dumper: yaml.SafeDumper, step: _FlowStep) -> yaml.Node:
-        return dumper.represent_mapping("tag:yaml.org,2002:map", step.items(), flow_style=True)
-
-    def represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
-        # Line breaks as \n escapes in double quotes: one line per step.
-        style = '"' if "\n" in text or "\r" in text else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-    Dumper.add_representer(_FlowStep, represent_step)
-    Dumper.add_representer(str, represent_str)
-    return Dumper
-
-
-class _FlowStep(dict[str, Any]):
-    """A step, to be written on one line."""
-
-
 _STEP_ORDER = ("event", "id", "retry", "data", "comment", "sleep_ms", "raw", "raw_b64")
 
 
-def _flow(step: Doc) -> _FlowStep:
+def _flow(step: Doc) -> Doc:
+    from harness.record.convert import FlowStep
+
     ordered = {key: step[key] for key in _STEP_ORDER if key in step}
     ordered.update((key, value) for key, value in step.items() if key not in ordered)
-    return _FlowStep(ordered)
+    return FlowStep(ordered)
 
 
 def scenario_text(doc: Doc) -> str:
@@ -390,11 +365,9 @@ def scenario_text(doc: Doc) -> str:
         {**answer, "events": [_flow(s) for s in answer["events"]]} if "events" in answer else answer
         for answer in _answers(doc)
     ]
-    data = _with_answers(doc, answers)
-    import yaml
+    from harness.record.convert import dump_yaml
 
-    text: str = yaml.dump(data, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=1000)
-    return text
+    return dump_yaml(_with_answers(doc, answers))
 
 
 # --- running the command ------------------------------------------------------------
