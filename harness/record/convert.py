@@ -96,6 +96,7 @@ __all__ = [
     "default_name",
     "detect_provider",
     "dump_yaml",
+    "emit",
     "interaction_to_scenario",
     "run_convert",
     "scenario_yaml",
@@ -1053,22 +1054,31 @@ def run_convert(args: argparse.Namespace) -> int:
         text = convert(args.cassette, interaction=args.interaction, name=name)
     except UsageError as exc:  # CassetteError and ConvertError
         return _fail(str(exc), 1)
-    if output is None:
+    return emit(output, text, force=args.force, tool="harness convert")
+
+
+def emit(path: Path | None, text: str, *, force: bool, tool: str) -> int:
+    """Write a scenario's ``text`` to ``path`` (atomically, never over an existing file
+    without ``force``), or to standard output for ``None``; say so on standard error.
+
+    Returns the exit status: 0 written, 2 the file exists, 1 it cannot be written.
+    """
+    if path is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return 0
     try:
-        _write(output, text.encode("utf-8"), force=args.force)
+        _write(path, text.encode("utf-8"), force=force)
     except _Exists:
-        return _fail(f"{output} exists; pass --force to overwrite it", 2)
+        return _fail(f"{path} exists; pass --force to overwrite it", 2, tool)
     except OSError as exc:
-        return _fail(f"cannot write {output}: {exc.strerror or exc}", 1)
-    print(f"harness convert: wrote {output}", file=sys.stderr)
+        return _fail(f"cannot write {path}: {exc.strerror or exc}", 1, tool)
+    print(f"{tool}: wrote {path}", file=sys.stderr)
     return 0
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"harness convert: {message}", file=sys.stderr)
+def _fail(message: str, code: int, tool: str = "harness convert") -> int:
+    print(f"{tool}: {message}", file=sys.stderr)
     return code
 
 

@@ -687,21 +687,12 @@ def _targets(
 
 
 def _emit(texts: list[tuple[Path | None, str]], *, force: bool) -> int:
-    from harness.record.convert import _Exists, _write
+    from harness.record.convert import emit
 
     for path, text in texts:
-        if path is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            continue
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write(path, text.encode("utf-8"), force=force)
-        except _Exists:
-            return _fail(f"{path} exists; pass --force to overwrite it", 2)
-        except OSError as exc:
-            return _fail(f"cannot write {path}: {exc.strerror or exc}", 1)
-        print(f"harness import: wrote {path}", file=sys.stderr)
+        code = emit(path, text, force=force, tool="harness import")
+        if code:
+            return code
     return 0
 
 
