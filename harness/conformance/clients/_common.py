@@ -20,6 +20,7 @@ __all__ = [
     "Calls",
     "anthropic_usage",
     "chat_usage",
+    "openai_error",
     "parse_arguments",
     "take_langchain_message",
     "transport_error",
@@ -88,6 +89,22 @@ def transport_error(exc: BaseException) -> OutcomeError | None:
             return OutcomeError(code="timeout")
         current = current.__cause__ or current.__context__
     return None
+
+
+def openai_error(openai: Any, exc: BaseException) -> OutcomeError | None:
+    """What an exception of the openai SDK (the ``openai`` module given, so that this
+    module imports no client library) says: an HTTP status, a timeout, a cut, or an
+    error event inside the 200 stream; any other exception as :func:`transport_error`
+    reads it (``None``: not one the kit knows, to be raised)."""
+    if isinstance(exc, openai.APIStatusError):
+        return OutcomeError(status=exc.status_code, code=exc.code, type=exc.type)
+    if isinstance(exc, openai.APITimeoutError):  # before its base, APIConnectionError
+        return OutcomeError(code="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return OutcomeError(code="connection_closed")
+    if isinstance(exc, openai.APIError):  # an error chunk or event inside the 200 stream
+        return OutcomeError(code=exc.code, type=exc.type)
+    return transport_error(exc)
 
 
 def parse_arguments(arguments: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.conformance.clients._common import take_langchain_message, transport_error
+from harness.conformance.clients._common import openai_error, take_langchain_message
 from harness.conformance.clients.base import Call, Client, require
-from harness.conformance.outcome import Outcome, OutcomeError
+from harness.conformance.outcome import Outcome
 
 MODEL = "gpt-4o-mini"
 
@@ -50,16 +50,8 @@ def run(call: Call) -> Outcome:
     try:
         for chunk in model.stream([("user", "hi")]):
             message = chunk if message is None else message + chunk
-    except openai.APIStatusError as exc:
-        outcome.error = OutcomeError(status=exc.status_code, code=exc.code, type=exc.type)
-    except openai.APITimeoutError:
-        outcome.error = OutcomeError(code="timeout")
-    except openai.APIConnectionError:
-        outcome.error = OutcomeError(code="connection_closed")
-    except openai.APIError as exc:  # an error chunk inside the 200 stream
-        outcome.error = OutcomeError(code=exc.code, type=exc.type)
-    except Exception as exc:
-        outcome.error = transport_error(exc)
+    except Exception as exc:  # the SDK's errors, and the HTTP stack's cuts
+        outcome.error = openai_error(openai, exc)
         if outcome.error is None:
             raise
     if message is not None:

@@ -14,7 +14,7 @@ import asyncio
 import re
 from typing import Any
 
-from harness.conformance.clients._common import Calls, transport_error
+from harness.conformance.clients._common import Calls, openai_error
 from harness.conformance.clients.base import Call, Client, require
 from harness.conformance.outcome import Outcome, OutcomeError
 
@@ -66,16 +66,8 @@ async def _run(call: Call) -> Outcome:
         if "did not produce a final response" in message:
             code = "connection_closed"
         outcome.error = OutcomeError(code=code, type="ModelBehaviorError")
-    except openai.APIStatusError as exc:
-        outcome.error = OutcomeError(status=exc.status_code, code=exc.code, type=exc.type)
-    except openai.APITimeoutError:
-        outcome.error = OutcomeError(code="timeout")
-    except openai.APIConnectionError:
-        outcome.error = OutcomeError(code="connection_closed")
-    except openai.APIError as exc:  # a nested {"error": {...}} event
-        outcome.error = OutcomeError(code=exc.code, type=exc.type)
-    except Exception as exc:
-        outcome.error = transport_error(exc)
+    except Exception as exc:  # the SDK's errors, and the HTTP stack's cuts
+        outcome.error = openai_error(openai, exc)
         if outcome.error is None:
             raise
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.conformance.clients._common import Calls, transport_error
+from harness.conformance.clients._common import Calls, openai_error
 from harness.conformance.clients.base import Call, Client, require
 from harness.conformance.outcome import Outcome, OutcomeError
 
@@ -41,16 +41,8 @@ def run(call: Call) -> Outcome:
     try:
         for event in sdk.responses.create(model=MODEL, input="hi", stream=True):
             take_event(outcome, calls, event)
-    except openai.APIStatusError as exc:
-        outcome.error = OutcomeError(status=exc.status_code, code=exc.code, type=exc.type)
-    except openai.APITimeoutError:
-        outcome.error = OutcomeError(code="timeout")
-    except openai.APIConnectionError:
-        outcome.error = OutcomeError(code="connection_closed")
-    except openai.APIError as exc:  # a nested {"error": {...}} event
-        outcome.error = OutcomeError(code=exc.code, type=exc.type)
-    except Exception as exc:
-        outcome.error = transport_error(exc)
+    except Exception as exc:  # the SDK's errors, and the HTTP stack's cuts
+        outcome.error = openai_error(openai, exc)
         if outcome.error is None:
             raise
     finally:
