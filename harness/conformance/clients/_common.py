@@ -18,6 +18,7 @@ __all__ = [
     "CONVERSE_STOP",
     "GEMINI_FINISH",
     "Calls",
+    "anthropic_error",
     "anthropic_usage",
     "chat_usage",
     "openai_error",
@@ -104,6 +105,25 @@ def openai_error(openai: Any, exc: BaseException) -> OutcomeError | None:
         return OutcomeError(code="connection_closed")
     if isinstance(exc, openai.APIError):  # an error chunk or event inside the 200 stream
         return OutcomeError(code=exc.code, type=exc.type)
+    return transport_error(exc)
+
+
+def anthropic_error(anthropic: Any, exc: BaseException) -> OutcomeError | None:
+    """What an exception of the anthropic SDK (the module given) says: an HTTP error,
+    or (status 200) an in-band ``error`` event, its code the body's ``error.type``; a
+    timeout; a cut; any other exception as :func:`transport_error` reads it (``None``:
+    not one the kit knows, to be raised; before 2.17 an abrupt cut leaks the HTTP
+    stack's own error)."""
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body
+        error = body.get("error") if isinstance(body, dict) else None
+        code = error.get("type") if isinstance(error, dict) else None
+        status = exc.status_code
+        return OutcomeError(status=None if status == 200 else status, code=code)
+    if isinstance(exc, anthropic.APITimeoutError):  # before its base, APIConnectionError
+        return OutcomeError(code="timeout")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return OutcomeError(code="connection_closed")
     return transport_error(exc)
 
 

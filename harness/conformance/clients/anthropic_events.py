@@ -7,11 +7,11 @@ from typing import Any
 from harness.conformance.clients._common import (
     ANTHROPIC_STOP,
     Calls,
+    anthropic_error,
     anthropic_usage,
-    transport_error,
 )
 from harness.conformance.clients.base import Call, Client, require
-from harness.conformance.outcome import Outcome, OutcomeError
+from harness.conformance.outcome import Outcome
 
 MODEL = "claude-harness-test"
 
@@ -42,28 +42,14 @@ def run(call: Call) -> Outcome:
         )
         for event in stream:
             take_event(outcome, calls, usage, event)
-    except anthropic.APIStatusError as exc:
-        outcome.error = status_error(exc.status_code, exc.body)
-    except anthropic.APITimeoutError:
-        outcome.error = OutcomeError(code="timeout")
-    except anthropic.APIConnectionError:
-        outcome.error = OutcomeError(code="connection_closed")
-    except Exception as exc:  # before 2.17 an abrupt cut leaks httpx2.RemoteProtocolError
-        outcome.error = transport_error(exc)
+    except Exception as exc:  # the SDK's errors, and the HTTP stack's cuts
+        outcome.error = anthropic_error(anthropic, exc)
         if outcome.error is None:
             raise
     finally:
         sdk.close()
     outcome.tool_calls = calls.tool_calls()
     return outcome
-
-
-def status_error(status: int, body: object) -> OutcomeError:
-    """An ``APIStatusError``: an HTTP error, or (status 200) an in-band ``error`` event;
-    the code is the body's ``error.type``."""
-    error = body.get("error") if isinstance(body, dict) else None
-    code = error.get("type") if isinstance(error, dict) else None
-    return OutcomeError(status=None if status == 200 else status, code=code)
 
 
 def take_event(outcome: Outcome, calls: Calls, usage: dict[str, Any], event: Any) -> None:

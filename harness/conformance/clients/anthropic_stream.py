@@ -8,11 +8,11 @@ from typing import Any
 from harness.conformance.clients._common import (
     ANTHROPIC_STOP,
     Calls,
+    anthropic_error,
     anthropic_usage,
-    transport_error,
 )
 from harness.conformance.clients.base import Call, Client, require
-from harness.conformance.outcome import Outcome, OutcomeError
+from harness.conformance.outcome import Outcome
 
 MODEL = "claude-harness-test"
 
@@ -47,18 +47,8 @@ def run(call: Call) -> Outcome:
             for text in stream.text_stream:
                 outcome.text += text
             take_final(outcome, stream.get_final_message())
-    except anthropic.APIStatusError as exc:  # an HTTP error, or an in-band error event
-        error = exc.body.get("error") if isinstance(exc.body, dict) else None
-        code = error.get("type") if isinstance(error, dict) else None
-        outcome.error = OutcomeError(
-            status=None if exc.status_code == 200 else exc.status_code, code=code
-        )
-    except anthropic.APITimeoutError:
-        outcome.error = OutcomeError(code="timeout")
-    except anthropic.APIConnectionError:
-        outcome.error = OutcomeError(code="connection_closed")
-    except Exception as exc:  # before 2.17 an abrupt cut leaks httpx2.RemoteProtocolError
-        outcome.error = transport_error(exc)
+    except Exception as exc:  # the SDK's errors, and the HTTP stack's cuts
+        outcome.error = anthropic_error(anthropic, exc)
         if outcome.error is None:
             raise
     finally:
