@@ -16,3 +16,29 @@ def test_all_lists_every_public_name_and_only_those() -> None:
     assert all(hasattr(harness, name) for name in exported)
     assert public <= exported, f"public but not in __all__: {sorted(public - exported)}"
     assert len(harness.__all__) == len(exported), "duplicates in __all__"
+
+
+def test_public_names_load_their_module_when_first_used() -> None:
+    """`import harness` loads none of the core; each public name, asked for, is the
+    object its module defines (PEP 562), so `import harness.cli` and the mock server
+    import only what they use."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, harness\n"
+        "print(sorted(m for m in sys.modules if m.startswith('harness.')))\n"
+        "from harness import normalize\n"
+        "print('harness.stream.pipeline' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True"]
+    import importlib
+
+    for name in set(harness.__all__) - {"__version__"}:
+        module = importlib.import_module(harness._WHERE[name])
+        assert getattr(harness, name) is getattr(module, name), name
+    assert set(harness._WHERE) == set(harness.__all__) - {"__version__"}
+    assert {"normalize", "Delta", "__version__"} <= set(dir(harness))

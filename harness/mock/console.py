@@ -42,15 +42,17 @@ from quart.wrappers import Response as QuartResponse
 from harness import __version__
 from harness.errors import FaultSpecError
 from harness.mock import families
-from harness.mock.golden import check, view_lines
 from harness.mock.http import CONSOLE_PATH, FAULTS_HEADER, admin_error
 from harness.mock.journal import Entry
 from harness.mock.replay import parse_faults
 from harness.mock.scenario import Faults, Scenario
 from harness.mock.state import MockState
-from harness.mock.timeline import View, route_views, timeline
 from harness.stream.outputs import OUTPUTS
 from harness.stream.provider_errors import Family
+
+# The timeline and the goldens (harness.mock.timeline, harness.mock.golden) are imported
+# by the handlers that use them: every server has a console, few open it, and a server
+# starts faster without them.
 
 __all__ = ["SECURITY_HEADERS", "console_blueprint", "side_by_side"]
 
@@ -184,6 +186,8 @@ async def _timeline(state: MockState, args: Mapping[str, str]) -> Any:
     except FaultSpecError as exc:
         return admin_error(400, "fault_error", f"{FAULTS_HEADER}: {exc}")
     faults = (scenario.answers[index].faults or Faults()).merged(overlay)
+    from harness.mock.timeline import route_views, timeline
+
     views = await asyncio.to_thread(
         lambda: [timeline(scenario, index, view, faults) for view in route_views(scenario)]
     )
@@ -255,6 +259,8 @@ def _sent(state: MockState, entry: Entry) -> dict[str, Any] | None:
     scenario = state.scenarios.get(entry.scenario)
     if scenario is None or entry.faults is None:
         return None
+    from harness.mock.timeline import View, timeline
+
     # The plan cache's key, less the scenario: the same plan, so the same bytes.
     view = View("sent", cast(Family, entry.family), entry.normalize)
     return timeline(
@@ -263,6 +269,8 @@ def _sent(state: MockState, entry: Entry) -> dict[str, Any] | None:
 
 
 def _goldens(state: MockState, folder: Path) -> dict[str, Any]:
+    from harness.mock.golden import check
+
     report = check(state.scenarios, folder)
     command = "harness check --update --goldens " + shlex.quote(str(folder))
     if state.options.scenarios_dir is not None:
@@ -291,6 +299,8 @@ def side_by_side(expected: bytes, actual: bytes, context: int = 3) -> list[list[
     """Rows ``[tag, line number, golden line, line number, actual line]`` of a
     side-by-side diff (``tag``: ``equal``, ``replace``, ``delete``, ``insert``,
     ``skip`` for unchanged lines left out), lines shown as :func:`view_lines` does."""
+    from harness.mock.golden import view_lines
+
     old, new = view_lines(expected), view_lines(actual)
     rows: list[list[Any]] = []
     for group in difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(

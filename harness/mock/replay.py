@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from pydantic import ValidationError
 
@@ -44,7 +44,6 @@ from harness.errors import FaultSpecError, UsageError
 from harness.mock.scenario import Faults, Response, Scenario, Step
 from harness.stream.bedrock import converse_frame
 from harness.stream.outputs import OUTPUTS, SSE_CONTENT_TYPE, Output
-from harness.stream.pipeline import NormalizeOptions, Normalizer
 from harness.stream.provider_errors import (
     Family,
     error_body,
@@ -54,6 +53,9 @@ from harness.stream.provider_errors import (
     stream_error_event,
 )
 from harness.stream.sse import comment_block, event_block
+
+if TYPE_CHECKING:
+    from harness.stream.pipeline import NormalizeOptions
 
 __all__ = [
     "CAPTURE_READ",
@@ -755,6 +757,10 @@ def _normalize(
     is what a gateway's client sees (the tail never aborts). A cut on a rendering route
     is a wire fault."""
     assert output.renderer is not None
+    # Imported here: a server that replays each provider's own streams never loads
+    # the adapters and renderers.
+    from harness.stream.pipeline import Normalizer
+
     rendered: NormalizeOptions = {**options, "renderer": output.renderer}
     normalizer = Normalizer(source, **rendered)
     out = _Tail()

@@ -9,20 +9,16 @@ its non-streaming answer is folded from the stream it would send. The replay pla
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.stream.aggregate import (
-    anthropic_message,
-    converse_answer,
-    gemini_response,
-    openai_completion,
-    responses_answer,
-)
 from harness.stream.bedrock import BedrockFramer
 from harness.stream.provider_errors import Family
-from harness.stream.renderers import AnswerRenderer
+
+if TYPE_CHECKING:
+    from harness.stream.renderers import AnswerRenderer
 
 __all__ = ["EVENTSTREAM_CONTENT_TYPE", "OUTPUTS", "SSE_CONTENT_TYPE", "Framer", "Output"]
 
@@ -78,6 +74,29 @@ class Output:
         """Whether a scenario of ``provider`` can be served in this family's format."""
         return provider == self.provider or self.renderer is not None
 
+
+@functools.cache
+def _answer(name: str) -> AnswerRenderer:
+    """The answer renderer ``name`` of :mod:`harness.stream.aggregate`, imported when
+    first called: the folds read streams through every adapter, which a server that
+    only replays streams never needs at start (one function per name, shared by the
+    families that answer alike)."""
+
+    def answer(stream: bytes) -> tuple[int, dict[str, Any]]:
+        from harness.stream import aggregate
+
+        fold: AnswerRenderer = getattr(aggregate, name)
+        return fold(stream)
+
+    answer.__name__ = answer.__qualname__ = name
+    return answer
+
+
+openai_completion = _answer("openai_completion")
+responses_answer = _answer("responses_answer")
+anthropic_message = _answer("anthropic_message")
+gemini_response = _answer("gemini_response")
+converse_answer = _answer("converse_answer")
 
 _GEMINI_NO_KEEPALIVE = (
     "keep-alive faults cannot apply to a Gemini stream: Gemini sends none "
