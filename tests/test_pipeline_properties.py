@@ -152,3 +152,47 @@ def provider_event(draw: st.DrawFn) -> bytes:
 def test_arbitrary_events_never_raise_and_end_once(provider: str, events: list[bytes]) -> None:
     """Whatever the events, normalize does not raise and keeps the output rules."""
     check_output(b"".join(normalize(provider, events)), provider)
+
+
+_TEXT = st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["\ud800", "é 漢字 🙂", '"\\']))
+_IDENTITY = st.one_of(
+    st.none(), st.text(max_size=6), st.sampled_from(["harness-fragment-hole", "id\udc00"])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    identity=st.tuples(_IDENTITY, _IDENTITY, st.integers(0, 2**40)),
+    deltas=st.lists(
+        st.tuples(
+            st.one_of(st.integers(0, 2), st.just(True)),
+            st.sampled_from([None, "assistant"]),
+            _TEXT,
+            _TEXT,
+            _TEXT,
+            st.sampled_from([None, "stop"]),
+        ),
+        max_size=8,
+    ),
+)
+def test_chat_fragment_frames_are_the_general_paths_bytes(
+    identity: tuple[str | None, str | None, int],
+    deltas: list[tuple[Any, str | None, str | None, str | None, str | None, str | None]],
+) -> None:
+    """The chat renderer writes a one-fragment delta from a template made once per
+    choice and field (the hot path): every frame must be byte for byte what encoding
+    its chunk whole gives, whatever the identity (a lone surrogate, the template's own
+    placeholder) and the fragment."""
+    from harness.stream.events import Delta, Done, Metadata
+    from harness.stream.renderers.openai_chat import OpenAIRenderer
+
+    class General(OpenAIRenderer):
+        def _text_frame(self, delta: Delta) -> bytes | None:
+            return None
+
+    fast, general = OpenAIRenderer(), General()
+    events = [Metadata(id=identity[0], model=identity[1], created=identity[2])]
+    events += [Delta(i, role, c, r, f, finish_reason=end) for i, role, c, r, f, end in deltas]
+    events.append(Done())
+    for event in events:
+        assert fast.render(event) == general.render(event), event

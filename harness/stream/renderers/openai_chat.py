@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
+from harness import _json
 from harness.stream.events import (
     Delta,
     Done,
@@ -144,6 +145,7 @@ class OpenAIRenderer:
     __slots__ = (
         "_fallback",
         "_prefix",
+        "_templates",
         "closed",
         "include_usage",
         "metadata",
@@ -168,6 +170,7 @@ class OpenAIRenderer:
         self.closed = False
         self._fallback = (response_id or DEFAULT_ID, model or DEFAULT_MODEL, created)
         self._prefix: dict[str, Any] | None = None
+        self._templates: dict[tuple[int, str], tuple[bytes, bytes] | None] = {}
 
     def render(self, event: StreamEvent) -> list[bytes]:
         """The SSE frames for ``event`` (possibly none)."""
@@ -175,6 +178,10 @@ class OpenAIRenderer:
             return []
         if isinstance(event, Delta):
             self.state.add(event)
+            if event.role is None and event.finish_reason is None and not event.tool_calls:
+                frame = self._text_frame(event)
+                if frame is not None:
+                    return [frame]
             return [format_sse_chunk(self._chunk([_choice(event)]))]
         if isinstance(event, Metadata):
             if self._prefix is None:
@@ -201,6 +208,51 @@ class OpenAIRenderer:
         }
         return [format_sse_chunk({"error": error})]
 
+    def _text_frame(self, delta: Delta) -> bytes | None:
+        """The frame of a delta that carries one text fragment and nothing else, the
+        hot path (one per fragment): the JSON around the fragment is encoded once per
+        choice and field, only the fragment every time. The bytes are those of the
+        general path (``None``: take it, as for a lone surrogate, which it escapes)."""
+        if delta.content is not None:
+            if delta.reasoning_content is not None or delta.refusal is not None:
+                return None
+            field, text = "content", delta.content
+        elif delta.reasoning_content is not None:
+            if delta.refusal is not None:
+                return None
+            field, text = "reasoning_content", delta.reasoning_content
+        elif delta.refusal is not None:
+            field, text = "refusal", delta.refusal
+        else:
+            return None
+        index = delta.index
+        if type(index) is not int:  # True == 1 as a key, but is written `true`
+            return None
+        key = (index, field)
+        try:
+            parts = self._templates[key]
+        except KeyError:
+            parts = self._templates[key] = self._template(index, field)
+        if parts is None:
+            return None
+        try:
+            return parts[0] + _json.dumps(text).encode() + parts[1]
+        except UnicodeEncodeError:
+            return None
+
+    def _template(self, index: int, field: str) -> tuple[bytes, bytes] | None:
+        """``(head, tail)``: the frame of a one-fragment delta is ``head + json(text) +
+        tail`` (``None`` when the identity holds a lone surrogate: the general path
+        escapes the whole chunk then)."""
+        body = {"index": index, "delta": {field: _HOLE}, "logprobs": None, "finish_reason": None}
+        try:
+            text = _json.dumps(self._chunk([body])).encode()  # type: ignore[list-item]
+        except UnicodeEncodeError:
+            return None
+        # The hole is the last string of the chunk: only fixed JSON follows it.
+        head, _, tail = text.rpartition(_json.dumps(_HOLE).encode())
+        return b"data: " + head, tail + b"\n\n"
+
     def _chunk(self, choices: list[ChunkChoice]) -> StreamChunk:
         prefix = self._prefix
         if prefix is None:
@@ -219,6 +271,10 @@ class OpenAIRenderer:
         chunk: StreamChunk = prefix.copy()  # type: ignore[assignment]
         chunk["choices"] = choices
         return chunk
+
+
+#: Stands for the fragment while the JSON around it is encoded.
+_HOLE = "harness-fragment-hole"
 
 
 def _choice(delta: Delta) -> ChunkChoice:
