@@ -196,3 +196,40 @@ def test_chat_fragment_frames_are_the_general_paths_bytes(
     events.append(Done())
     for event in events:
         assert fast.render(event) == general.render(event), event
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    deltas=st.lists(
+        st.tuples(
+            st.sampled_from([0, 0, 0, 1]),
+            _TEXT,
+            _TEXT,
+            _TEXT,
+            st.sampled_from([None, None, "stop"]),
+            st.booleans(),
+        ),
+        max_size=10,
+    ),
+)
+def test_responses_text_frames_are_the_general_paths_bytes(
+    deltas: list[tuple[int, str | None, str | None, str | None, str | None, bool]],
+) -> None:
+    """The Responses renderer writes a delta that only adds output text through a short
+    path (the hot path): the frames must be byte for byte the general path's, between
+    reasoning, refusals, tool calls, other choices and the end."""
+    from harness.stream.events import Delta, Done, Metadata, ToolCallDelta
+    from harness.stream.renderers.openai_responses import ResponsesRenderer
+
+    class General(ResponsesRenderer):
+        def _more_text(self, delta: Delta) -> bytes | None:
+            return None
+
+    fast, general = ResponsesRenderer(), General()
+    events: list[Any] = [Metadata(id="resp_1", model="m", created=1)]
+    for index, content, reasoning, refusal, end, call in deltas:
+        calls = (ToolCallDelta(0, id="c", type="function", name="f", arguments="{}"),)
+        events.append(Delta(index, None, content, reasoning, refusal, calls if call else (), end))
+    events.append(Done())
+    for event in events:
+        assert fast.render(event) == general.render(event), event

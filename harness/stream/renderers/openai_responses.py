@@ -390,6 +390,10 @@ class ResponsesRenderer:
             return []
         if isinstance(event, KeepAlive):
             return [KEEPALIVE]
+        if isinstance(event, Delta) and self._head is not None:
+            frame = self._more_text(event)
+            if frame is not None:
+                return [frame]
         events = self._start() if self._head is None else []
         if isinstance(event, Delta):
             if event.index == 0:
@@ -453,6 +457,30 @@ class ResponsesRenderer:
             self._finish = delta.finish_reason
             events += self._close(delta.finish_reason)
         return events
+
+    def _more_text(self, delta: Delta) -> bytes | None:
+        """The hot path: a delta that only adds text to the output text being written
+        makes one ``response.output_text.delta`` frame, the same bytes as the general
+        path (``None``: any other delta, which takes it)."""
+        text = delta.content
+        message = self._current
+        if (
+            not text
+            or delta.index != 0
+            or delta.reasoning_content
+            or delta.refusal
+            or delta.tool_calls
+            or delta.finish_reason is not None
+            or not isinstance(message, _Message)
+            or not message.parts
+            or message.parts[-1].kind != "output_text"
+        ):
+            return None
+        self._count(text)
+        message.parts[-1].text.append(text)
+        return self._delta_frame(
+            message._event("response.output_text.delta", delta=text, logprobs=[])
+        )
 
     def _tool_call(self, fragment: ToolCallDelta) -> list[Event]:
         events: list[Event] = []
@@ -579,8 +607,15 @@ class ResponsesRenderer:
         """A ``*.delta`` event, the hot path (one per fragment): the JSON around the
         fragment is encoded once per item and kind, only the fragment every time; the
         bytes are those the general path of :meth:`_frame` writes."""
-        key = tuple(v for k, v in event.items() if k not in ("delta", "logprobs"))
-        key += ("logprobs" in event,)
+        # What a delta event holds besides its fragment: its kind (which says whether
+        # logprobs follow) and where it goes.
+        key = (
+            event["type"],
+            event["item_id"],
+            event["output_index"],
+            event.get("content_index"),
+            event.get("summary_index"),
+        )
         parts = self._templates.get(key)
         if parts is None:
             parts = self._templates[key] = _template(event)
@@ -607,7 +642,7 @@ def _template(event: Event) -> tuple[str, str, str]:
     fields = {k: (_HOLE if k == "delta" else v) for k, v in event.items() if k != "type"}
     body = _json.dumps({"type": kind, "sequence_number": _SEQ, **fields})
     head, _, rest = body.partition(str(_SEQ))
-    middle, _, tail = rest.partition(_json.dumps(_HOLE))
+    middle, _, tail = rest.rpartition(_json.dumps(_HOLE))  # only fixed JSON after it
     return f"event: {kind}\ndata: {head}", middle, f"{tail}\n\n"
 
 
