@@ -25,9 +25,12 @@ shapes, fed in 64 KiB slices, as ``harness normalize`` reads a file):
    over input generated lazily in 64 KiB chunks (never held whole), and the peak RSS
    (VmHWM, Linux /proc) of one whole-process run each of harness and baseline.
 
-Target (issue 17): harness time <= 1.5x baseline time for each case (1 and 2);
-memory "flat" means the largest tracemalloc peak is < 2x the smallest (VmHWM is
-shown, not judged).
+Each case runs harness twice, with the standard library's JSON reader and, when
+orjson is installed (``harness[fast]``, in the test environment), with it: rows ``+orjson``.
+
+Target (issue 17): harness time <= 1.5x baseline time for each case (1 and 2) with the
+standard library, <= 1.0x with orjson; memory "flat" means the largest tracemalloc
+peak is < 2x the smallest (VmHWM is shown, not judged).
 
 Reading the output: harness and baseline run side by side in R rounds after a
 warm-up (R=5; --quick: R=3, N=20,000, smaller memory sizes; bench/timing.py): times
@@ -52,10 +55,13 @@ from pathlib import Path
 
 from timing import median, ratio, rounds, spread  # bench/timing.py
 
-from harness import normalize
+from harness import _json, normalize
 
 CHUNK = 65536
 TARGET = 1.5
+#: The target with the accelerated JSON reader (``harness[fast]``: orjson).
+TARGET_FAST = 1.0
+ACCELERATED = _json.accelerated()
 
 BASELINE_SCRIPT = """\
 import json, sys
@@ -77,6 +83,15 @@ import sys
 from harness.cli import main
 if main(["normalize", "--provider", "anthropic", sys.argv[1]]):
     raise SystemExit(1)
+"""
+
+#: ``harness normalize`` with the standard library's JSON reader (orjson turned off).
+STDLIB_SCRIPT = """\
+import sys
+from harness import _json
+from harness.cli import main
+_json.accelerated(False)
+raise SystemExit(main(["normalize", "--provider", sys.argv[1], sys.argv[2]]))
 """
 
 RSS_WRAPPER = """\
@@ -243,15 +258,37 @@ def peak_rss(code: str, path: Path) -> int:
     return int(proc.stderr.split()[-1])
 
 
-def row(case: str, events: int, times: dict[str, list[float]]) -> None:
-    harness, base = median(times["harness"]), median(times["baseline"])
-    factor = ratio(times["harness"], times["baseline"])
-    verdict = "PASS" if factor <= TARGET else "FAIL"
+def row(case: str, events: int, times: dict[str, list[float]], name: str, target: float) -> None:
+    harness, base = median(times[name]), median(times["baseline"])
+    factor = ratio(times[name], times["baseline"])
+    verdict = "PASS" if factor <= target else "FAIL"
     print(
         f"{case:<34} {harness:8.3f} s {events / harness:>11,.0f} "
-        f"{base:8.3f} s {events / base:>11,.0f} {factor:6.2f}x  <={TARGET}x {verdict}"
-        f"  (spread {spread(times['harness']):.0%})"
+        f"{base:8.3f} s {events / base:>11,.0f} {factor:6.2f}x  <={target}x {verdict}"
+        f"  (spread {spread(times[name]):.0%})"
     )
+
+
+def sides(run: Callable[[], object]) -> dict[str, Callable[[], object]]:
+    """``run`` with the standard library's JSON reader, and with orjson when installed."""
+
+    def stdlib() -> object:
+        _json.accelerated(False)
+        try:
+            return run()
+        finally:
+            _json.accelerated(True)
+
+    out = {"stdlib": stdlib}
+    if ACCELERATED:
+        out[ACCELERATED] = run
+    return out
+
+
+def rows(case: str, events: int, times: dict[str, list[float]]) -> None:
+    row(f"{case}", events, times, "stdlib", TARGET)
+    if ACCELERATED:
+        row(f"{case} +{ACCELERATED}", events, times, ACCELERATED, TARGET_FAST)
 
 
 def main() -> int:
@@ -280,23 +317,23 @@ def main() -> int:
         def run(provider: str = provider, chunks: list[bytes] = chunks, r: str = renderer) -> None:
             drain(provider, chunks, r)
 
-        times = rounds(repeats, {"harness": run, "baseline": lambda data=data: baseline(data)})
-        row(f"{case} in-process", counts[provider], times)
+        times = rounds(repeats, {**sides(run), "baseline": lambda data=data: baseline(data)})
+        rows(f"{case} in-process", counts[provider], times)
 
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in inputs.items():
             path = Path(tmp) / f"{name}.sse"
             path.write_bytes(data)
             harness_cmd = [sys.executable, "-m", "harness", "normalize", "--provider", name]
+            stdlib_cmd = [sys.executable, "-c", STDLIB_SCRIPT, name, str(path)]
             base_cmd = [sys.executable, "-c", BASELINE_SCRIPT, str(path)]
+            commands = {"stdlib": stdlib_cmd, "baseline": base_cmd}
+            if ACCELERATED:
+                commands[ACCELERATED] = [*harness_cmd, str(path)]
             times = rounds(
-                repeats,
-                {
-                    "harness": lambda cmd=[*harness_cmd, str(path)]: run_process(cmd),
-                    "baseline": lambda cmd=base_cmd: run_process(cmd),
-                },
+                repeats, {side: lambda cmd=cmd: run_process(cmd) for side, cmd in commands.items()}
             )
-            row(f"{name} whole-process", counts[name], times)
+            rows(f"{name} whole-process", counts[name], times)
 
         print("\nmemory, anthropic stream:")
         print("   deltas  tracemalloc peak  harness VmHWM  baseline VmHWM")

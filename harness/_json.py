@@ -5,17 +5,60 @@ thousand levels deep, e.g. ``[[[[...``; fuzzing found that in the pipeline and i
 places outside it (request headers, recorded streams, tool arguments). :func:`loads`
 makes it a ``ValueError`` like any other malformed input; the request body reader
 uses it too. :func:`dumps` is the one compact writer (``{"a":1}``, no spaces) that
-harness uses for everything it sends or compares. Pure standard library.
+harness uses for everything it sends or compares.
+
+Pure standard library, with one optional accelerator: when orjson is installed
+(``pip install 'harness[fast]'``), :func:`loads` reads with it first, and gives the
+same values and the same errors as the standard library. orjson refuses what it
+reads differently (NaN, numbers out of float range, lone surrogates, nesting past
+1,024 levels, text that is not UTF-8), and :func:`loads` reads all of that again with
+the standard library; the one thing orjson reads *differently* without refusing it,
+an integer past 64 bits (a float to orjson), cannot occur in text without a run of 19
+digits, and such text goes to the standard library directly. Writing stays with the
+standard library: orjson writes floats and NaN differently (``1e16`` for ``1e+16``,
+``null`` for ``NaN``), and the renderers encode only each fragment, a C call already.
+:func:`accelerated` says whether the accelerator is in use, and turns it off or on.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["depth", "dumps", "loads"]
+__all__ = ["accelerated", "depth", "dumps", "loads"]
 
 _decode = json.JSONDecoder().decode  # json.loads(str) minus its per-call argument checks
+
+#: Every digit made ``0``, so that a run of digits long enough to be an integer orjson
+#: would read as a float is a substring (a C search, where a regular expression for
+#: it took longer than the parse).
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
+
+
+def _accelerator() -> tuple[Callable[[str | bytes], Any], type[Exception]] | None:
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson.loads, orjson.JSONDecodeError
+
+
+_FAST = _ACCELERATOR = _accelerator()
+
+
+def accelerated(use: bool | None = None) -> str | None:
+    """The accelerated reader in use (``"orjson"``), or ``None`` when there is none.
+
+    ``use=False`` turns it off and ``use=True`` back on (when it is installed): the
+    tests read the same input both ways, and the benchmarks time both.
+    """
+    global _FAST
+    if use is not None:
+        _FAST = _ACCELERATOR if use else None
+    return "orjson" if _FAST is not None else None
+
 
 #: Compact encoders by ``(ascii, allow_nan)``, built once: ``json.dumps`` with options
 #: builds a new encoder on every call, and this is on the streaming hot path.
@@ -60,6 +103,18 @@ def loads(text: str | bytes, *, strict: bool = False) -> Any:
             (``UnicodeDecodeError``), an integer past Python's digit limit, nested too
             deeply to parse, or (strict) a non-finite constant.
     """
+    fast = _FAST
+    if fast is not None:
+        try:
+            raw = text.encode() if isinstance(text, str) else text
+        except UnicodeEncodeError:  # a lone surrogate: not UTF-8, not for orjson
+            pass
+        else:
+            if _LONG_RUN not in raw.translate(_DIGITS_TO_ZERO):
+                try:
+                    return fast[0](raw)
+                except fast[1]:
+                    pass  # the standard library reads it, or says why not, as it would
     try:
         if strict:
             return json.loads(text, parse_constant=_no_constant)
