@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, cast
 
 from quart import Quart, Request, request
@@ -390,19 +390,19 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry, req: Req
     """The answer ``plan`` describes, paced, journaled in ``entry`` as it goes out."""
     if not plan.streaming:
         return await _respond_whole(plan, pace, sleep, entry)
-    known = plan.back_to_back_writes(pace)
-    if known is None:
-        stream = _paced(plan, pace, sleep, entry)
-    else:
-        stream = _back_to_back(known, plan.abort, entry)
     # The ASGI layer writes the body itself (one layer less per write than Quart's
     # iteration); Quart sends the head and an empty body whose end starts it.
     out = cast(dict[str, Any] | None, req.scope.get("harness.out"))
-    if out is not None:
-        out["body"] = stream
-        response = QuartResponse(_no_body(), status=plan.status)
+    known = plan.back_to_back_writes(pace)
+    if out is None:  # not behind harness's ASGI layer: Quart iterates the body
+        response = QuartResponse(_paced(plan, pace, sleep, entry), status=plan.status)
     else:
-        response = QuartResponse(stream, status=plan.status)
+        out["body"] = (
+            _BackToBack(known, plan.abort, entry)
+            if known is not None
+            else _Iterated(_paced(plan, pace, sleep, entry))
+        )
+        response = QuartResponse(_no_body(), status=plan.status)
     _set_headers(response, plan)
     response.timeout = None  # a stream may outlive any fixed response timeout
     return response
@@ -446,34 +446,61 @@ async def _paced(plan: Plan, pace: float, sleep: Sleep, entry: Entry) -> AsyncIt
         _ended(entry, outcome)
 
 
-async def _back_to_back(
-    writes: tuple[Write, ...], abort: bool, entry: Entry
-) -> AsyncIterator[bytes]:
-    """:func:`_paced` for writes that all have bytes and no pause to make (the
-    replay's hot loop at speed 0): the same journal, less work per write."""
-    sent = 0
-    outcome: Outcome = "client_disconnected"
-    last = len(writes) - 1
-    try:
-        for index, write in enumerate(writes):
-            data = write.data
-            sent += len(data)
-            entry.bytes_sent = sent
-            if index == last and not abort:
-                outcome = entry.outcome = "completed"
-                entry.ended = time.time()
-            try:
-                yield data
-            except GeneratorExit:
-                entry.bytes_sent = sent - len(data)  # not handed over
-                outcome = "client_disconnected"
-                raise
-        if abort:
-            outcome = "disconnected_by_fault"
-            raise Abort
-        outcome = "completed"
-    finally:
-        _ended(entry, outcome)
+class _Iterated:
+    """A stream body the ASGI layer writes chunk by chunk as the iterator makes them;
+    the iterator is closed whatever happens (its ``finally`` journals the end)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: AsyncIterator[bytes]) -> None:
+        self.body = body
+
+    async def send_to(self, send: Callable[[Any], Awaitable[None]]) -> None:
+        body = self.body
+        try:
+            async for data in body:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            await body.aclose()  # type: ignore[attr-defined]
+
+
+class _BackToBack:
+    """Writes that all have bytes and no pause to make (the replay's hot loop at speed
+    0), sent by the ASGI layer straight from the plan: the journal of :func:`_paced`
+    with no iterator between the plan and the server."""
+
+    __slots__ = ("abort", "entry", "writes")
+
+    def __init__(self, writes: tuple[Write, ...], abort: bool, entry: Entry) -> None:
+        self.writes, self.abort, self.entry = writes, abort, entry
+
+    async def send_to(self, send: Callable[[Any], Awaitable[None]]) -> None:
+        entry, abort = self.entry, self.abort
+        sent = 0
+        outcome: Outcome = "client_disconnected"
+        last = len(self.writes) - 1
+        try:
+            for index, write in enumerate(self.writes):
+                data = write.data
+                sent += len(data)
+                entry.bytes_sent = sent
+                if index == last and not abort:
+                    outcome = entry.outcome = "completed"
+                    entry.ended = time.time()
+                try:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                except BaseException:
+                    # The client hung up (ClientGone) or the task was cancelled: this
+                    # write was not handed over.
+                    entry.bytes_sent = sent - len(data)
+                    outcome = "client_disconnected"
+                    raise
+            if abort:
+                outcome = "disconnected_by_fault"
+                raise Abort
+            outcome = "completed"
+        finally:
+            _ended(entry, outcome)
 
 
 def _ended(entry: Entry, outcome: Outcome) -> None:

@@ -145,18 +145,19 @@ def _counting(
 ) -> Callable[[Any], Any]:
     """``send``, noting the status and whether the answer is a stream, and its end.
 
-    A stream's body is not iterated by Quart: the app leaves it in ``out["body"]`` and
-    answers with an empty one, and when Quart sends that empty body's end, the stream
-    is written here first, each write straight to the server as one body message. One
-    layer less per write than Quart's response iteration, which is what a replay spends
-    its time in (``bench/serve.py``)."""
+    A stream's body is not iterated by Quart: the app leaves it in ``out["body"]`` (an
+    object whose ``send_to(send)`` writes it) and answers with an empty one, and when
+    Quart sends that empty body's end, the stream is written here first, each write
+    straight to the server as one body message. One layer less per write than Quart's
+    response iteration, which is what a replay spends its time in
+    (``bench/serve.py``)."""
     stats = state.stats
 
     async def counting_send(message: Any) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body"):
             body = out.pop("body", None)
             if body is not None:
-                await _write_stream(body, send)
+                await body.send_to(send)
             head["ended"] = True
         elif message["type"] == "http.response.start" and not head:
             head["status"] = status = int(message["status"])
@@ -171,16 +172,6 @@ def _counting(
         await send(message)
 
     return counting_send
-
-
-async def _write_stream(body: Any, send: Any) -> None:
-    """Each chunk of the async iterator ``body`` as a body message; ``body`` is closed
-    whatever happens (its ``finally`` journals how the answer ended)."""
-    try:
-        async for data in body:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-    finally:
-        await body.aclose()
 
 
 def _log_line(scope: Any, head: dict[str, Any], entry: Entry | None, started: float) -> str:
