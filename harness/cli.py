@@ -93,7 +93,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_normalize(sub: _Subparsers) -> None:
-    from harness.stream.adapters import ADAPTERS
+    # The formats' names, not the adapters' registry: every command would import every
+    # adapter to build its parser (tests/test_cli.py holds the two to the same names).
+    from harness.stream.formats import PROVIDERS
 
     norm = sub.add_parser(
         "normalize",
@@ -111,7 +113,7 @@ def _add_normalize(sub: _Subparsers) -> None:
         ),
     )
     norm.add_argument(
-        "--provider", "-p", required=True, choices=sorted(ADAPTERS), help="format of the input"
+        "--provider", "-p", required=True, choices=sorted(PROVIDERS), help="format of the input"
     )
     norm.add_argument(
         "file", nargs="?", metavar="FILE", help="the capture to read (default: standard input)"

@@ -216,3 +216,15 @@ def test_normalize_does_not_import_the_web_stack() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == b"[]"
+
+
+def test_normalize_offers_every_adapter_and_only_those() -> None:
+    """`harness normalize --provider` lists the formats' names (so that building the
+    command line imports no adapter): they must be the adapters' registry."""
+    from harness.stream.adapters import ADAPTERS
+
+    normalize = next(
+        action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)
+    ).choices["normalize"]
+    provider = next(a for a in normalize._actions if "--provider" in a.option_strings)
+    assert sorted(provider.choices or ()) == sorted(ADAPTERS)
