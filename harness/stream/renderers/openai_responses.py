@@ -478,9 +478,11 @@ class ResponsesRenderer:
             return None
         self._count(text)
         message.parts[-1].text.append(text)
-        return self._delta_frame(
-            message._event("response.output_text.delta", delta=text, logprobs=[])
-        )
+        kind = "response.output_text.delta"
+        parts = self._templates.get((kind, message.id, message.index, len(message.parts) - 1, None))
+        if parts is None:  # the first fragment of this part makes the template
+            return self._delta_frame(message._event(kind, delta=text, logprobs=[]))
+        return self._fill(parts, text)
 
     def _tool_call(self, fragment: ToolCallDelta) -> list[Event]:
         events: list[Event] = []
@@ -619,15 +621,17 @@ class ResponsesRenderer:
         parts = self._templates.get(key)
         if parts is None:
             parts = self._templates[key] = _template(event)
+        return self._fill(parts, event["delta"])
+
+    def _fill(self, parts: tuple[str, str, str], fragment: str) -> bytes:
+        """A delta frame from its template: the next sequence number and the fragment."""
         head, middle, tail = parts
         seq = self._seq
         self._seq += 1
-        text = f"{head}{seq}{middle}{_json.dumps(event['delta'])}{tail}"
         try:
-            return text.encode()
+            return f"{head}{seq}{middle}{_json.dumps(fragment)}{tail}".encode()
         except UnicodeEncodeError:  # a lone surrogate from the input: escape it
-            fragment = _json.dumps(event["delta"], ascii=True)
-            return f"{head}{seq}{middle}{fragment}{tail}".encode()
+            return f"{head}{seq}{middle}{_json.dumps(fragment, ascii=True)}{tail}".encode()
 
 
 #: Stands for the sequence number and the fragment while the JSON around them is encoded.
