@@ -118,17 +118,22 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module when the name is first used (PEP 562)."""
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:  # type checkers read the imports above, and flag a misspelt name
 
-    value = getattr(importlib.import_module(where), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        """Import a public name's module when the name is first used (PEP 562); a
+        submodule (``harness.stream``) is imported when first used as an attribute."""
+        import importlib
+        import importlib.util
 
+        where = _WHERE.get(name)
+        if where is None:
+            if not name.startswith("__") and importlib.util.find_spec(f"harness.{name}"):
+                return importlib.import_module(f"harness.{name}")
+            raise AttributeError(f"module 'harness' has no attribute {name!r}")
+        value = getattr(importlib.import_module(where), name)
+        globals()[name] = value
+        return value
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_WHERE})

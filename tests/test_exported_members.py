@@ -42,3 +42,20 @@ def test_public_names_load_their_module_when_first_used() -> None:
         assert getattr(harness, name) is getattr(module, name), name
     assert set(harness._WHERE) == set(harness.__all__) - {"__version__"}
     assert {"normalize", "Delta", "__version__"} <= set(dir(harness))
+
+
+def test_a_submodule_is_an_attribute_when_first_used() -> None:
+    """`import harness; harness.errors` worked while the package imported the core;
+    the lazy package imports a submodule when it is first used as an attribute."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import harness\n"
+        "print(harness.errors.HarnessError.__name__, harness.stream.__name__)\n"
+        "print(hasattr(harness, 'no_such_module'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["HarnessError harness.stream", "False"]

@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from harness.stream.bedrock import BedrockFramer
 from harness.stream.provider_errors import Family
 
-if TYPE_CHECKING:
-    from harness.stream.renderers import AnswerRenderer
+#: A family's whole answer from the stream it sends: ``(http_status, json_body)``
+#: (:class:`harness.stream.renderers.AnswerRenderer`, named here without importing
+#: the renderers, so that the annotations of :class:`Output` resolve on their own).
+AnswerRenderer = Callable[[bytes], tuple[int, dict[str, Any]]]
 
 __all__ = ["EVENTSTREAM_CONTENT_TYPE", "OUTPUTS", "SSE_CONTENT_TYPE", "Framer", "Output"]
 
