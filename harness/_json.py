@@ -12,9 +12,11 @@ Pure standard library, with one optional accelerator: when orjson is installed
 same values and the same errors as the standard library. orjson refuses what it
 reads differently (NaN, numbers out of float range, lone surrogates, nesting past
 1,024 levels, text that is not UTF-8), and :func:`loads` reads all of that again with
-the standard library; the one thing orjson reads *differently* without refusing it,
-an integer past 64 bits (a float to orjson), cannot occur in text without a run of 19
-digits, and such text goes to the standard library directly. Writing stays with the
+the standard library. What orjson would read where the standard library does not goes
+to the standard library directly: an integer past 64 bits (a float to orjson) needs a
+run of 19 digits, and nesting the standard library refuses (its depth is bounded by
+Python's recursion limit, below orjson's 1,024) needs many opening brackets; only
+``str`` and ``bytes`` are given to orjson. Writing stays with the
 standard library: orjson writes floats and NaN differently (``1e16`` for ``1e+16``,
 ``null`` for ``NaN``), and the renderers encode only each fragment, a C call already.
 :func:`accelerated` says whether the accelerator is in use, and turns it off or on.
@@ -35,6 +37,11 @@ _decode = json.JSONDecoder().decode  # json.loads(str) minus its per-call argume
 #: it took longer than the parse).
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _LONG_RUN = b"0" * 19
+#: Text with fewer opening brackets than this nests less deeply: the standard library
+#: reads it too, unless its caller is within that many frames of Python's recursion
+#: limit. Deeper text goes to the standard library, which refuses it where orjson
+#: (up to 1,024 levels) would not.
+_FEW_BRACKETS = 100
 
 
 def _accelerator() -> tuple[Callable[[str | bytes], Any], type[Exception]] | None:
@@ -104,13 +111,16 @@ def loads(text: str | bytes, *, strict: bool = False) -> Any:
             deeply to parse, or (strict) a non-finite constant.
     """
     fast = _FAST
-    if fast is not None:
+    if fast is not None and (type(text) is str or type(text) is bytes):
         try:
             raw = text.encode() if isinstance(text, str) else text
         except UnicodeEncodeError:  # a lone surrogate: not UTF-8, not for orjson
             pass
         else:
-            if _LONG_RUN not in raw.translate(_DIGITS_TO_ZERO):
+            if (
+                _LONG_RUN not in raw.translate(_DIGITS_TO_ZERO)
+                and raw.count(b"[") + raw.count(b"{") < _FEW_BRACKETS
+            ):
                 try:
                     return fast[0](raw)
                 except fast[1]:

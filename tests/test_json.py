@@ -95,6 +95,11 @@ def test_any_text_reads_or_fails_the_same_with_and_without_orjson(text: str | by
         '"\\ud800"',
         "[" * 2000 + "]" * 2000,  # deeper than orjson's 1,024 and than Python's recursion
         "[" * 1100 + "]" * 1100,
+        # Between the standard library's limit (Python's recursion limit, here about
+        # 1,000 less the stack in use) and orjson's 1,024: orjson would read these.
+        *("[" * n + "]" * n for n in (950, 990, 1000, 1010, 1024)),
+        '{"a":' * 1000 + "1" + "}" * 1000,
+        "[" + ",".join(["[]"] * 300) + "]",  # many brackets, shallow
         "\ufeff{}",
         '{"a":1,"a":2}',
         "",
@@ -106,6 +111,14 @@ def test_any_text_reads_or_fails_the_same_with_and_without_orjson(text: str | by
 def test_known_differences_of_orjson_read_as_the_standard_library_does(text: str) -> None:
     same_both_ways(text)
     same_both_ways(text.encode("utf-8", "surrogatepass"))
+
+
+@pytest.mark.parametrize("value", [None, 1, 2.5, bytearray(b"[1]"), memoryview(b"[1]")])
+def test_what_is_not_str_or_bytes_reads_as_the_standard_library_reads_it(value: Any) -> None:
+    """orjson takes memoryviews and refuses bytearrays differently: only str and bytes
+    are given to it; anything else is the standard library's to read or refuse."""
+    fast, slow = (outcome(value, fast=flag) for flag in (True, False))
+    assert fast == slow
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32"])
