@@ -25,10 +25,11 @@ standard library: orjson writes floats and NaN differently (``1e16`` for ``1e+16
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["accelerated", "depth", "dumps", "loads"]
+__all__ = ["accelerated", "ascii_escaped", "depth", "dumps", "loads"]
 
 _decode = json.JSONDecoder().decode  # json.loads(str) minus its per-call argument checks
 
@@ -95,6 +96,17 @@ def dumps(value: Any, *, ascii: bool = False, allow_nan: bool = True) -> str:
         TypeError: ``value`` holds something JSON cannot (a set, bytes...).
     """
     return _ENCODERS[ascii, allow_nan](value)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def ascii_escaped(text: str) -> str:
+    """JSON text (or text around it, such as an SSE frame) with every non-ASCII
+    character escaped: what ``dumps(..., ascii=True)`` writes for the same value, since
+    outside string literals JSON has only ASCII. For a frame encoded from a template
+    that turns out not to be UTF-8 (a lone surrogate anywhere in it)."""
+    return _NON_ASCII.sub(lambda match: _ENCODERS[True, True](match.group())[1:-1], text)
 
 
 def loads(text: str | bytes, *, strict: bool = False) -> Any:

@@ -809,3 +809,35 @@ def test_delta_frames_are_the_canonical_encoding_of_their_event(fragment: str) -
         canonical = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         assert frame == f"{head}\ndata: {canonical}\n\n".encode()
         assert fragment in (event["delta"],)
+
+
+@pytest.mark.parametrize("where", ["id", "fragment"])
+def test_a_lone_surrogate_makes_its_frames_ascii_escaped_whole(where: str) -> None:
+    """A lone surrogate (JSON input can carry ``\\ud800``) cannot be UTF-8: a frame that
+    holds one, in a fragment or in the ids around it (item ids come from the response
+    id), is written whole in ASCII escapes, as the canonical encoding of its event with
+    ensure_ascii; every other frame keeps its UTF-8. It used to raise
+    UnicodeEncodeError when the response id held one."""
+    renderer = ResponsesRenderer()
+    rid, text = ("resp_\ud800", "é") if where == "id" else ("resp_é", "a\ud800")
+    frames: list[bytes] = []
+    for event in (
+        Metadata(id=rid, model="m", created=1),
+        Delta(role="assistant", content="é 🙂"),
+        Delta(content=text),
+        Delta(content="more"),
+        Delta(reasoning_content=text),
+        Done(),
+    ):
+        frames += renderer.render(event)
+    escaped = 0
+    for frame in frames:
+        head, data = frame.decode("utf-8").removesuffix("\n\n").split("\n")
+        event = json.loads(data.removeprefix("data: "))
+        lone = "\ud800" in json.dumps(event, ensure_ascii=False)
+        canonical = json.dumps(event, ensure_ascii=lone, separators=(",", ":"))
+        assert frame == f"{head}\ndata: {canonical}\n\n".encode(), frame
+        escaped += lone
+    # Every frame names the response or an item when the id holds it; at least the
+    # two deltas and what repeats their text (done events, the completed response).
+    assert escaped == len(frames) if where == "id" else 2 <= escaped < len(frames)

@@ -628,10 +628,13 @@ class ResponsesRenderer:
         head, middle, tail = parts
         seq = self._seq
         self._seq += 1
+        text = f"{head}{seq}{middle}{_json.dumps(fragment)}{tail}"
         try:
-            return f"{head}{seq}{middle}{_json.dumps(fragment)}{tail}".encode()
-        except UnicodeEncodeError:  # a lone surrogate from the input: escape it
-            return f"{head}{seq}{middle}{_json.dumps(fragment, ascii=True)}{tail}".encode()
+            return text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate from the input, in the fragment or in the ids around it:
+            # the whole frame in ASCII escapes, as the general path writes such an event.
+            return _json.ascii_escaped(text).encode()
 
 
 #: Stands for the sequence number and the fragment while the JSON around them is encoded.
