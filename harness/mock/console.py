@@ -186,11 +186,14 @@ async def _timeline(state: MockState, args: Mapping[str, str]) -> Any:
     except FaultSpecError as exc:
         return admin_error(400, "fault_error", f"{FAULTS_HEADER}: {exc}")
     faults = (scenario.answers[index].faults or Faults()).merged(overlay)
-    from harness.mock.timeline import route_views, timeline
 
-    views = await asyncio.to_thread(
-        lambda: [timeline(scenario, index, view, faults) for view in route_views(scenario)]
-    )
+    def every_route() -> list[dict[str, Any]]:
+        # In the worker thread, like the timelines: the first import pauses no stream.
+        from harness.mock.timeline import route_views, timeline
+
+        return [timeline(scenario, index, view, faults) for view in route_views(scenario)]
+
+    views = await asyncio.to_thread(every_route)
     return {
         "scenario": _scenario_row(scenario),
         "answer": index,
