@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import harness
+
+
+def fresh_process(code: str) -> list[str]:
+    """The lines ``code`` prints in a new interpreter (nothing of harness imported yet)."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return run.stdout.splitlines()
 
 
 def test_all_lists_every_public_name_and_only_those() -> None:
@@ -22,18 +31,12 @@ def test_public_names_load_their_module_when_first_used() -> None:
     """`import harness` loads none of the core; each public name, asked for, is the
     object its module defines (PEP 562), so `import harness.cli` and the mock server
     import only what they use."""
-    import subprocess
-    import sys
-
-    probe = (
+    out = fresh_process(
         "import sys, harness\n"
         "print(sorted(m for m in sys.modules if m.startswith('harness.')))\n"
         "from harness import normalize\n"
         "print('harness.stream.pipeline' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
     assert out == ["[]", "True"]
     import importlib
 
@@ -47,15 +50,9 @@ def test_public_names_load_their_module_when_first_used() -> None:
 def test_a_submodule_is_an_attribute_when_first_used() -> None:
     """`import harness; harness.errors` worked while the package imported the core;
     the lazy package imports a submodule when it is first used as an attribute."""
-    import subprocess
-    import sys
-
-    probe = (
+    out = fresh_process(
         "import harness\n"
         "print(harness.errors.HarnessError.__name__, harness.stream.__name__)\n"
         "print(hasattr(harness, 'no_such_module'))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
     assert out == ["HarnessError harness.stream", "False"]
