@@ -33,10 +33,10 @@ __all__ = ["accelerated", "ascii_escaped", "depth", "dumps", "loads"]
 
 _decode = json.JSONDecoder().decode  # json.loads(str) minus its per-call argument checks
 
-#: Every digit made ``0``, so that a run of digits long enough to be an integer orjson
-#: would read as a float is a substring (a C search, where a regular expression for
-#: it took longer than the parse).
-_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+#: Every digit made ``0`` and every ``{`` a ``[``: a run of digits long enough to be an
+#: integer orjson would read as a float is then a substring, and the opening brackets
+#: one count (C searches, where a regular expression took longer than the parse).
+_FOLD = bytes.maketrans(b"0123456789{", b"0000000000[")
 _LONG_RUN = b"0" * 19
 #: Text with fewer opening brackets than this nests less deeply: the standard library
 #: reads it too, unless its caller is within that many frames of Python's recursion
@@ -129,10 +129,8 @@ def loads(text: str | bytes, *, strict: bool = False) -> Any:
         except UnicodeEncodeError:  # a lone surrogate: not UTF-8, not for orjson
             pass
         else:
-            if (
-                _LONG_RUN not in raw.translate(_DIGITS_TO_ZERO)
-                and raw.count(b"[") + raw.count(b"{") < _FEW_BRACKETS
-            ):
+            folded = raw.translate(_FOLD)
+            if _LONG_RUN not in folded and folded.count(b"[") < _FEW_BRACKETS:
                 try:
                     return fast[0](raw)
                 except fast[1]:
