@@ -384,16 +384,16 @@ class ResponsesRenderer:
         """The SSE frames for ``event`` (possibly none)."""
         if self.closed:
             return []
-        if isinstance(event, Metadata):
-            if self._head is None:
-                self._meta.update(event)
-            return []
-        if isinstance(event, KeepAlive):
-            return [KEEPALIVE]
-        if isinstance(event, Delta) and self._head is not None:
+        if isinstance(event, Delta) and self._head is not None:  # the commonest first
             frame = self._more_text(event)
             if frame is not None:
                 return [frame]
+        elif isinstance(event, Metadata):
+            if self._head is None:
+                self._meta.update(event)
+            return []
+        elif isinstance(event, KeepAlive):
+            return [KEEPALIVE]
         events = self._start() if self._head is None else []
         if isinstance(event, Delta):
             if event.index == 0:
@@ -476,7 +476,10 @@ class ResponsesRenderer:
             or message.parts[-1].kind != "output_text"
         ):
             return None
-        self._count(text)
+        if self.token_counter is None:  # _count, inlined on the hot path
+            self._chars += len(text)
+        else:
+            self._count(text)
         message.parts[-1].text.append(text)
         kind = "response.output_text.delta"
         parts = self._templates.get((kind, message.id, message.index, len(message.parts) - 1, None))
