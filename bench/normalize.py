@@ -36,8 +36,10 @@ Reading the output: harness and baseline run side by side in R rounds after a
 warm-up (R=5; --quick: R=3, N=20,000, smaller memory sizes; bench/timing.py): times
 are medians over the rounds, ``spread`` is (max - min) / median of harness's, and
 ``ratio`` is the median of the per-round harness/baseline ratios: lower is better,
-and PASS/FAIL is against the target. ``ev/s`` is input events per second. The exit
-status is 0 unless something errored: a FAIL is a finding, not a crash.
+and the verdict is against the target (PASS; TIE: missed by less than half the range
+of the per-round ratios, which this run cannot tell apart; FAIL). ``ev/s`` is input
+events per second. The exit status is 0 unless something errored: a FAIL is a
+finding, not a crash.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from timing import median, ratio, rounds, spread  # bench/timing.py
+from timing import verdict as timing_verdict
 
 from harness import _json, normalize
 
@@ -261,7 +264,8 @@ def peak_rss(code: str, path: Path) -> int:
 def row(case: str, events: int, times: dict[str, list[float]], name: str, target: float) -> None:
     harness, base = median(times[name]), median(times["baseline"])
     factor = ratio(times[name], times["baseline"])
-    verdict = "PASS" if factor <= target else "FAIL"
+    pairs = [a / b for a, b in zip(times[name], times["baseline"], strict=True)]
+    verdict = timing_verdict(pairs, target, higher=False)
     print(
         f"{case:<34} {harness:8.3f} s {events / harness:>11,.0f} "
         f"{base:8.3f} s {events / base:>11,.0f} {factor:6.2f}x  <={target}x {verdict}"

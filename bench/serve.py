@@ -46,7 +46,10 @@ Reading the output: throughput is the median of R rounds after a warm-up, the se
 in a rotating order, with its spread; ratios are medians of per-round ratios (R=5;
 --quick: R=3, N=5,000, S=200). ``vs quart`` and ``vs raw`` are
 harness/floor for rates (higher is better) and floor/harness for times (so < 1 is
-always worse for harness); PASS/FAIL is against the target, ``-`` means shown only.
+always worse for harness); the verdict is against the target (``bench/timing.py``:
+PASS meets it; TIE misses it by less than half the range of the per-round ratios, the
+machine's own scatter in this run, so the run cannot tell the two apart; FAIL misses
+it by more), ``-`` means shown only.
 The machine's cores are shared by the server under test and the client process. The
 exit status is 0 unless something errored: a FAIL is a finding, not a crash.
 """
@@ -65,6 +68,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import timing  # bench/timing.py
 
 # The answer reader is shared with the tests (tests/rawhttp.py): import it from the
 # repository root, one level up, whatever the current directory. Only the load client
@@ -521,11 +526,9 @@ def _spread(values: list[float]) -> float:
     return div(max(ok) - min(ok), statistics.median(ok)) if ok else float("nan")
 
 
-def _ratio(ours: list[float], floor: list[float]) -> float:
-    """The median over rounds of ours / floor, each round's pair measured side by side."""
-    pairs = [div(a, b) for a, b in zip(ours, floor, strict=True)]
-    ok = [p for p in pairs if p == p]
-    return statistics.median(ok) if ok else float("nan")
+def _ratios(ours: list[float], floor: list[float]) -> list[float]:
+    """ours / floor per round, each round's pair measured side by side."""
+    return [div(a, b) for a, b in zip(ours, floor, strict=True)]
 
 
 def rate_row(
@@ -534,12 +537,13 @@ def rate_row(
     target: float | None,
     *,
     spread: dict[str, float],
-    ratio: dict[str, float],
+    ratios: dict[str, list[float]],
     name: str = "harness",
 ) -> None:
     h, q, r = values[name], values["quart floor"], values["raw asyncio"]
-    vs_q, vs_r = ratio[name], div(h, r)
-    verdict = "-" if target is None else ("PASS" if vs_q >= target else "FAIL")
+    ok = [p for p in ratios[name] if p == p]
+    vs_q, vs_r = statistics.median(ok) if ok else float("nan"), div(h, r)
+    verdict = "-" if target is None else timing.verdict(ratios[name], target)
     goal = f">={target}x" if target is not None else ""
     print(
         f"{case:<30} {h:>12,.0f} {q:>12,.0f} {r:>12,.0f} {vs_q:>7.2f}x {vs_r:>6.2f}x"
@@ -676,8 +680,8 @@ def main() -> int:
         errors[name] += sum(len(r["errors"]) for r in rounds)
     spread = {name: _spread(values) for name, values in rates.items()}
     conc_spread = {name: _spread(values) for name, values in conc_rates.items()}
-    ratio = {name: _ratio(rates[name], rates["quart floor"]) for name in rates}
-    conc_ratio = {name: _ratio(conc_rates[name], conc_rates["quart floor"]) for name in rates}
+    ratio = {name: _ratios(rates[name], rates["quart floor"]) for name in rates}
+    conc_ratio = {name: _ratios(conc_rates[name], conc_rates["quart floor"]) for name in rates}
     first_errors = [
         e for runs in results["concurrent"].values() for r in runs for e in r["errors"]
     ] + [r["error"] for runs in results["single"].values() for r in runs if r["error"]]
@@ -696,13 +700,13 @@ def main() -> int:
     header = f"{'case':<30} " + "{:>12} {:>12} {:>12} {:>8} {:>7}  {:<8} verdict".format(*columns)
     print(header)
     print("-" * len(header))
-    rate_row("1 stream, events/s", single, TARGET_RATE, spread=spread, ratio=ratio)
+    rate_row("1 stream, events/s", single, TARGET_RATE, spread=spread, ratios=ratio)
     rate_row(
         f"{concurrency} streams, agg events/s",
         conc,
         TARGET_RATE,
         spread=conc_spread,
-        ratio=conc_ratio,
+        ratios=conc_ratio,
     )
     if "harness uvloop" in single:
         rate_row(
@@ -710,7 +714,7 @@ def main() -> int:
             single,
             None,
             spread=spread,
-            ratio=ratio,
+            ratios=ratio,
             name="harness uvloop",
         )
         rate_row(
@@ -718,7 +722,7 @@ def main() -> int:
             conc,
             None,
             spread=conc_spread,
-            ratio=conc_ratio,
+            ratios=conc_ratio,
             name="harness uvloop",
         )
     time_row(f"{concurrency} streams, p50 TTFB", p50)

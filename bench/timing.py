@@ -55,3 +55,21 @@ def spread(values: list[float]) -> float:
 def ratio(ours: list[float], theirs: list[float]) -> float:
     """The median over rounds of ours / theirs (times: lower is better for ours)."""
     return statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+
+
+def verdict(ratios: list[float], target: float, *, higher: bool = True) -> str:
+    """``PASS``, ``TIE`` or ``FAIL``: the median of per-round ratios against ``target``
+    (``higher``: a higher ratio is better; else lower is).
+
+    PASS: the median meets the target. FAIL: it misses the target by more than half the
+    range of the per-round ratios, the machine's own scatter in this run. TIE: it misses
+    it by less, so this run cannot tell the two apart; a verdict that flipped between
+    PASS and FAIL from run to run at parity now says so every time.
+    """
+    ok = [r for r in ratios if r == r]  # NaN: a round where a side failed
+    if not ok:
+        return "FAIL"
+    middle = statistics.median(ok)
+    if middle >= target if higher else middle <= target:
+        return "PASS"
+    return "TIE" if abs(middle - target) <= (max(ok) - min(ok)) / 2 else "FAIL"
