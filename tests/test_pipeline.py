@@ -612,6 +612,28 @@ def test_gemini_usage_only_chunk_after_final_candidate() -> None:
     assert seen["done"]
 
 
+def test_gemini_usage_is_the_last_one_sent_however_often_it_repeats() -> None:
+    """Gemini repeats the usage so far in every chunk (the adapter reads it only when it
+    changes): the usage reported is the last one sent, back to an earlier value
+    included, and a malformed one is refused where it first appears."""
+    early = {"promptTokenCount": 8, "totalTokenCount": 8}
+    for usages, total in (([early, dict(early), GM_USAGE], 12), ([early, GM_USAGE, early], 8)):
+        stream = gemini_stream(
+            *(gm_chunk({"text": "a"}, usage=usage) for usage in usages[:-1]),
+            gm_chunk({"text": "b"}, finish="STOP", usage=usages[-1]),
+        )
+        assert collect(run("gemini", stream))["usage"]["total_tokens"] == total
+    bad = {"promptTokenCount": "8", "totalTokenCount": 8}
+    stream = gemini_stream(
+        gm_chunk({"text": "a"}, usage=early),
+        gm_chunk({"text": "b"}, usage=bad),
+        gm_chunk({"text": "c"}, finish="STOP", usage=bad),
+    )
+    seen = collect(run("gemini", stream))
+    assert seen["error"]["code"] == "parse_error"
+    assert "event 2" in seen["error"]["message"]
+
+
 def test_gemini_prompt_blocked() -> None:
     """promptFeedback.blockReason ends the answer with content_filter."""
     stream = gemini_stream({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": GM_USAGE})

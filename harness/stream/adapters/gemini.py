@@ -83,6 +83,7 @@ class GeminiAdapter:
     def __init__(self) -> None:
         self._finished = False
         self._usage: Usage | None = None
+        self._usage_read: JSONObject | None = None  # the usageMetadata _usage was read from
         self._started: set[int] = set()  # candidate indexes that have sent a delta
         self._tool_calls: dict[int, int] = {}  # candidate index -> tool calls so far
 
@@ -105,8 +106,10 @@ class GeminiAdapter:
             self._finished = True
             out.append(Delta(role="assistant", finish_reason="content_filter"))
         usage = get_obj(body, "usageMetadata", "")
-        if usage is not None:
+        if usage is not None and usage != self._usage_read:
+            # Gemini repeats the usage so far in every chunk: read it when it changes.
             self._usage = _usage(usage)
+            self._usage_read = usage
         return out
 
     def finish(self) -> Iterable[StreamEvent]:
