@@ -7,6 +7,9 @@ shapes, fed in 64 KiB slices, as ``harness normalize`` reads a file):
   content_block_stop, message_delta, message_stop (N + 5 events).
 * ``openai``: N Chat Completions chunks (the first with ``role``), a ``finish_reason``
   chunk, a usage-only chunk and ``[DONE]`` (N + 3 events).
+* ``gemini``: N ``streamGenerateContent?alt=sse`` chunks, each with one text part, the
+  usage so far, the model version and the response id (as the API sends them), and a
+  last chunk with ``finishReason`` and the whole usage (N + 1 events).
 * ``openai-responses``: response.created, response.in_progress, output_item.added,
   content_part.added, N ``response.output_text.delta`` events, response.completed
   (N + 5 events). The in-process cases also run the Responses renderer
@@ -188,10 +191,30 @@ def responses_events(n: int) -> Iterator[bytes]:
     yield event("response.completed", response=done)
 
 
+def gemini_events(n: int) -> Iterator[bytes]:
+    """The events of a Gemini ``streamGenerateContent?alt=sse`` stream with ``n`` text
+    chunks: each carries the usage so far, the model version and the response id, as
+    the API sends them; the last one the finish reason and the whole usage."""
+    prompt = {
+        "promptTokenCount": 10,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}],
+    }
+    tail = {"modelVersion": "gemini-bench", "responseId": "bench-response"}
+    for i in range(n):
+        content = {"parts": [{"text": f"tok{i} "}], "role": "model"}
+        usage = prompt | {"totalTokenCount": 10}
+        yield _sse(None, {"candidates": [{"content": content}], "usageMetadata": usage} | tail)
+    content = {"parts": [{"text": ""}], "role": "model"}
+    usage = prompt | {"candidatesTokenCount": n, "totalTokenCount": 10 + n}
+    last = {"candidates": [{"content": content, "finishReason": "STOP"}], "usageMetadata": usage}
+    yield _sse(None, last | tail)
+
+
 STREAMS: dict[str, Callable[[int], Iterator[bytes]]] = {
     "anthropic": anthropic_events,
     "openai": openai_events,
     "openai-responses": responses_events,
+    "gemini": gemini_events,
 }
 
 #: In-process cases: (name, input stream, renderer). The Responses renderer's cases
@@ -200,6 +223,7 @@ CASES: tuple[tuple[str, str, str], ...] = (
     ("anthropic", "anthropic", "openai-chat"),
     ("openai", "openai", "openai-chat"),
     ("openai-responses", "openai-responses", "openai-chat"),
+    ("gemini", "gemini", "openai-chat"),
     ("anthropic -> responses", "anthropic", "openai-responses"),
     ("responses -> responses", "openai-responses", "openai-responses"),
 )
