@@ -131,3 +131,20 @@ def test_accelerated_names_the_reader_and_turns_it_off() -> None:
     assert _json.accelerated(False) is None
     assert _json.loads('{"a": [1]}') == {"a": [1]}
     assert _json.accelerated(True) == "orjson"
+
+
+def test_without_orjson_the_standard_library_reads_alone() -> None:
+    """harness[fast] is optional: without orjson (its import fails) nothing changes but
+    the speed, and accelerated() says so."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "sys.modules['orjson'] = None  # what a missing package looks like to import\n"
+        "from harness import _json\n"
+        "print(_json.accelerated(), _json.accelerated(True))\n"
+        "print(_json.loads(b'{\"a\": [18446744073709551616, 1.5]}'))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == ["None None", "{'a': [18446744073709551616, 1.5]}"]
