@@ -397,9 +397,20 @@ def test_check_reports_missing_unused_and_mismatch(tmp_path: Path) -> None:
     assert stale.exists()
 
 
-def test_committed_goldens_match_the_library() -> None:
-    """tests/golden holds exactly the goldens of the built-in library, and they match."""
-    report = check(load_scenarios(), GOLDENS)
+@pytest.mark.parametrize("reader", ["stdlib", "orjson"])
+def test_committed_goldens_match_the_library(reader: str) -> None:
+    """tests/golden holds exactly the goldens of the built-in library, and they match,
+    byte for byte, whichever JSON reader harness uses (orjson, from harness[fast], when
+    installed; the standard library's otherwise)."""
+    from harness import _json
+
+    if reader == "orjson" and _json.accelerated() is None:
+        pytest.skip("orjson is not installed (pip install 'harness[fast]')")
+    try:
+        _json.accelerated(reader == "orjson")
+        report = check(load_scenarios(), GOLDENS)
+    finally:
+        _json.accelerated(True)
     problems = [m.diff or m.message for m in report.mismatches]
     problems += [f"missing: {p}" for p in report.missing]
     problems += [f"unused: {p}" for p in report.unused]
