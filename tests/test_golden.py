@@ -28,6 +28,7 @@ from harness.mock.golden import (
     unused_goldens,
     write_atomic,
 )
+from harness.mock.replay import NORMALIZED_ROUTES
 from harness.mock.scenario import load_scenarios, parse_scenario
 
 GOLDENS = Path(__file__).parent / "golden"
@@ -416,6 +417,8 @@ def test_committed_goldens_match_the_library(reader: str) -> None:
     problems += [f"unused: {p}" for p in report.unused]
     assert report.ok, "\n".join(problems)
     assert report.checked == len(KINDS) * len(load_scenarios())
+    # The console draws the same routes the goldens hold (one table, in replay).
+    assert ("raw", *NORMALIZED_ROUTES) == KINDS
 
 
 # --- harness check ----------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import Literal
 
 from harness.atomic import write_atomic
 from harness.errors import HarnessError, InvalidValueError, UsageError
-from harness.mock.replay import Plan, build_plan
+from harness.mock.replay import NORMALIZED_ROUTES, Plan, build_plan
 from harness.mock.scenario import NAME_PATTERN, Scenario, ScenarioSet
 from harness.stream.eventstream import (
     EventStreamDecoder,
@@ -71,12 +71,6 @@ __all__ = [
 #: normalization pipeline).
 Kind = Literal["raw", "openai", "responses", "converse"]
 KINDS: tuple[Kind, ...] = ("raw", "openai", "responses", "converse")
-#: The route of each normalized kind.
-_NORMALIZED_ROUTE: dict[str, Family] = {
-    "openai": "openai",
-    "responses": "openai-responses",
-    "converse": "bedrock-converse",
-}
 
 #: The file name ending of every golden (``anthropic/text.raw.sse``).
 SUFFIX = ".sse"
@@ -207,7 +201,7 @@ def render(scenario: Scenario, kind: Kind) -> bytes:
         target = scenario.provider
         what = f"raw ({target} route)"
     else:
-        target = _NORMALIZED_ROUTE[kind]
+        target = NORMALIZED_ROUTES[kind]
         what = f"{kind} ({target} route, normalized)"
     out = [_comment(f"harness golden · {scenario.name} · {what}")]
     answers = scenario.answers

@@ -61,6 +61,7 @@ __all__ = [
     "CAPTURE_READ",
     "LAZY_STEPS",
     "MEMO_BYTES",
+    "NORMALIZED_ROUTES",
     "SSE_LINE",
     "CaptureEvent",
     "Item",
@@ -91,6 +92,14 @@ KEEPALIVES: dict[str, str] = {
 
 #: The providers whose streams are AWS event-stream messages, not SSE.
 EVENTSTREAM_PROVIDERS = frozenset({"bedrock-converse"})
+
+#: The routes that render any provider's stream through the normalization pipeline,
+#: by the short name the goldens (``NAME.openai.sse``) and the console's views use.
+NORMALIZED_ROUTES: dict[str, Family] = {
+    "openai": "openai",
+    "responses": "openai-responses",
+    "converse": "bedrock-converse",
+}
 
 
 class ReplayError(UsageError):

@@ -24,6 +24,7 @@ from typing import Any
 from harness.errors import ProviderDataError
 from harness.mock.replay import (
     EVENTSTREAM_PROVIDERS,
+    NORMALIZED_ROUTES,
     SSE_LINE,
     Plan,
     Write,
@@ -64,12 +65,7 @@ def route_views(scenario: Scenario) -> list[View]:
     """The routes a scenario is shown on: its own route byte for byte (``raw``), then
     each normalized route that renders it (the golden kinds, in their order)."""
     views = [View("raw", scenario.provider, False)]
-    normalized: tuple[tuple[str, Family], ...] = (
-        ("openai", "openai"),
-        ("responses", "openai-responses"),
-        ("converse", "bedrock-converse"),
-    )
-    for name, route in normalized:
+    for name, route in NORMALIZED_ROUTES.items():
         if OUTPUTS[route].replays(scenario.provider) and OUTPUTS[route].renderer is not None:
             views.append(View(name, route, True))
     return views
