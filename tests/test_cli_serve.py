@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,42 +16,21 @@ import pytest
 
 from harness.cli import main
 from tests import rawhttp
+from tests.processes import harness_command, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _harness(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harness", *args]
-
-
-def _read_line(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> str:
-    """One line of the process's stdout, or fail after ``timeout`` seconds."""
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    line = b""
-    while not line.endswith(b"\n"):
-        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            proc.kill()
-            pytest.fail(f"no output from harness serve within {timeout} s; got {line!r}")
-        byte = os.read(proc.stdout.fileno(), 1)
-        if not byte:
-            break
-        line += byte
-    return line.decode()
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`harness serve --port 0` on the built-in library, and the URL it printed."""
     proc = subprocess.Popen(
-        _harness("serve", "--port", "0", "--speed", "0"),
+        harness_command("serve", "--port", "0", "--speed", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        first = _read_line(proc)
+        first = read_line(proc)
         assert first.startswith("harness: serving "), first
         url = first.rsplit(" ", 1)[-1].strip()
         yield proc, url
@@ -110,7 +87,7 @@ def test_serve_reports_a_port_in_use_in_one_line() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            _harness("serve", "--port", str(port)), capture_output=True, timeout=30
+            harness_command("serve", "--port", str(port)), capture_output=True, timeout=30
         )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
@@ -122,7 +99,7 @@ def test_serve_reports_every_broken_scenario_file(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("version: 1\nprovider: nope\nevents: []\n")
     (tmp_path / "b.yaml").write_text("version: 2\nprovider: openai\n")
     result = subprocess.run(
-        _harness("serve", "--scenarios", str(tmp_path), "--port", "0"),
+        harness_command("serve", "--scenarios", str(tmp_path), "--port", "0"),
         capture_output=True,
         timeout=30,
     )
@@ -169,7 +146,9 @@ def test_show_unknown_name_suggests_close_ones(capsys: pytest.CaptureFixture[str
 def test_serve_refuses_a_non_loopback_host_without_allow_remote() -> None:
     """--host 0.0.0.0 alone exits 2 with a one-line reason; nothing is bound."""
     result = subprocess.run(
-        _harness("serve", "--host", "0.0.0.0", "--port", "0"), capture_output=True, timeout=30
+        harness_command("serve", "--host", "0.0.0.0", "--port", "0"),
+        capture_output=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert b"--allow-remote" in result.stderr
@@ -183,7 +162,7 @@ def test_allow_remote_warns_and_never_echoes_a_given_token() -> None:
     after the warning, so the test never listens beyond loopback.
     """
     result = subprocess.run(
-        _harness("serve", "--host", "192.0.2.1", "--allow-remote", "--port", "0"),
+        harness_command("serve", "--host", "192.0.2.1", "--allow-remote", "--port", "0"),
         env={**os.environ, "HARNESS_ADMIN_TOKEN": "tok-HARNESSFAKE-1234567890"},
         capture_output=True,
         timeout=30,
@@ -225,12 +204,12 @@ def test_timeout_flags_reach_the_server() -> None:
     """--keep-alive-timeout closes a silent connection and --body-timeout answers 408 to
     a dribbled body, in a real `harness serve`; a normal request still gets its answer."""
     proc = subprocess.Popen(
-        _harness("serve", "--port", "0", "--speed", "0", *TIMEOUTS),
+        harness_command("serve", "--port", "0", "--speed", "0", *TIMEOUTS),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        url = _read_line(proc).rsplit(" ", 1)[-1].strip()
+        url = read_line(proc).rsplit(" ", 1)[-1].strip()
         with rawhttp.connect(url, timeout=10) as idle:
             idle.send(b"POST /v1/chat/completions HTTP/1.1\r\n")  # a head never finished
             started = time.monotonic()
@@ -284,14 +263,14 @@ def test_timeout_flags_refuse_unusable_values(
 def _serve_folder(folder: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str, list[str]]:
     """`harness serve --scenarios folder`: the process, its URL, and its other stdout lines."""
     proc = subprocess.Popen(
-        _harness("serve", "--scenarios", str(folder), "--port", "0", "--speed", "0", *extra),
+        harness_command("serve", "--scenarios", str(folder), "--port", "0", "--speed", "0", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    first = _read_line(proc)
+    first = read_line(proc)
     assert first.startswith("harness: serving "), first
     lines = []
-    while not (line := _read_line(proc)).startswith("  Ctrl-C"):
+    while not (line := read_line(proc)).startswith("  Ctrl-C"):
         lines.append(line.strip())
     return proc, first.rsplit(" ", 1)[-1].strip(), lines
 
@@ -423,7 +402,7 @@ def test_ctrl_c_right_after_start_stops_promptly(delay: float) -> None:
     waits until harness handles SIGINT (/proc SigCgt): an ignored signal before that is lost
     to any program."""
     with subprocess.Popen(
-        _harness("serve", "--port", "0"),
+        harness_command("serve", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from harness.mock.replay import build_plan, parse_faults
 from harness.mock.scenario import Faults, Scenario, load_scenarios
 from harness.mock.serve import ServerThread
 from harness.mock.timeline import MAX_BLOCKS, View, route_views, timeline
+from tests.processes import read_line, start_harness
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTINS = load_scenarios()
@@ -353,20 +353,6 @@ def test_harness_ui_serves_no_api_routes() -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
-def _started(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    return process, first
-
-
 def test_harness_ui_opens_a_report_folder(tmp_path: Path) -> None:
     run = Run(
         results=[
@@ -385,7 +371,7 @@ def test_harness_ui_opens_a_report_folder(tmp_path: Path) -> None:
         started="2026-12-04T20:00:00Z",
     )
     (tmp_path / "results.json").write_text(json.dumps(run.to_json()))
-    process, first = _started(["ui", str(tmp_path), "--port", "0"], ROOT)
+    process, first = start_harness("ui", str(tmp_path), "--port", "0", cwd=ROOT)
     try:
         assert first.startswith("harness: console on http://127.0.0.1:"), first
         console = first.split(" on ", 1)[1].strip()
@@ -420,10 +406,9 @@ def test_harness_ui_refuses_what_it_cannot_open(tmp_path: Path) -> None:
 
 
 def test_harness_serve_names_the_console(tmp_path: Path) -> None:
-    process, _ = _started(["serve", "--port", "0", "--speed", "0"], tmp_path)
+    process, first = start_harness("serve", "--port", "0", "--speed", "0", cwd=tmp_path)
     try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(6)]
+        lines = [first, *(read_line(process) for _ in range(5))]
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import sys
 
 import httpx
@@ -17,6 +16,7 @@ from harness.mock import serve
 from harness.mock.options import ServerOptions
 from harness.mock.scenario import load_scenarios
 from harness.mock.serve import BackgroundLoop, ServerThread, loop_factory
+from tests.processes import start_harness
 
 uvloop = pytest.importorskip("uvloop", reason="the fast extra (uvloop) is not installed")
 BUILTINS = load_scenarios()
@@ -63,26 +63,9 @@ def test_an_unknown_or_missing_loop_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_harness_serve_loop_uvloop_serves_the_openai_sdk() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "serve",
-            "--port",
-            "0",
-            "--speed",
-            "0",
-            "--loop",
-            "uvloop",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, first = start_harness("serve", "--port", "0", "--speed", "0", "--loop", "uvloop")
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().rsplit(" on ", 1)[1].strip()
+        url = first.rsplit(" on ", 1)[1].strip()
         client = openai.OpenAI(base_url=f"{url}/s/openai/text/v1", api_key="x", max_retries=0)
         stream = client.chat.completions.create(model="m", messages=[], stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
