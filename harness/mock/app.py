@@ -393,10 +393,10 @@ async def _respond(plan: Plan, pace: float, sleep: Sleep, entry: Entry, req: Req
     # The ASGI layer writes the body itself (one layer less per write than Quart's
     # iteration); Quart sends the head and an empty body whose end starts it.
     out = cast(dict[str, Any] | None, req.scope.get("harness.out"))
-    known = plan.back_to_back_writes(pace)
     if out is None:  # not behind harness's ASGI layer: Quart iterates the body
         response = QuartResponse(_paced(plan, pace, sleep, entry), status=plan.status)
     else:
+        known = plan.back_to_back_writes(pace)
         out["body"] = (
             _BackToBack(known, plan.abort, entry)
             if known is not None

@@ -56,8 +56,9 @@ class PrefixAndAbort:
         stats = self.state.stats
         on_request = self.state.options.on_request
         head: dict[str, Any] = {}
-        # The app hands a stream's body over here (``harness.body``) to be written
-        # straight to the server; for the request log it puts the journal entry here too.
+        # The app hands a stream's body over here (``out["body"]``, the scope's
+        # ``harness.out``) to be written straight to the server; for the request log it
+        # puts the journal entry here too.
         out: dict[str, Any] = {}
         send = _counting(send, head, out, self.state)
         stats.open_requests += 1
