@@ -489,12 +489,7 @@ def _event_stream_problems(scenario: Scenario) -> list[tuple[tuple[str | int, ..
     is binary messages, each a named event with a payload; no SSE fields, comments or
     line ends. Each problem with its location."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    forms: list[tuple[tuple[str | int, ...], Response]]
-    if scenario.responses is not None:
-        forms = [(("responses", i), r) for i, r in enumerate(scenario.responses)]
-    else:
-        forms = [((), scenario.answers[0])]
-    for prefix, answer in forms:
+    for prefix, answer in _answer_forms(scenario):
         if answer.newline != "lf":
             problems.append(((*prefix, "newline"), "an event stream has no line ends to choose"))
         for index, step in enumerate(answer.events or []):
@@ -662,16 +657,18 @@ def parse_scenario(
     return scenario
 
 
-def _answer_forms(scenario: Scenario) -> list[tuple[tuple[str | int, ...], list[Step] | None]]:
+def _answer_forms(scenario: Scenario) -> list[tuple[tuple[str | int, ...], Response]]:
+    """Each answer with where it is written in the file: ``responses[i]``, or the top
+    level of a single-answer scenario."""
     if scenario.responses is not None:
-        return [(("responses", i), r.events) for i, r in enumerate(scenario.responses)]
-    return [((), scenario.events)]
+        return [(("responses", i), r) for i, r in enumerate(scenario.responses)]
+    return [((), scenario.answers[0])]
 
 
 def _check_captures(scenario: Scenario, node: yaml.Node, where: str | None, folder: Path) -> None:
     """Each ``file`` step names a readable regular file inside the scenario's folder."""
-    for prefix, events in _answer_forms(scenario):
-        for index, step in enumerate(events or []):
+    for prefix, answer in _answer_forms(scenario):
+        for index, step in enumerate(answer.events or []):
             if step.file is None:
                 continue
             problem = capture_problem(folder, step.file)
@@ -703,8 +700,8 @@ def capture_problem(folder: Path, name: str) -> str | None:
 
 def _check_disconnects(scenario: Scenario, node: yaml.Node, where: str | None) -> None:
     """A ``disconnect`` step must be the last one: report the step's own line and field."""
-    for prefix, events in _answer_forms(scenario):
-        for index, step in enumerate((events or [])[:-1]):
+    for prefix, answer in _answer_forms(scenario):
+        for index, step in enumerate((answer.events or [])[:-1]):
             if step.disconnect:
                 loc = (*prefix, "events", index)
                 _, found = _locate(node, loc)
