@@ -801,7 +801,7 @@ def _show_answer(scenario: Any, answer: Any, overlay: Any) -> None:
     from harness.mock.scenario import Faults
 
     print(f"  HTTP {answer.status}" + (f"  headers: {answer.headers}" if answer.headers else ""))
-    faults = (answer.faults or Faults()).merged(overlay)
+    faults = (answer.faults or Faults.unchecked()).merged(overlay)
     if faults.active:
         print(f"  faults: {faults.model_dump(exclude_defaults=True)}")
     if answer.events is None:

@@ -75,7 +75,7 @@ from harness.mock.state import MockState, Served
 __all__ = ["ClientGone", "create_app", "unserved_match_paths"]
 
 #: The faults of an answer that sets none (one shared value: most requests have none).
-NO_FAULTS = Faults()
+NO_FAULTS = Faults.unchecked()
 
 
 def create_app(

@@ -182,10 +182,10 @@ async def _timeline(state: MockState, args: Mapping[str, str]) -> Any:
         return admin_error(400, "bad_request", f"answer: {scenario.name} has answers 0 to {last}")
     text = args.get("faults", "").strip()
     try:
-        overlay = parse_faults(text) if text else Faults()
+        overlay = parse_faults(text) if text else Faults.unchecked()
     except FaultSpecError as exc:
         return admin_error(400, "fault_error", f"{FAULTS_HEADER}: {exc}")
-    faults = (scenario.answers[index].faults or Faults()).merged(overlay)
+    faults = (scenario.answers[index].faults or Faults.unchecked()).merged(overlay)
 
     def every_route() -> list[dict[str, Any]]:
         # In the worker thread, like the timelines: the first import pauses no stream.

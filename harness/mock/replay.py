@@ -36,8 +36,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from pydantic import ValidationError
-
 from harness import _json
 from harness._text import article
 from harness.errors import FaultSpecError, UsageError
@@ -283,6 +281,8 @@ def parse_faults(header: str) -> Faults:
             # Values stay text: pydantic's lax mode converts "3", "true" and "0.5" for
             # number and boolean fields, and text fields keep "42" or "off" as written.
             values[key.strip()] = value.strip()
+    from pydantic import ValidationError  # checking an overlay is what needs pydantic
+
     try:
         return Faults.model_validate(values)
     except ValidationError as exc:
@@ -447,7 +447,7 @@ def build_plan(
         ReplayError: the combination cannot be served (answered with HTTP 400).
         FaultSpecError: a fault cannot apply to this stream.
     """
-    faults = faults or Faults()
+    faults = faults or Faults.unchecked()
     source: Family = scenario.provider
     output = OUTPUTS[target]
     if not output.replays(source):
@@ -608,7 +608,7 @@ def _content_faults(steps: Iterable[Item], source: Family, faults: Faults) -> It
     name, data = stream_error_event(
         source, type=faults.error_type, message=faults.error_message, sequence_number=sequence
     )
-    yield Step(event=name, data=data)
+    yield Step.unchecked(event=name, data=data)
 
 
 #: A CR and the LF after it (``chunking: crlf`` cuts between them).

@@ -2,9 +2,9 @@
 
 A scenario is one recorded (or hand-written) provider answer: the stream as steps,
 its timing, and what a correct client concludes from it. ``docs/scenarios.md`` is the
-reference for every field; the pydantic models below are the single source of truth
-for what is accepted, and every model forbids unknown fields, so a typo is an error
-instead of a silently ignored setting.
+reference for every field; :mod:`harness.mock.model` declares them (the values the
+server holds) and :mod:`harness.mock.schema` checks a file against them: every field
+is typed, and an unknown one is an error instead of a silently ignored setting.
 
 Loading never trusts the file: a file over :data:`MAX_FILE_BYTES` is refused before it
 is read, YAML is parsed with the safe loader, alias bombs and deep nesting are refused
@@ -19,37 +19,35 @@ up in the set loaded at start, so no request can make it read a file.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
-import fnmatch
 import functools
 import importlib
 import os
 import re
-import typing
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError, ScenarioSetError
-from harness.stream.bedrock import CONVERSE_EVENTS
-from harness.stream.formats import Provider
-from harness.stream.provider_errors import CONVERSE_EXCEPTIONS
+from harness.mock.model import (
+    NAME_PATTERN,
+    RECORDS,
+    Expect,
+    ExpectError,
+    ExpectToolCall,
+    ExpectUsage,
+    Faults,
+    Match,
+    Record,
+    Response,
+    Scenario,
+    Step,
+    answer_forms,
+)
 
 if TYPE_CHECKING:
     import yaml
+    from pydantic import ValidationError
 else:
 
     class _LazyModule:
@@ -82,454 +80,6 @@ __all__ = [
     "load_scenarios",
     "parse_scenario",
 ]
-
-#: What a scenario name may look like: path-like segments of letters, digits, ``_``,
-#: ``.`` and ``-``, none starting with a dot (so never ``..``), joined by ``/``.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
-
-#: The keep-alive styles a fault overlay can insert (see ``docs/scenarios.md``).
-KeepaliveStyle = Literal["comment", "ping", "openrouter", "bare", "anthropic"]
-#: How a fault overlay re-chunks the bytes on the wire.
-Chunking = Literal["event", "byte", "random", "utf8", "crlf", "coalesce"]
-
-
-class _Model(BaseModel):
-    # strict: YAML already types its scalars; "200" is not a status code. No float may
-    # be infinite or NaN: `delay_ms: .inf` would be a stream that never ends.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, defer_build=True
-    )
-
-
-class Step(_Model):
-    """One step of a stream. Exactly one of the kinds below is set.
-
-    * ``data`` (with optional ``event``, ``id``, ``retry``): one SSE event; a string is
-      sent verbatim, a mapping or list as compact JSON.
-    * ``id``, ``retry`` and/or ``event`` without ``data``: a block of those fields and a
-      blank line, which dispatches no event (the SSE standard allows it: ``retry:``
-      sets the reconnection time, ``id:`` the last event id) — kind ``meta``.
-    * ``comment``: an SSE comment line (``: text``).
-    * ``sleep_ms``: a pause before the next write (scaled by the speed factor).
-    * ``raw`` / ``raw_b64``: exact bytes in one write (text, or base64 for bytes that
-      are not UTF-8, such as half a multi-byte character).
-    * ``disconnect: true``: close the connection abruptly; must be the last step.
-    * ``file``: a capture beside the scenario file (a path relative to its folder,
-      inside it), replayed event by event as raw bytes: an SSE capture cut at each
-      blank line, an AWS event-stream capture (``bedrock-converse``) at each message.
-      Read as it is sent, so a capture of any length replays in flat memory
-      (``docs/scenarios.md#long-streams``).
-    """
-
-    data: str | dict[str, Any] | list[Any] | None = None
-    event: str | None = None
-    id: str | None = None
-    retry: int | None = Field(default=None, ge=0)
-    comment: str | None = None
-    sleep_ms: float | None = Field(default=None, ge=0)
-    raw: str | None = None
-    raw_b64: str | None = None
-    disconnect: Literal[True] | None = None
-    file: str | None = None
-
-    @property
-    def kind(self) -> str:
-        """The one kind of this step: data, comment, sleep_ms, raw, raw_b64, disconnect,
-        or meta (``id`` / ``retry`` / ``event`` without data)."""
-        for kind in _STEP_KINDS:
-            if getattr(self, kind) is not None:
-                return kind
-        return "meta"
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Step:
-        kinds = [kind for kind in _STEP_KINDS if getattr(self, kind) is not None]
-        meta = [f for f in ("event", "id", "retry") if getattr(self, f) is not None]
-        if not kinds and meta:
-            kinds = ["meta"]
-        if len(kinds) != 1:
-            found = ", ".join(kinds) if kinds else "none"
-            raise ValueError(
-                f"a step needs exactly one of {', '.join(_STEP_KINDS)}, or only id / retry / "
-                f"event (found: {found})"
-            )
-        if kinds[0] not in ("data", "meta"):
-            extra = [f for f in ("event", "id", "retry") if getattr(self, f) is not None]
-            if extra:
-                raise ValueError(
-                    f"{', '.join(extra)} can only go with data (or alone, as a meta "
-                    f"block), not {kinds[0]}"
-                )
-        for name in ("event", "id"):
-            value = getattr(self, name)
-            if value is not None and ("\r" in value or "\n" in value):
-                raise ValueError(f"{name} cannot contain a line break (CR or LF)")
-        if self.id is not None and "\0" in self.id:
-            raise ValueError("id cannot contain NUL (clients ignore such an id)")
-        if self.raw_b64 is not None:
-            try:
-                base64.b64decode(self.raw_b64, validate=True)
-            except binascii.Error as exc:
-                raise ValueError(f"raw_b64 is not valid base64: {exc}") from None
-        if self.file is not None:
-            _check_capture_path(self.file)
-        return self
-
-
-def _check_capture_path(text: str) -> None:
-    """A ``file`` step's path: relative, inside the scenario's folder (no ``..``)."""
-    if not text or "\0" in text:
-        raise ValueError("file must be a path relative to the scenario file's folder")
-    path = PurePosixPath(text.replace("\\", "/"))
-    if path.is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
-        raise ValueError(
-            f"file {text!r} is absolute: give a path relative to the scenario file's folder"
-        )
-    if ".." in path.parts:
-        raise ValueError(f"file {text!r} leaves the scenario file's folder ('..')")
-
-
-_STEP_KINDS = ("data", "comment", "sleep_ms", "raw", "raw_b64", "disconnect", "file")
-
-
-class Faults(_Model):
-    """A fault overlay: changes applied on top of any scenario's answer.
-
-    Event counts (``disconnect_after``, ``error_after``, ``stall_after``) count the
-    events written so far (data, raw and raw_b64 steps; comments and pauses do not
-    count): ``disconnect_after: 3`` writes three events and then cuts the connection.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=False, allow_inf_nan=False, defer_build=True
-    )
-
-    disconnect_after: int | None = Field(default=None, ge=0)
-    disconnect_after_bytes: int | None = Field(default=None, ge=0)
-    disconnect_inside: int | None = Field(default=None, ge=0)
-    error_after: int | None = Field(default=None, ge=0)
-    error_type: str | None = None
-    error_message: str | None = None
-    stall_after: int | None = Field(default=None, ge=0)
-    stall_ms: float | None = Field(default=None, ge=0)
-    keepalive_every: int | None = Field(default=None, ge=1)
-    keepalive_style: KeepaliveStyle = "comment"
-    drop_usage: bool = False
-    event_ids: bool = False
-    chunking: Chunking = "event"
-    seed: int = 0
-    max_chunk: int = Field(default=16, ge=1)
-    http_error: int | None = Field(default=None, ge=400, le=599)
-    retry_after: float | None = Field(default=None, ge=0)
-    fail_first: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Faults:
-        if (self.stall_after is None) != (self.stall_ms is None):
-            raise ValueError("stall_after and stall_ms go together (stall T ms after N events)")
-        if self.retry_after is not None and self.http_error is None:
-            raise ValueError("retry_after needs http_error (the status it comes with)")
-        if self.fail_first is not None and self.http_error is None:
-            raise ValueError("fail_first needs http_error (what the first requests get)")
-        return self
-
-    def merged(self, other: Faults | None) -> Faults:
-        """These faults with the fields that ``other`` sets explicitly taking precedence."""
-        if other is None:
-            return self
-        return self.model_copy(update=other.model_dump(exclude_unset=True))
-
-    @property
-    def active(self) -> bool:
-        """Whether any fault is set (the defaults change nothing)."""
-        return bool(self.model_dump(exclude_defaults=True))
-
-    def describe(self) -> str:
-        """The faults set, as ``name=value`` pairs (``""``: none), for journals and views."""
-        return ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude_defaults=True).items())
-
-
-class Match(_Model):
-    """Request matchers; all that are given must hold. Globs use ``fnmatch`` syntax."""
-
-    path: str | None = None
-    model: str | None = None
-    stream: bool | None = None
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] | None = None
-
-    def matches(
-        self, *, path: str, model: str | None, stream: bool, body: Any, headers: Mapping[str, str]
-    ) -> bool:
-        """Whether a request with these properties matches (header names are case-blind)."""
-        if self.path is not None and not fnmatch.fnmatchcase(path, self.path):
-            return False
-        if self.model is not None and (model is None or not fnmatch.fnmatchcase(model, self.model)):
-            return False
-        if self.stream is not None and self.stream != stream:
-            return False
-        if self.body is not None and not _subset(self.body, body):
-            return False
-        if self.headers is not None:
-            lowered = {k.lower(): v for k, v in headers.items()}
-            if any(lowered.get(k.lower()) != v for k, v in self.headers.items()):
-                return False
-        return True
-
-
-def _subset(want: Any, got: Any) -> bool:
-    """``want`` is contained in ``got``: mappings by key, lists item by item, scalars equal."""
-    if isinstance(want, dict):
-        return isinstance(got, dict) and all(
-            k in got and _subset(v, got[k]) for k, v in want.items()
-        )
-    if isinstance(want, list):
-        return (
-            isinstance(got, list)
-            and len(want) == len(got)
-            and all(_subset(w, g) for w, g in zip(want, got, strict=True))
-        )
-    return bool(want == got and type(want) is type(got))
-
-
-class Response(_Model):
-    """One answer: a stream (``events``) or a whole body (``body``), with status and headers."""
-
-    status: int = Field(default=200, ge=100, le=599)
-    headers: dict[str, str] = Field(default_factory=dict)
-    delay_ms: float = Field(default=0, ge=0)
-    newline: Literal["lf", "crlf", "cr"] = "lf"
-    events: list[Step] | None = None
-    body: str | dict[str, Any] | list[Any] | None = None
-    faults: Faults | None = None
-
-    @model_validator(mode="after")
-    def _events_or_body(self) -> Response:
-        if self.events is not None and self.body is not None:
-            raise ValueError("give events (a stream) or body (a whole answer), not both")
-        if self.events is None and self.body is None and not self._may_be_empty:
-            raise _no_answer(self)
-        # A disconnect that is not the last step is reported by the loader, which knows
-        # the step's line (see _check_disconnects); replay stops at the first one anyway.
-        return self
-
-    @property
-    def _may_be_empty(self) -> bool:
-        """Whether this answer makes sense with neither events nor body.
-
-        An HTTP error or a redirect (300-599) may come bare, as from a proxy; 204 and
-        205 carry no content by definition; an ``http_error`` fault brings its own body.
-        Anything else would be an empty 2xx that cannot be what the author meant.
-        """
-        return (
-            self.status >= 300
-            or self.status in (204, 205)
-            or (self.faults is not None and self.faults.http_error is not None)
-        )
-
-    @property
-    def streaming(self) -> bool:
-        """Whether this answer is a stream."""
-        return self.events is not None
-
-
-def _no_answer(answer: Response) -> ValidationError:
-    """The error for an answer with neither events nor body, located at the field.
-
-    Raised from a validator, a :class:`ValidationError` keeps its own location under
-    the caller's (``responses[1].events``), so the loader reports the ``events:`` or
-    ``body:`` left without a value, or else the mapping that lacks both.
-    """
-    field = "body" if "body" in answer.model_fields_set else "events"
-    empty = f"{field} has no value, so" if field in answer.model_fields_set else "without them"
-    message = (
-        "an answer needs events (a stream) or body (a whole answer); "
-        f'{empty} it would be an empty {answer.status} (write body: "" if you mean that)'
-    )
-    detail = InitErrorDetails(
-        type=PydanticCustomError("no_answer", message), loc=(field,), input=None
-    )
-    return ValidationError.from_exception_data("Response", [detail])
-
-
-class ExpectToolCall(_Model):
-    """A tool call a correct client assembles: its name and parsed arguments."""
-
-    name: str
-    arguments: dict[str, Any] = Field(default_factory=dict)
-
-
-class ExpectUsage(_Model):
-    """Token counts a correct client reports; fields left out are not checked."""
-
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-    total_tokens: int | None = Field(default=None, ge=0)
-
-
-class ExpectError(_Model):
-    """The failure a correct client reports.
-
-    ``status`` for an HTTP error; ``code`` for an error inside the stream (the
-    provider's error type, or ``connection_closed`` for a stream cut before its end).
-    """
-
-    status: int | None = Field(default=None, ge=400, le=599)
-    code: str | None = None
-
-
-class Expect(_Model):
-    """What a correct client concludes from the (last) answer of the scenario.
-
-    A field left out is not checked. ``finish_reason: absent`` and ``usage: absent``
-    demand that the client report none: the provider sent none, so one the client
-    reports is invented (a cut stream is not a ``stop``; no usage is not zero usage).
-    """
-
-    text: str | None = None
-    reasoning: str | None = None
-    tool_calls: list[ExpectToolCall] | None = None
-    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "absent"] | None = None
-    usage: ExpectUsage | Literal["absent"] | None = None
-    error: ExpectError | None = None
-
-
-class Scenario(_Model):
-    """A scenario file. Either one answer (the fields of :class:`Response` at the top
-    level) or ``responses``, a sequence served in turn (the last one repeats)."""
-
-    version: int
-    name: str
-    description: str = ""
-    provider: Provider
-    source: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    match: Match | None = None
-    status: int = Field(default=200, ge=100, le=599)
-    headers: dict[str, str] = Field(default_factory=dict)
-    delay_ms: float = Field(default=0, ge=0)
-    newline: Literal["lf", "crlf", "cr"] = "lf"
-    events: list[Step] | None = None
-    body: str | dict[str, Any] | list[Any] | None = None
-    faults: Faults | None = None
-    responses: list[Response] | None = Field(default=None, min_length=1)
-    expect: Expect | None = None
-
-    _path: Path | None = PrivateAttr(default=None)
-    _answers: tuple[Response, ...] = PrivateAttr(default=())
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: int) -> int:
-        if value != 1:
-            raise ValueError(f"unsupported version {value}; this harness reads version 1")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME_PATTERN.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a valid scenario name: use letters, digits, '_', '.', '-' "
-                "in segments joined by '/', none starting with '.'"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _one_form(self) -> Scenario:
-        single = {"status", "headers", "delay_ms", "newline", "events", "body", "faults"}
-        if self.responses is not None:
-            clash = sorted(single & self.model_fields_set)
-            if clash:
-                raise ValueError(
-                    f"with responses, put {', '.join(clash)} inside each response, "
-                    "not at the top level"
-                )
-            self._answers = tuple(self.responses)
-        else:
-            self._answers = (
-                Response.model_validate(
-                    {k: getattr(self, k) for k in single if k in self.model_fields_set}
-                ),
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _event_stream_steps(self) -> Scenario:
-        if self.provider == "bedrock-converse":
-            problems = [
-                _step_problem(loc, message) for loc, message in _event_stream_problems(self)
-            ]
-            if problems:
-                raise ValidationError.from_exception_data("Scenario", problems)
-        return self
-
-    @property
-    def answers(self) -> tuple[Response, ...]:
-        """The answers in the order they are served (one for a single-answer scenario)."""
-        return self._answers
-
-    @property
-    def path(self) -> Path | None:
-        """The file this scenario was loaded from, if any."""
-        return self._path
-
-    @property
-    def streaming(self) -> bool:
-        """Whether any answer is a stream."""
-        return any(answer.streaming for answer in self._answers)
-
-
-#: A Converse stream's event names: its events and the exceptions of its union.
-_CONVERSE_NAMES = (*CONVERSE_EVENTS, *CONVERSE_EXCEPTIONS)
-
-
-def _event_stream_problems(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
-    """What a ``bedrock-converse`` scenario's steps may not hold: an AWS event stream
-    is binary messages, each a named event with a payload; no SSE fields, comments or
-    line ends. Each problem with its location."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for prefix, answer in _answer_forms(scenario):
-        if answer.newline != "lf":
-            problems.append(((*prefix, "newline"), "an event stream has no line ends to choose"))
-        for index, step in enumerate(answer.events or []):
-            loc = (*prefix, "events", index)
-            problem = _event_stream_step(step)
-            if problem is not None:
-                problems.append(((*loc, problem[0]), problem[1]))
-    return problems
-
-
-def _event_stream_step(step: Step) -> tuple[str, str] | None:
-    """The field and the problem of one step of an event stream, if any."""
-    for field in ("id", "retry"):
-        if getattr(step, field) is not None:
-            return field, f"an event stream has no SSE {field} field"
-    if step.comment is not None:
-        return "comment", "an event stream has no comments (Bedrock sends no keep-alives)"
-    if step.kind == "meta":
-        return "event", "an event stream has no SSE blocks without data: give data"
-    if step.raw is not None:
-        return "raw", "an event stream is binary: give exact bytes as raw_b64"
-    if step.data is None:
-        return None
-    if step.event is None:
-        return "data", (
-            "a message needs event: its :event-type (messageStart, contentBlockDelta...) "
-            "or :exception-type (throttlingException...)"
-        )
-    if step.event not in _CONVERSE_NAMES:
-        close = difflib.get_close_matches(step.event, _CONVERSE_NAMES, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(_CONVERSE_NAMES)}"
-        return "event", (
-            f"{step.event!r} is not an event or exception of a Converse stream ({hint}); "
-            "give other messages as raw_b64"
-        )
-    return None
-
-
-def _step_problem(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
-    return InitErrorDetails(type=PydanticCustomError("event_stream", message), loc=loc, input=None)
 
 
 # --- loading --------------------------------------------------------------------
@@ -645,6 +195,8 @@ def parse_scenario(
         raise ScenarioError(f"duplicate key {key!r}", path=where, line=line, field=field)
     if "name" not in raw and name is not None:
         raw["name"] = name
+    from pydantic import ValidationError
+
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -652,22 +204,12 @@ def parse_scenario(
         raise errors[0] if len(errors) == 1 else ScenarioSetError(errors) from None
     _check_disconnects(scenario, node, where)
     _check_captures(scenario, node, where, Path(path).parent if path is not None else Path())
-    if path is not None:
-        scenario._path = Path(path)
-    return scenario
-
-
-def _answer_forms(scenario: Scenario) -> list[tuple[tuple[str | int, ...], Response]]:
-    """Each answer with where it is written in the file: ``responses[i]``, or the top
-    level of a single-answer scenario."""
-    if scenario.responses is not None:
-        return [(("responses", i), r) for i, r in enumerate(scenario.responses)]
-    return [((), scenario.answers[0])]
+    return scenario.located(Path(path) if path is not None else None)
 
 
 def _check_captures(scenario: Scenario, node: yaml.Node, where: str | None, folder: Path) -> None:
     """Each ``file`` step names a readable regular file inside the scenario's folder."""
-    for prefix, answer in _answer_forms(scenario):
+    for prefix, answer in answer_forms(scenario):
         for index, step in enumerate(answer.events or []):
             if step.file is None:
                 continue
@@ -700,7 +242,7 @@ def capture_problem(folder: Path, name: str) -> str | None:
 
 def _check_disconnects(scenario: Scenario, node: yaml.Node, where: str | None) -> None:
     """A ``disconnect`` step must be the last one: report the step's own line and field."""
-    for prefix, answer in _answer_forms(scenario):
+    for prefix, answer in answer_forms(scenario):
         for index, step in enumerate((answer.events or [])[:-1]):
             if step.disconnect:
                 loc = (*prefix, "events", index)
@@ -857,7 +399,9 @@ def load_scenarios(directory: str | Path | None = None) -> ScenarioSet:
 # its folder, its files' names and their bytes (any edit is a new key: reload and
 # tests that rewrite a file see it at once), and the built-in library also on disk,
 # as a pickle in the user's cache folder, keyed the same way plus the versions of
-# harness, pydantic and Python. A cache that cannot be read or written is skipped.
+# harness, of the records' form and of Python. The pickle holds records
+# (harness.mock.model), so reading it imports no pydantic. A cache that cannot be read
+# or written is skipped.
 
 #: Sets loaded in this process, most recent last (a few folders at most).
 _LOADED: dict[str, ScenarioSet] = {}
@@ -915,17 +459,20 @@ def cache_folder() -> Path | None:
     return Path(base, "harness")
 
 
+#: The form of the records the cache holds (:mod:`harness.mock.model`): raised when
+#: it changes, so that a cache of the older form is parsed again, not misread.
+_CACHE_FORM = 2
+
+
 def _cache_path(key: str) -> Path | None:
     import platform
-
-    import pydantic
 
     folder = cache_folder()
     if folder is None:
         return None
     from harness import __version__
 
-    versions = f"{__version__}-{pydantic.VERSION}-{platform.python_version()}"
+    versions = f"{__version__}-r{_CACHE_FORM}-{platform.python_version()}"
     return folder / f"library-{versions}-{key[:32]}.pickle"
 
 
@@ -1046,7 +593,8 @@ class ScenarioSet(Sequence[Scenario]):
 # --- error translation ----------------------------------------------------------------
 
 
-_MODELS: tuple[type[BaseModel], ...] = (
+#: The records, from the top of a file down (the order in which messages name them).
+_FILE_ORDER = (
     Scenario,
     Response,
     Step,
@@ -1061,20 +609,20 @@ _MODELS: tuple[type[BaseModel], ...] = (
 
 def _all_field_names() -> set[str]:
     names: set[str] = set()
-    for model in _MODELS:
-        names.update(model.model_fields)
+    for record in _FILE_ORDER:
+        names.update(record.model_fields)
     return names
 
 
 _FIELD_NAMES = _all_field_names()
 
 
-def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The model whose fields a mapping at ``loc`` (from the top of a scenario) holds."""
-    model: type[BaseModel] = Scenario
+def _model_at(loc: tuple[str | int, ...]) -> type[Record] | None:
+    """The record whose fields a mapping at ``loc`` (from the top of a scenario) holds."""
+    model: type[Record] = Scenario
     for part in loc:
         if isinstance(part, int):
-            continue  # an item of a list: the list's own field already named its model
+            continue  # an item of a list: the list's own field already named its record
         field = model.model_fields.get(part)
         inner = _inner_model(field.annotation) if field is not None else None
         if inner is None:
@@ -1083,15 +631,10 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    """The model inside ``X``, ``X | None``, ``list[X]`` and the like, if there is one."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
+def _inner_model(annotation: str) -> type[Record] | None:
+    """The record inside ``X``, ``X | None``, ``list[X]`` and the like, if there is one."""
+    words = set(re.findall(r"\w+", annotation))
+    return next((record for record in RECORDS if record.__name__ in words), None)
 
 
 def _translate(exc: ValidationError, node: yaml.Node, where: str | None) -> list[ScenarioError]:
@@ -1131,7 +674,7 @@ def _message(error: Any, clean: tuple[str | int, ...]) -> str:
         hint = difflib.get_close_matches(key, fields, n=1)
         if hint:
             return f"unknown field {key!r} (did you mean {hint[0]!r}?)"
-        owners = [m.__name__ for m in _MODELS if key in m.model_fields]
+        owners = [m.__name__ for m in _FILE_ORDER if key in m.model_fields]
         if model is not None and owners:
             return (
                 f"unknown field {key!r} in a {model.__name__} (it is a field of "

@@ -1,0 +1,225 @@
+"""The records a server holds (harness.mock.model) and the schema that checks them
+(harness.mock.schema): a server on the cached library never imports pydantic, and the
+records keep the model interface harness and its users call."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from harness.mock.model import RECORDS, Faults, Match, Record, Response, Scenario, Step
+from harness.mock.scenario import builtin_scenarios_dir, load_scenarios, parse_scenario
+
+# A fresh interpreter serves one streamed answer of a built-in from the library cache,
+# then one with a fault overlay, and says after each whether pydantic was imported.
+SERVE_AND_TELL = textwrap.dedent(
+    """
+    import json, sys
+    import httpx
+    from harness.testing import run_server
+
+    seen = {}
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with run_server() as server:
+        url = server.url + "/s/openai/text/v1/chat/completions"
+        with httpx.stream("POST", url, json=body, timeout=30) as answer:
+            seen["plain"] = [answer.status_code, answer.read().count(b"data:")]
+        seen["after plain"] = "pydantic" in sys.modules
+        headers = {"x-harness-faults": "chunking=byte"}
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as answer:
+            seen["overlay"] = [answer.status_code, answer.read().count(b"data:")]
+        seen["after overlay"] = "pydantic" in sys.modules
+    print(json.dumps(seen))
+    """
+)
+
+
+def _run(code: str, cache: Path) -> Any:
+    env = {"HARNESS_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_server_on_the_cached_library_imports_pydantic_only_to_check_an_overlay(
+    tmp_path: Path,
+) -> None:
+    # The first process parses the library (pydantic checks it) and keeps it on disk.
+    assert (
+        _run(
+            "import json; from harness.mock.scenario import load_scenarios; load_scenarios(); "
+            "print(json.dumps(1))",
+            tmp_path,
+        )
+        == 1
+    )
+    assert list(tmp_path.glob("library-*.pickle"))
+    seen = _run(SERVE_AND_TELL, tmp_path)
+    assert seen["plain"][0] == 200
+    assert seen["plain"][1] > 3
+    assert seen["after plain"] is False
+    # A fault overlay is data from the request: checking it is what needs the schema.
+    assert seen["overlay"][0] == 200
+    assert seen["overlay"][1] == seen["plain"][1]
+    assert seen["after overlay"] is True
+
+
+def test_the_serve_path_modules_import_no_pydantic() -> None:
+    code = (
+        "import sys, harness.cli, harness.mock.serve, harness.mock.app, harness.testing; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+BUILTIN_FILES = sorted(
+    p for p in builtin_scenarios_dir().rglob("*") if p.suffix in (".yaml", ".yml")
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    BUILTIN_FILES,
+    ids=[p.relative_to(builtin_scenarios_dir()).as_posix() for p in BUILTIN_FILES],
+)
+def test_a_record_dumps_back_to_what_its_file_says(path: Path) -> None:
+    """``model_dump(exclude_unset=True)`` is the file's own mapping: every field the
+    file gives, with its value, at every depth, and nothing the file leaves out."""
+    document = yaml.safe_load(path.read_text())
+    name = path.relative_to(builtin_scenarios_dir()).with_suffix("").as_posix()
+    record = parse_scenario(path.read_text(), path=path, name=name)
+    assert record.model_dump(exclude_unset=True) == {"name": name, **document}
+
+
+def test_dumps_leave_out_what_they_are_asked_to() -> None:
+    step = Step(data="x")
+    assert step.model_dump(exclude_none=True) == {"data": "x"}
+    faults = Faults(seed=3, chunking="event")
+    assert faults.model_dump(exclude_defaults=True) == {"seed": 3}
+    assert faults.model_dump(exclude_unset=True) == {"seed": 3, "chunking": "event"}
+    assert len(faults.model_dump()) == len(Faults.model_fields)
+    answer = Response(events=[{"data": {"a": [1]}}], faults={"seed": 2})
+    dumped = answer.model_dump(exclude_defaults=True)
+    assert dumped == {"events": [{"data": {"a": [1]}}], "faults": {"seed": 2}}
+    dumped["events"][0]["data"]["a"].append(2)  # a copy: the record is untouched
+    assert answer.events is not None
+    assert answer.events[0].data == {"a": [1]}
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (Step, {"retry": -1}),
+        (Step, {"data": "x", "comment": "y"}),
+        (Step, {"event": "a\nb", "data": "x"}),
+        (Step, {"dta": "x"}),
+        (Faults, {"seed": "x"}),
+        (Faults, {"stall_after": 1}),
+        (Response, {"status": "200", "body": ""}),
+        (Response, {"events": [{"data": "x"}], "body": "y"}),
+        (Match, {"stream": "yes"}),
+        (Scenario, {"version": 2, "name": "a", "provider": "openai", "body": ""}),
+    ],
+)
+def test_building_a_record_checks_it_as_model_validate_does(
+    cls: type[Record], values: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError) as built:
+        cls(**values)
+    with pytest.raises(ValidationError) as validated:
+        cls.model_validate(values)
+    assert built.value.errors(include_context=False) == validated.value.errors(
+        include_context=False
+    )
+
+
+def test_a_fault_overlay_reads_text_leniently_and_the_file_strictly() -> None:
+    assert Faults(seed="3", drop_usage="true").model_dump(exclude_unset=True) == {
+        "seed": 3,
+        "drop_usage": True,
+    }
+    with pytest.raises(ValidationError):
+        Response(status="200", body="")
+
+
+def test_a_record_given_for_a_field_is_checked_again() -> None:
+    answer = Response(events=[Step(data="x")], faults=Faults(seed=3))
+    assert answer.faults == Faults(seed=3)
+    assert answer.faults is not None
+    assert answer.faults.model_fields_set == {"seed"}
+    with pytest.raises(ValidationError, match="faults"):
+        Response(body="", faults=Step(data="x"))
+
+
+def test_unchecked_fills_defaults_and_refuses_unknown_fields() -> None:
+    faults = Faults.unchecked(seed=4)
+    assert faults == Faults(seed=4)
+    assert faults.model_fields_set == {"seed"}
+    assert Faults.unchecked() == Faults()
+    assert Faults.unchecked().model_fields_set == set()
+    with pytest.raises(TypeError, match="no field sed"):
+        Faults.unchecked(sed=4)
+
+
+def test_records_are_frozen_and_copies_note_what_they_change() -> None:
+    step = Step(data="x")
+    with pytest.raises(AttributeError, match="frozen"):
+        step.data = "y"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="frozen"):
+        del step.data
+    changed = step.model_copy(update={"data": "y", "event": "e"})
+    assert (step.data, changed.data, changed.event) == ("x", "y", "e")
+    assert changed.model_fields_set == {"data", "event"}
+    # merged() takes only what the overlay gives, defaults included when given.
+    base = Faults(chunking="byte", seed=3)
+    assert base.merged(Faults(chunking="event")).model_dump(exclude_defaults=True) == {"seed": 3}
+
+
+def test_equal_records_hash_alike() -> None:
+    assert Faults() == Faults(chunking="event")
+    assert hash(Faults()) == hash(Faults(chunking="event"))
+    assert Faults(seed=1) != Faults(seed=2)
+    assert Step(data="x") != Step(comment="x")
+    assert Step(data="x") != Faults()
+    assert len({Faults(), Faults(seed=0), Faults(seed=1)}) == 2
+
+
+def test_the_cache_pickle_keeps_every_record_whole(tmp_path: Path) -> None:
+    library = load_scenarios()
+    again = pickle.loads(pickle.dumps(library, protocol=pickle.HIGHEST_PROTOCOL))
+    for old, new in zip(library, again, strict=True):
+        assert new == old
+        assert (new.path, new.answers) == (old.path, old.answers)
+        assert new.model_fields_set == old.model_fields_set
+        assert [a.model_fields_set for a in new.answers] == [
+            a.model_fields_set for a in old.answers
+        ]
+
+
+def test_every_record_declares_its_fields_once() -> None:
+    """The schema is made from the records: same names, defaults and requiredness."""
+    from harness.mock.schema import _models
+
+    models = _models()
+    for cls in RECORDS:
+        model = models[cls]
+        assert model.__name__ == cls.__name__
+        assert list(model.model_fields) == list(cls.model_fields)
+        for name, spec in cls.model_fields.items():
+            info = model.model_fields[name]
+            assert info.is_required() == spec.required, (cls, name)
+            if not spec.required:
+                assert info.get_default(call_default_factory=True) == spec.make_default()
