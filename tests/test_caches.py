@@ -4,9 +4,11 @@ Each must give exactly what the uncached path gives, and notice any change."""
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +72,31 @@ def test_the_builtins_are_kept_on_disk_and_read_back(
         assert new == old
         assert new.path == old.path
         assert new.answers == old.answers
+
+
+def test_reading_the_disk_cache_leaves_the_collector_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cyclic collector is paused while the library is unpickled, then left as the
+    caller had it (harness serve starts with it off; a test process has it on)."""
+    _fresh_builtins(monkeypatch, tmp_path)
+    load_scenarios()
+    paused: list[bool] = []
+
+    def watched(file: Any) -> object:
+        paused.append(not gc.isenabled())
+        return pickle.Unpickler(file).load()
+
+    monkeypatch.setattr(pickle, "load", watched)
+    for collecting in (True, False):
+        monkeypatch.setattr(scenario, "_LOADED", {})
+        (gc.enable if collecting else gc.disable)()
+        try:
+            assert load_scenarios().names
+            assert gc.isenabled() is collecting
+        finally:
+            gc.enable()
+    assert paused == [True, True]
 
 
 @pytest.mark.parametrize("spoil", ["garbage", "world-writable", "not a set"])

@@ -22,6 +22,7 @@ Standard library only (the layer contract ``runtime-model`` holds it to that).
 from __future__ import annotations
 
 import fnmatch
+import operator
 import re
 import typing
 from collections.abc import Callable, Mapping
@@ -117,14 +118,19 @@ def field(
 class Record:
     """A frozen value with declared fields (see the module's docstring)."""
 
-    __slots__ = ("__dict__", "_given")
-
     #: The declared fields, in order (set for each subclass).
     model_fields: ClassVar[dict[str, FieldSpec]] = {}
     #: Whether the schema reads this record strictly (YAML types its own scalars; a
     #: fault overlay comes from header text, read leniently).
     strict: ClassVar[bool] = True
 
+    #: The declared fields' values of a record, as one value (equality and hashing).
+    _values: ClassVar[operator.itemgetter[Any]]
+
+    # The instance's __dict__ holds every field, then "_given", the fields given
+    # explicitly (pydantic's fields set); nothing else but a Scenario's answers and
+    # path. Pickling keeps that dict as it is (no code runs per record to read it
+    # back: the library cache holds ~1,000 records).
     _given: frozenset[str]
 
     def __init_subclass__(cls, strict: bool = True, **kwargs: Any) -> None:
@@ -144,18 +150,18 @@ class Record:
             if name in cls.__dict__:
                 delattr(cls, name)  # the instance holds every field
         cls.model_fields = specs
+        cls._values = operator.itemgetter(*specs)  # a TypeError for a record of no field
 
     def __init__(self, **values: Any) -> None:
         built = type(self).model_validate(values)
         self.__dict__.update(built.__dict__)
-        object.__setattr__(self, "_given", built._given)
 
     @classmethod
     def _make(cls: type[_R], given: frozenset[str], values: Mapping[str, Any]) -> _R:
         """A record of values already checked: every declared field, in order."""
         record = cls.__new__(cls)
         record.__dict__.update(values)
-        object.__setattr__(record, "_given", given)
+        record.__dict__["_given"] = given
         return record
 
     @classmethod
@@ -229,22 +235,14 @@ class Record:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.__dict__ == other.__dict__
+        return bool(self._values(self.__dict__) == self._values(other.__dict__))
 
     def __hash__(self) -> int:
-        return hash((type(self), *self.__dict__.values()))
+        return hash((type(self), self._values(self.__dict__)))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={self.__dict__[name]!r}" for name in self.model_fields)
         return f"{type(self).__name__}({fields})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _restore, (type(self), tuple(sorted(self._given)), self.__dict__)
-
-
-def _restore(cls: type[Record], given: tuple[str, ...], values: dict[str, Any]) -> Record:
-    """Unpickle a record (the library cache): its values were checked when written."""
-    return cls._make(frozenset(given), values)
 
 
 def _dump(value: Any, flags: tuple[bool, bool, bool]) -> Any:
