@@ -569,6 +569,22 @@ def _load(args: argparse.Namespace) -> ScenarioSet | None:
 
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import gc
+
+    # Start-up (the web stack's imports, the routes, the library) makes ~45,000
+    # objects that live as long as the server and almost no garbage; the cyclic
+    # collector, set off again and again by that growth, would go over all of them:
+    # ~15 ms of a ~190 ms start (docs/performance.md). It is off until the socket
+    # listens; then what start-up made is frozen (never scanned again) and collection
+    # resumes (_ready), or resumes here if the server never got that far.
+    gc.disable()
+    try:
+        return _serve_with_signals(args)
+    finally:
+        gc.enable()
+
+
+def _serve_with_signals(args: argparse.Namespace) -> int:
     import signal
     import threading
 
@@ -702,7 +718,12 @@ def _server_options(args: argparse.Namespace, token: str | None, goldens: Path) 
 
 
 def _ready(args: argparse.Namespace, scenarios: ScenarioSet, url: str) -> None:
-    """What ``harness serve`` and ``harness ui`` print once the socket listens."""
+    """What ``harness serve`` and ``harness ui`` print once the socket listens (and
+    the cyclic collector, off during start-up, back on: see :func:`_serve`)."""
+    import gc
+
+    gc.freeze()
+    gc.enable()
     from harness._text import plural
 
     console = f"{url}/_harness/ui/"

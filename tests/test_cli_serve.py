@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +94,55 @@ def test_serve_reports_a_port_in_use_in_one_line() -> None:
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
     assert b"Traceback" not in result.stderr
+
+
+# `harness serve` with its start-up watched from inside: whether the cyclic collector
+# runs while it starts and once it listens, and how many objects start-up froze.
+WATCH_THE_COLLECTOR = """
+import gc, json, os, signal, sys
+import harness.cli as cli
+import harness.mock.scenario as scenario
+
+seen = {}
+load = scenario.load_scenarios
+def watched_load(*args, **kwargs):
+    seen["collecting while loading"] = gc.isenabled()
+    return load(*args, **kwargs)
+scenario.load_scenarios = watched_load
+ready = cli._ready
+def watched_ready(*args):
+    ready(*args)
+    seen["collecting once ready"] = gc.isenabled()
+    seen["frozen"] = gc.get_freeze_count()
+    print(json.dumps(seen), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+cli._ready = watched_ready
+sys.exit(cli.main(["serve", "--port", "0", "--speed", "0"]))
+"""
+
+
+def test_serve_starts_without_the_cyclic_collector_and_freezes_what_start_up_made() -> None:
+    """Start-up makes tens of thousands of objects that live as long as the server: the
+    collector is off while it starts, and back on, with those frozen, once it listens."""
+    done = subprocess.run(
+        [sys.executable, "-c", WATCH_THE_COLLECTOR], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert seen["collecting while loading"] is False
+    assert seen["collecting once ready"] is True
+    assert seen["frozen"] > 10_000
+
+
+def test_a_serve_that_cannot_start_leaves_the_collector_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
+    assert gc.isenabled()
+    assert "cannot listen" in capsys.readouterr().err
 
 
 def test_serve_reports_every_broken_scenario_file(tmp_path: Path) -> None:
