@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_plus
 
+from harness._credentials import DEFAULT_HEADERS, DEFAULT_QUERY
 from harness._text import normalize_newlines, plural
 
 __all__ = [
@@ -56,52 +57,8 @@ __all__ = [
 
 # --- filtering ----------------------------------------------------------------------
 
-#: Request/response header names dropped by default when recording (lower-case).
-#: Credentials: ``authorization`` (OpenAI, and every bearer API), ``proxy-authorization``,
-#: ``x-api-key`` (Anthropic), ``api-key`` (Azure OpenAI), ``x-goog-api-key`` (Gemini),
-#: ``x-amz-security-token`` (AWS temporary credentials' session token, beside SigV4's
-#: ``authorization``), ``cookie`` / ``set-cookie`` (e.g. Cloudflare's ``__cf_bm`` on
-#: api.openai.com).
-#: Account identifiers: ``openai-organization`` / ``openai-project`` (OpenAI's request
-#: headers, the first also echoed in responses), ``anthropic-organization-id`` (Anthropic
-#: responses), ``x-goog-user-project`` (Google Cloud's quota/billing project), and the
-#: generic ``x-organization-id`` / ``x-project-id`` some gateways use.
-DEFAULT_HEADERS: frozenset[str] = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "x-amz-security-token",
-        "cookie",
-        "set-cookie",
-        "openai-organization",
-        "openai-project",
-        "anthropic-organization-id",
-        "x-goog-user-project",
-        "x-organization-id",
-        "x-project-id",
-    }
-)
-
-#: Query parameter names dropped by default from recorded URIs (compared case-blind,
-#: after percent-decoding): Gemini's ``key``, the usual credential names, and AWS
-#: SigV4's query-string signing (a presigned URL): ``X-Amz-Signature``,
-#: ``X-Amz-Security-Token`` and ``X-Amz-Credential`` (the access key id), as their
-#: header forms ``authorization`` and ``x-amz-security-token`` are dropped.
-DEFAULT_QUERY: frozenset[str] = frozenset(
-    {
-        "key",
-        "api_key",
-        "api-key",
-        "access_token",
-        "token",
-        "x-amz-signature",
-        "x-amz-security-token",
-        "x-amz-credential",
-    }
-)
+# The names themselves live in harness._credentials, which the mock server reads to
+# mask a request's credentials without importing the scanner below.
 
 
 def _names(names: Iterable[str]) -> set[str]:

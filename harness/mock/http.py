@@ -15,7 +15,7 @@ from quart.wrappers import Response as QuartResponse
 from werkzeug.exceptions import HTTPException
 
 from harness import _json
-from harness.secrets import DEFAULT_HEADERS, DEFAULT_QUERY
+from harness._credentials import DEFAULT_HEADERS, DEFAULT_QUERY
 from harness.stream.provider_errors import Family, error_body, error_headers
 
 __all__ = [
