@@ -1210,6 +1210,8 @@ class TestBadInput:
             ("/v1/messages/count_tokens", "anthropic"),
             ("/v1beta/files", "gemini"),
             ("/v1beta/models/gemini-2.5-flash:countTokens", "gemini"),
+            # Quart's default static route is off: harness serves no static folder.
+            ("/static/app.js", "openai"),
         ],
     )
     def test_unknown_route_is_404(self, client: httpx.Client, path: str, family: str) -> None:

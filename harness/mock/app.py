@@ -97,7 +97,9 @@ def create_app(
         options,
         journal if journal is not None else Journal(max_entries=options.journal_max),
     )
-    app = Quart("harness")
+    # No static folder: harness serves none, and Quart's /static/<path> route would
+    # take those paths from the families and the 404 that names the known routes.
+    app = Quart("harness", static_folder=None)
     # A doubled slash is not redirected (an HTML 308 no SDK follows on a POST): the path
     # is routed as sent, so it gets the provider-shaped 404 (or names a model as sent).
     app.url_map.merge_slashes = False
