@@ -138,6 +138,23 @@ def test_every_subcommand_has_a_description() -> None:
         assert sub.description, f"harness {name} --help has no description"
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_a_named_command_is_the_only_subcommand_built_and_is_built_whole() -> None:
+    """`harness serve ...` builds serve's parser alone (start-up); it parses and helps
+    exactly as the one inside the whole command line."""
+    whole = _subcommands(_parser())
+    for name, full in whole.items():
+        alone = _subcommands(_parser(name))
+        assert list(alone) == [name]
+        assert alone[name].format_help() == full.format_help()
+    for other in (None, "--help", "serv", "--version"):
+        assert list(_subcommands(_parser(other))) == list(whole)
+
+
 @pytest.mark.parametrize("command", ["serve", "record"])
 @pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
 def test_bad_port_is_a_usage_error(
