@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import select
 import socket
 import time
@@ -1521,3 +1522,50 @@ def test_unserved_match_paths_warns_only_on_unreachable_paths(path: str, reachab
             f"scenario m: match.path {path!r} is no route harness serves, so no request can "
             "match it: " + routes_hint()
         ]
+
+
+#: An argument of a werkzeug rule: <name>, <converter:name>, <converter(options):name>.
+_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<options>[^)]*)\))?:)?(?P<name>\w+)>")
+
+
+def _sample_arguments(rule: str) -> dict[str, Any]:
+    """A value for each argument of a werkzeug rule, of its converter's kind."""
+    values: dict[str, Any] = {}
+    for found in _ARGUMENT.finditer(rule):
+        converter, name = found.group("converter"), found.group("name")
+        if converter == "int":
+            values[name] = 3
+        elif converter == "path":
+            values[name] = "a/b:c"
+        elif converter == "any":
+            values[name] = found.group("options").split(",")[0].strip(" '")
+        else:
+            values[name] = "x-1"
+    return values
+
+
+def test_every_route_builds_its_url_as_werkzeug_does() -> None:
+    """harness's rules compile their URL builders on first use (start-up): each builds
+    the same URL as werkzeug's own rule would."""
+    from quart.routing import QuartMap, QuartRule
+
+    from harness.mock.app import create_app
+
+    assert hasattr(QuartRule, "_compile_builder")  # what harness's rule class defers
+    app = create_app(ScenarioSet([]), ServerOptions())
+    plain = QuartMap(merge_slashes=False)
+    for rule in app.url_map.iter_rules():
+        assert type(rule) is not QuartRule  # harness's own rule class is in use
+        plain.add(QuartRule(rule.rule, endpoint=rule.endpoint, methods=rule.methods))
+    ours, theirs = app.url_map.bind("localhost"), plain.bind("localhost")
+    built = 0
+    for rule in app.url_map.iter_rules():
+        values = _sample_arguments(rule.rule)
+        for method in sorted(rule.methods or ()):
+            url = ours.build(rule.endpoint, values, method=method)
+            assert url == theirs.build(rule.endpoint, values, method=method)
+            assert ours.build(rule.endpoint, {**values, "q": "1"}, method=method) == (
+                theirs.build(rule.endpoint, {**values, "q": "1"}, method=method)
+            )
+            built += 1
+    assert built > 50
