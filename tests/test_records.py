@@ -223,3 +223,19 @@ def test_every_record_declares_its_fields_once() -> None:
             assert info.is_required() == spec.required, (cls, name)
             if not spec.required:
                 assert info.get_default(call_default_factory=True) == spec.make_default()
+
+
+def test_a_single_answer_scenario_declares_the_fields_of_a_response() -> None:
+    """The top level of a single-answer scenario is its Response: the same fields, types,
+    defaults and bounds (declared twice, in both records; held equal here)."""
+    from harness.mock.model import SINGLE_ANSWER_FIELDS
+
+    assert list(SINGLE_ANSWER_FIELDS) == list(Response.model_fields)
+    for name, spec in Response.model_fields.items():
+        top = Scenario.model_fields[name]
+        assert (top.annotation, top.default, top.default_factory, top.bounds) == (
+            spec.annotation,
+            spec.default,
+            spec.default_factory,
+            spec.bounds,
+        ), name
