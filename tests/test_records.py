@@ -239,3 +239,96 @@ def test_a_single_answer_scenario_declares_the_fields_of_a_response() -> None:
             spec.default_factory,
             spec.bounds,
         ), name
+
+
+def test_a_field_called_self_is_an_unknown_field_not_a_type_error() -> None:
+    with pytest.raises(ValidationError, match="self"):
+        Faults(self=1)
+
+
+def test_dumps_keep_tuples_in_free_form_data() -> None:
+    """model_dump copies lists and mappings and keeps tuples tuples, as pydantic did."""
+    step = Step.unchecked(data={"a": (1, [2])})
+    assert step.model_dump()["data"] == {"a": (1, [2])}
+
+
+def test_a_single_answer_does_not_share_containers_with_its_scenario() -> None:
+    scenario = parse_scenario(
+        "version: 1\nprovider: openai\nheaders: {x-a: b}\nbody: {k: [1]}\n", name="s"
+    )
+    (answer,) = scenario.answers
+    assert answer.headers == scenario.headers
+    assert answer.headers is not scenario.headers
+    assert answer.body is not scenario.body
+
+
+def test_a_deep_copy_shares_nothing_mutable() -> None:
+    step = Step(data={"a": [1]})
+    deep, shallow = step.model_copy(deep=True), step.model_copy()
+    assert deep == step
+    assert deep.data is not step.data
+    assert shallow.data is step.data
+
+
+def test_a_subclass_that_adds_no_field_is_checked_as_its_record() -> None:
+    class MyFaults(Faults):
+        pass
+
+    mine = MyFaults(seed="3")
+    assert type(mine) is MyFaults
+    assert (mine.seed, mine.model_fields_set) == (3, {"seed"})
+    with pytest.raises(ValidationError):
+        MyFaults(seed="x")
+
+    class Wider(Faults):
+        extra: int = 0
+
+    with pytest.raises(TypeError, match="add no field"):
+        Wider.model_validate({"seed": 1})
+
+
+def test_the_schema_is_made_once_when_threads_first_check_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from harness.mock import schema
+
+    made: list[int] = []
+    real = schema._make_models
+
+    def counted() -> Any:
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr(schema, "_MODELS", {})
+    monkeypatch.setattr(schema, "_make_models", counted)
+    start = threading.Barrier(16)
+
+    def check() -> None:
+        start.wait()
+        assert Faults(seed=1).seed == 1
+
+    threads = [threading.Thread(target=check) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == [1]
+
+
+def test_the_cache_key_follows_what_the_records_declare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record that changes a field makes a new disk-cache key: a pickle of the old
+    form is never read as the new one."""
+    from harness.mock import scenario
+
+    scenario._records_form.cache_clear()
+    before = scenario._records_form()
+    monkeypatch.setattr(Faults.model_fields["max_chunk"], "default", 17)
+    scenario._records_form.cache_clear()
+    try:
+        assert scenario._records_form() != before
+    finally:
+        monkeypatch.undo()
+        scenario._records_form.cache_clear()
+    assert scenario._records_form() == before

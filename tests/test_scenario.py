@@ -159,6 +159,30 @@ ERRORS = [
         "match.modle",
         "unknown field 'modle' (did you mean 'model'?)",
     ),
+    # A mapping where a record or "absent" may go is read as the record: the error is
+    # its field's, not the union's (before: "expect.usage.ExpectUsage: unknown field
+    # 'ExpectUsage'", a pydantic label taken for a key).
+    (
+        "unknown-field-in-a-union-record",
+        yml("version: 1", "provider: openai", 'body: ""', "expect:", "  usage: {prompt_tokns: 1}"),
+        5,
+        "expect.usage.prompt_tokns",
+        "unknown field 'prompt_tokns' (did you mean 'prompt_tokens'?)",
+    ),
+    (
+        "bound-in-a-union-record",
+        yml("version: 1", "provider: openai", 'body: ""', "expect:", "  usage: {total_tokens: -1}"),
+        5,
+        "expect.usage.total_tokens",
+        "input should be greater than or equal to 0",
+    ),
+    (
+        "neither-member-of-a-union",
+        yml("version: 1", "provider: openai", 'body: ""', "expect:", "  usage: 3"),
+        5,
+        "expect.usage",
+        "input should be a valid dictionary or instance of ExpectUsage; expected 'absent'",
+    ),
     (
         "field-of-another-model",
         yml("version: 1", "provider: openai", "events:", "  - data: x", "    delay_ms: 5"),

@@ -16,6 +16,15 @@ values already checked, or harness's own, are built without (:meth:`Record.unche
 the pickle of the library cache, ``model_copy``). Values are frozen, compare by their
 fields and hash when their fields do.
 
+Where they differ from the pydantic models they replace (harness 0.2): equality is the
+declared fields' (two scenarios loaded from different files compare equal when they
+say the same); a record given for a field of another (``Response(faults=Faults(...))``)
+is checked again, as data; setting an attribute raises :class:`AttributeError`;
+``model_fields`` maps names to :class:`FieldSpec` (annotation as text, default,
+bounds); a subclass that adds no field is checked as its record, one that adds fields
+cannot be checked; and there is no JSON schema or serializer (``model_dump`` gives
+JSON data already).
+
 Standard library only (the layer contract ``runtime-model`` holds it to that).
 """
 
@@ -136,7 +145,7 @@ class Record:
     def __init_subclass__(cls, strict: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.strict = strict
-        specs: dict[str, FieldSpec] = {}
+        specs: dict[str, FieldSpec] = dict(cls.model_fields)  # a subclass keeps its base's
         # This class's own annotations (text: `from __future__ import annotations`);
         # inspect.get_annotations would import inspect on the serve path for the same.
         own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
@@ -152,7 +161,7 @@ class Record:
         cls.model_fields = specs
         cls._values = operator.itemgetter(*specs)  # a TypeError for a record of no field
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, /, **values: Any) -> None:
         built = type(self).model_validate(values)
         self.__dict__.update(built.__dict__)
 
@@ -196,9 +205,14 @@ class Record:
         """The fields given explicitly (the others hold their defaults)."""
         return set(self._given)
 
-    def model_copy(self: _R, *, update: Mapping[str, Any] | None = None) -> _R:
-        """A copy with ``update``'s fields replaced, unchecked (as pydantic's)."""
+    def model_copy(self: _R, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _R:
+        """A copy with ``update``'s fields replaced, unchecked (as pydantic's); ``deep``:
+        the values copied too (``copy.deepcopy``), not shared."""
         values = dict(self.__dict__)
+        if deep:
+            import copy
+
+            values = copy.deepcopy(values)
         values.update(update or {})
         return self._make(self._given | frozenset(update or ()), values)
 
@@ -251,8 +265,10 @@ def _dump(value: Any, flags: tuple[bool, bool, bool]) -> Any:
         return value.model_dump(exclude_none=none, exclude_defaults=defaults, exclude_unset=unset)
     if isinstance(value, dict):
         return {k: _dump(v, flags) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [_dump(v, flags) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_dump(v, flags) for v in value)
     return value
 
 
@@ -494,9 +510,12 @@ class Scenario(Record):
         if self.responses is not None:
             return tuple(self.responses)
         given = frozenset(SINGLE_ANSWER_FIELDS) & self._given
-        return (Response._make(given, {k: self.__dict__[k] for k in Response.model_fields}),)
+        # Its own containers, as a validated Response would have: one changed by
+        # mistake would not change the other.
+        values = {k: _shallow_copy(self.__dict__[k]) for k in Response.model_fields}
+        return (Response._make(given, values),)
 
-    def located(self, path: Path | None) -> Scenario:
+    def _located(self, path: Path | None) -> Scenario:
         """This scenario, noted as loaded from ``path`` (set once, by the loader)."""
         self.__dict__["_path"] = path
         return self
@@ -517,6 +536,10 @@ class Scenario(Record):
     def streaming(self) -> bool:
         """Whether any answer is a stream."""
         return any(answer.streaming for answer in self.answers)
+
+
+def _shallow_copy(value: Any) -> Any:
+    return value.copy() if isinstance(value, dict | list) else value
 
 
 def answer_forms(scenario: Scenario) -> list[tuple[tuple[str | int, ...], Response]]:

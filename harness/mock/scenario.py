@@ -204,7 +204,7 @@ def parse_scenario(
         raise errors[0] if len(errors) == 1 else ScenarioSetError(errors) from None
     _check_disconnects(scenario, node, where)
     _check_captures(scenario, node, where, Path(path).parent if path is not None else Path())
-    return scenario.located(Path(path) if path is not None else None)
+    return scenario._located(Path(path) if path is not None else None)
 
 
 def _check_captures(scenario: Scenario, node: yaml.Node, where: str | None, folder: Path) -> None:
@@ -459,9 +459,37 @@ def cache_folder() -> Path | None:
     return Path(base, "harness")
 
 
-#: The form of the records the cache holds (:mod:`harness.mock.model`): raised when
-#: it changes, so that a cache of the older form is parsed again, not misread.
+#: The form of the pickle the cache holds: raised when records are pickled otherwise
+#: (what they declare is in the key too: _records_form), so that a cache of an older
+#: form is parsed again, not misread.
 _CACHE_FORM = 3
+
+
+@functools.cache
+def _records_form() -> str:
+    """A short hash of the records' declarations (names, fields, types, defaults,
+    bounds): a record that gains, loses or changes a field makes a new cache key, so a
+    pickle of the old form is never read as the new one."""
+    import hashlib
+
+    declared = [
+        (
+            record.__name__,
+            record.strict,
+            [
+                (
+                    name,
+                    spec.annotation,
+                    repr(spec.default),
+                    repr(spec.default_factory),
+                    sorted(spec.bounds.items()),
+                )
+                for name, spec in record.model_fields.items()
+            ],
+        )
+        for record in RECORDS
+    ]
+    return hashlib.sha256(repr(declared).encode()).hexdigest()[:8]
 
 
 def _cache_path(key: str) -> Path | None:
@@ -475,7 +503,7 @@ def _cache_path(key: str) -> Path | None:
     # Python's version as platform.python_version() spells it ("3.11.7", "3.14.0rc1"),
     # without importing platform (a millisecond at every start).
     python = sys.version.split()[0]
-    versions = f"{__version__}-r{_CACHE_FORM}-{python}"
+    versions = f"{__version__}-r{_CACHE_FORM}.{_records_form()}-{python}"
     return folder / f"library-{versions}-{key[:32]}.pickle"
 
 
@@ -653,8 +681,27 @@ def _inner_model(annotation: str) -> type[Record] | None:
 def _translate(exc: ValidationError, node: yaml.Node, where: str | None) -> list[ScenarioError]:
     """One :class:`ScenarioError` per distinct field, with its line and a plain message."""
     grouped: dict[tuple[str | int, ...], tuple[int, list[str]]] = {}
-    for error in exc.errors(include_url=False):
-        clean, found = _locate(node, tuple(error["loc"]))
+    errors = exc.errors(include_url=False)
+    # A mapping given where a record or a plain value may go (usage: a mapping, or
+    # absent) was meant as the record: once the record's own fields are in question,
+    # the other members' complaints ("expected 'absent'") are noise.
+    into_records = {
+        loc[:i]
+        for loc in (tuple(e["loc"]) for e in errors)
+        for i, part in enumerate(loc[:-1])
+        if isinstance(part, str) and _is_record_tag(part)
+    }
+    for error in errors:
+        loc = tuple(error["loc"])
+        if any(
+            isinstance(part, str)
+            and loc[:i] in into_records
+            and not _is_record_tag(part)
+            and _is_union_tag(part)
+            for i, part in enumerate(loc)
+        ):
+            continue
+        clean, found = _locate(node, loc)
         _, messages = grouped.setdefault(clean, (found.start_mark.line + 1, []))
         message = _message(error, clean)
         if message not in messages:
@@ -719,7 +766,7 @@ def _locate(node: yaml.Node, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...
                     current = value_node
                     break
             else:
-                if part not in _UNION_TAGS:
+                if not _is_union_tag(part):
                     clean.append(part)
                     return tuple(clean), current
         elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
@@ -732,6 +779,20 @@ def _locate(node: yaml.Node, loc: tuple[Any, ...]) -> tuple[tuple[str | int, ...
 
 
 _UNION_TAGS = {"str", "dict[str,any]", "list[any]", "bool", "int", "float", "none"}
+_RECORD_NAMES = frozenset(record.__name__ for record in RECORDS)
+
+
+def _is_record_tag(part: str) -> bool:
+    """Whether a union-member tag names a record (see :func:`_is_union_tag`)."""
+    return part in _RECORD_NAMES or part.startswith(("function-after[", "function-wrap["))
+
+
+def _is_union_tag(part: str) -> bool:
+    """Whether a location part is pydantic's name for one member of a union, not a key:
+    a plain type (``str``), a literal (``literal['absent']``) or a record, which the
+    schema names by the validator that makes it (``function-after[to_record(),
+    ExpectUsage]``) or by its own name."""
+    return part in _UNION_TAGS or part.startswith("literal[") or _is_record_tag(part)
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:
