@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import re
 import threading
 import typing
 from collections.abc import Callable
@@ -68,8 +69,8 @@ def validate(cls: type[_R], data: Any) -> _R:
     models = _models()
     model = models.get(cls)
     if model is not None:
-        made: Any = model.model_validate(data)  # the record, from _to_record
-        return typing.cast(_R, made)
+        made: Any = model.model_validate(data)
+        return typing.cast(_R, _as_record(made))
     # A subclass of a record that adds no field is checked as its record.
     base = next((b for b in cls.__mro__ if b in models), None)
     if base is None or list(cls.model_fields) != list(base.model_fields):
@@ -77,7 +78,7 @@ def validate(cls: type[_R], data: Any) -> _R:
             f"{cls.__name__}: harness's schema checks its own records, and subclasses of "
             "them that add no field"
         )
-    record: Record = models[base].model_validate(data)  # type: ignore[assignment]
+    record = _as_record(models[base].model_validate(data))
     return cls._make(record._given, record.__dict__)
 
 
@@ -107,8 +108,13 @@ def _make_models() -> dict[type[Record], type[BaseModel]]:
         }
         validators: dict[str, Any] = {
             "_given_record": model_validator(mode="before")(_record_as_input(cls)),
-            "_to_record": model_validator(mode="after")(_to_record(cls)),  # type: ignore[misc]
         }
+        if cls in _MODEL_CHECKS:
+            # A record with checks is made as soon as its model is (the checks read
+            # it); one without is made by whatever holds it (_record_values), so that
+            # pydantic still names it as itself ("ExpectUsage", not the validator)
+            # where it is one member of a union.
+            validators["_to_record"] = model_validator(mode="after")(_to_record(cls))  # type: ignore[misc]
         for name, check in _FIELD_CHECKS.get(cls, {}).items():
             validators[f"_check_{name}"] = field_validator(name)(check)
         model = create_model(
@@ -122,7 +128,42 @@ def _make_models() -> dict[type[Record], type[BaseModel]]:
             **fields,
         )
         namespace[cls.__name__] = made[cls] = model
+        _RECORD_OF[model] = cls
+        _HOLDING[cls] = _holding_records(cls)
     return made
+
+
+#: Each model's record; each record's fields whose type names a record.
+_RECORD_OF: dict[type[BaseModel], type[Record]] = {}
+_HOLDING: dict[type[Record], tuple[str, ...]] = {}
+
+
+def _as_record(value: Any) -> Any:
+    """A checked model as its record (the records it holds too); anything else as is."""
+    if isinstance(value, BaseModel):
+        cls = _RECORD_OF[type(value)]
+        return cls._make(frozenset(value.model_fields_set), _record_values(cls, value))
+    if isinstance(value, list):
+        return [_as_record(item) for item in value]
+    return value
+
+
+def _record_values(cls: type[Record], model: BaseModel) -> dict[str, Any]:
+    """The model's values, the records among them made (the fields whose type names a
+    record: a data field's lists and mappings are not walked)."""
+    values = dict(model.__dict__)
+    for name in _HOLDING[cls]:
+        values[name] = _as_record(values[name])
+    return values
+
+
+def _holding_records(cls: type[Record]) -> tuple[str, ...]:
+    names = {record.__name__ for record in RECORDS}
+    return tuple(
+        field
+        for field, spec in cls.model_fields.items()
+        if names & set(re.findall(r"\w+", spec.annotation))
+    )
 
 
 def _field_info(spec: FieldSpec) -> Any:
@@ -151,7 +192,7 @@ def _to_record(cls: type[Record]) -> Callable[[BaseModel], Record]:
     checks = _MODEL_CHECKS.get(cls, ())
 
     def to_record(model: BaseModel) -> Record:
-        record = cls._make(frozenset(model.model_fields_set), dict(model.__dict__))
+        record = cls._make(frozenset(model.model_fields_set), _record_values(cls, model))
         for check in checks:
             check(record)
         return record
