@@ -591,12 +591,15 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # collector, set off again and again by that growth, would go over all of them:
     # ~15 ms of a ~190 ms start (docs/performance.md). It is off until the socket
     # listens; then what start-up made is frozen (never scanned again) and collection
-    # resumes (_ready), or resumes here if the server never got that far.
+    # resumes (_ready), or resumes here if the server never got that far. A caller that
+    # had turned the collector off itself (main() called in its process) keeps it off.
+    args.collect_once_ready = gc.isenabled()
     gc.disable()
     try:
         return _serve_with_signals(args)
     finally:
-        gc.enable()
+        if args.collect_once_ready:
+            gc.enable()
 
 
 def _serve_with_signals(args: argparse.Namespace) -> int:
@@ -737,8 +740,9 @@ def _ready(args: argparse.Namespace, scenarios: ScenarioSet, url: str) -> None:
     the cyclic collector, off during start-up, back on: see :func:`_serve`)."""
     import gc
 
-    gc.freeze()
-    gc.enable()
+    if getattr(args, "collect_once_ready", False):
+        gc.freeze()
+        gc.enable()
     from harness._text import plural
 
     console = f"{url}/_harness/ui/"

@@ -134,14 +134,19 @@ def test_serve_starts_without_the_cyclic_collector_and_freezes_what_start_up_mad
     assert seen["frozen"] > 10_000
 
 
-def test_a_serve_that_cannot_start_leaves_the_collector_on(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize("collecting", [True, False])
+def test_a_serve_that_cannot_start_leaves_the_collector_as_it_was(
+    collecting: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
-    assert gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
+        assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
     assert "cannot listen" in capsys.readouterr().err
 
 
