@@ -85,6 +85,23 @@ def test_the_serve_path_modules_import_no_pydantic() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_the_server_loads_the_event_stream_codec_with_the_first_bedrock_stream() -> None:
+    """`harness serve`'s modules leave out the AWS event-stream codec until a Bedrock
+    stream is encoded (harness.testing loads it, for golden views of Bedrock bodies)."""
+    code = (
+        "import sys, harness.cli, harness.mock.serve, harness.mock.app\n"
+        "from harness.mock.replay import encode_step\n"
+        "from harness.mock.scenario import Step\n"
+        "codec = 'harness.stream.eventstream'\n"
+        "before = codec in sys.modules\n"
+        "encode_step(Step.unchecked(event='messageStop', data={}), provider='bedrock-converse')\n"
+        "print(before, codec in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
 BUILTIN_FILES = sorted(
     p for p in builtin_scenarios_dir().rglob("*") if p.suffix in (".yaml", ".yml")
 )

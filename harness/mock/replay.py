@@ -40,7 +40,6 @@ from harness import _json
 from harness._text import article
 from harness.errors import FaultSpecError, UsageError
 from harness.mock.scenario import Faults, Response, Scenario, Step
-from harness.stream.bedrock import converse_frame
 from harness.stream.outputs import OUTPUTS, SSE_CONTENT_TYPE, Output
 from harness.stream.provider_errors import (
     Family,
@@ -408,6 +407,9 @@ def encode_step(step: Item, newline: Newline = "lf", *, provider: str | None = N
     if step.data is not None:
         data = step.data if isinstance(step.data, str) else _json.dumps(step.data)
         if provider in EVENTSTREAM_PROVIDERS:
+            # The event-stream codec loads with the first Bedrock Converse stream.
+            from harness.stream.bedrock import converse_frame
+
             return converse_frame(step.event or "", data.encode("utf-8", "surrogatepass"))
         return event_block(data, event=step.event, id=step.id, retry=step.retry, end=end).encode()
     if step.comment is not None:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.stream.bedrock import BedrockFramer
 from harness.stream.provider_errors import Family
 
 #: A family's whole answer from the stream it sends: ``(http_status, json_body)``
@@ -38,6 +37,14 @@ class Framer(Protocol):
     def feed(self, data: bytes) -> bytes: ...
 
     def finish(self) -> bytes: ...
+
+
+def _bedrock_framer() -> Framer:
+    """A Bedrock framer; the event-stream codec loads with the first Bedrock stream, so
+    that a server answering others never imports it."""
+    from harness.stream.bedrock import BedrockFramer
+
+    return BedrockFramer()
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ OUTPUTS: dict[str, Output] = {
         anthropic_message,
         no_keepalive="keep-alive faults cannot apply to a Bedrock stream: "
         "an AWS event stream has no comments and Bedrock sends no keep-alives",
-        framer=BedrockFramer,
+        framer=_bedrock_framer,
         content_type=EVENTSTREAM_CONTENT_TYPE,
     ),
     # Bedrock Converse: its own event stream, rendered from any provider's.
