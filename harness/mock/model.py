@@ -59,6 +59,7 @@ __all__ = [
     "Step",
     "answer_forms",
     "field",
+    "record_named",
 ]
 
 # Read by harness.mock.schema, which evaluates the field annotations in this module's
@@ -474,7 +475,7 @@ class Expect(Record):
 
 
 #: The fields of a single-answer scenario that are its one :class:`Response`'s.
-SINGLE_ANSWER_FIELDS = ("status", "headers", "delay_ms", "newline", "events", "body", "faults")
+SINGLE_ANSWER_FIELDS = tuple(Response.model_fields)
 
 
 class Scenario(Record):
@@ -563,3 +564,9 @@ RECORDS: tuple[type[Record], ...] = (
     Expect,
     Scenario,
 )
+
+
+def record_named(annotation: str) -> type[Record] | None:
+    """The record a field's annotation names (``list[Step] | None``: Step), if any."""
+    words = set(re.findall(r"\w+", annotation))
+    return next((record for record in RECORDS if record.__name__ in words), None)

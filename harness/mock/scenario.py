@@ -23,7 +23,6 @@ import difflib
 import functools
 import importlib
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from harness.mock.model import (
     Scenario,
     Step,
     answer_forms,
+    record_named,
 )
 
 if TYPE_CHECKING:
@@ -665,17 +665,11 @@ def _model_at(loc: tuple[str | int, ...]) -> type[Record] | None:
         if isinstance(part, int):
             continue  # an item of a list: the list's own field already named its record
         field = model.model_fields.get(part)
-        inner = _inner_model(field.annotation) if field is not None else None
+        inner = record_named(field.annotation) if field is not None else None
         if inner is None:
             return None
         model = inner
     return model
-
-
-def _inner_model(annotation: str) -> type[Record] | None:
-    """The record inside ``X``, ``X | None``, ``list[X]`` and the like, if there is one."""
-    words = set(re.findall(r"\w+", annotation))
-    return next((record for record in RECORDS if record.__name__ in words), None)
 
 
 def _translate(exc: ValidationError, node: yaml.Node, where: str | None) -> list[ScenarioError]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-import re
 import threading
 import typing
 from collections.abc import Callable
@@ -51,6 +50,7 @@ from harness.mock.model import (
     Scenario,
     Step,
     answer_forms,
+    record_named,
 )
 from harness.stream.bedrock import CONVERSE_EVENTS
 from harness.stream.provider_errors import CONVERSE_EXCEPTIONS
@@ -129,7 +129,9 @@ def _make_models() -> dict[type[Record], type[BaseModel]]:
         )
         namespace[cls.__name__] = made[cls] = model
         _RECORD_OF[model] = cls
-        _HOLDING[cls] = _holding_records(cls)
+        _HOLDING[cls] = tuple(
+            name for name, spec in cls.model_fields.items() if record_named(spec.annotation)
+        )
     return made
 
 
@@ -155,15 +157,6 @@ def _record_values(cls: type[Record], model: BaseModel) -> dict[str, Any]:
     for name in _HOLDING[cls]:
         values[name] = _as_record(values[name])
     return values
-
-
-def _holding_records(cls: type[Record]) -> tuple[str, ...]:
-    names = {record.__name__ for record in RECORDS}
-    return tuple(
-        field
-        for field, spec in cls.model_fields.items()
-        if names & set(re.findall(r"\w+", spec.annotation))
-    )
 
 
 def _field_info(spec: FieldSpec) -> Any:
